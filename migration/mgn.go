@@ -1,0 +1,539 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/mgn"
+	mgntypes "github.com/aws/aws-sdk-go-v2/service/mgn/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Options configures the adapter.
+type Options struct {
+	// MGNEndpoint and EC2Endpoint point the clients at another endpoint (an emulator); ""
+	// keeps AWS's own.
+	MGNEndpoint, EC2Endpoint string
+	// RetryMaxAttempts bounds the SDK's standard retryer; 0 keeps the SDK default (3).
+	RetryMaxAttempts int
+	// PageSize is maxResults for paginated reads; 0 means 1000, MGN's maximum.
+	PageSize int32
+	// Logger receives warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client talks to MGN and EC2 and answers in domain types.
+type Client struct {
+	mgn      *mgn.Client
+	ec2      *ec2.Client
+	pageSize int32
+	logger   *slog.Logger
+
+	mu    sync.Mutex
+	calls map[string]*atomic.Int64
+}
+
+// New builds a Client from an AWS configuration (the SDK's standard chain: region,
+// credentials, profile).
+func New(cfg aws.Config, opts Options) *Client {
+	c := &Client{pageSize: opts.PageSize, logger: opts.Logger, calls: map[string]*atomic.Int64{}}
+	if c.pageSize <= 0 || c.pageSize > 1000 {
+		c.pageSize = 1000
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	count := func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("cutoverbotCallCount",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				c.counter(awsmiddleware.GetOperationName(ctx)).Add(1)
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	}
+	retryer := func() aws.Retryer {
+		r := retry.NewStandard()
+		if opts.RetryMaxAttempts > 0 {
+			return retry.AddWithMaxAttempts(r, opts.RetryMaxAttempts)
+		}
+		return r
+	}
+	c.mgn = mgn.NewFromConfig(cfg, func(o *mgn.Options) {
+		if opts.MGNEndpoint != "" {
+			o.BaseEndpoint = aws.String(opts.MGNEndpoint)
+		}
+		o.Retryer = retryer()
+		o.APIOptions = append(o.APIOptions, count)
+	})
+	c.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		if opts.EC2Endpoint != "" {
+			o.BaseEndpoint = aws.String(opts.EC2Endpoint)
+		}
+		o.Retryer = retryer()
+		o.APIOptions = append(o.APIOptions, count)
+	})
+	return c
+}
+
+func (c *Client) counter(op string) *atomic.Int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.calls[op]
+	if !ok {
+		n = new(atomic.Int64)
+		c.calls[op] = n
+	}
+	return n
+}
+
+// Calls returns how many times each AWS operation was called (retries not counted).
+func (c *Client) Calls() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.calls))
+	for op, n := range c.calls {
+		out[op] = n.Load()
+	}
+	return out
+}
+
+// Servers lists every non-archived source server, following MGN's pages.
+func (c *Client) Servers(ctx context.Context) ([]Server, error) {
+	in := &mgn.DescribeSourceServersInput{
+		Filters:    &mgntypes.DescribeSourceServersRequestFilters{IsArchived: aws.Bool(false)},
+		MaxResults: aws.Int32(c.pageSize),
+	}
+	var out []Server
+	p := mgn.NewDescribeSourceServersPaginator(c.mgn, in, func(o *mgn.DescribeSourceServersPaginatorOptions) { o.StopOnDuplicateToken = true })
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, mapError("describe source servers", err)
+		}
+		for _, s := range page.Items {
+			out = append(out, serverFromSDK(s))
+		}
+	}
+	return out, nil
+}
+
+// Server describes one source server. It returns an error wrapping ErrNotFound when MGN does not know it.
+func (c *Client) Server(ctx context.Context, id string) (Server, error) {
+	out, err := c.mgn.DescribeSourceServers(ctx, &mgn.DescribeSourceServersInput{
+		Filters: &mgntypes.DescribeSourceServersRequestFilters{SourceServerIDs: []string{id}},
+	})
+	if err != nil {
+		return Server{}, mapError("describe source server "+id, err)
+	}
+	if len(out.Items) == 0 {
+		return Server{}, fmt.Errorf("source server %s: %w", id, ErrNotFound)
+	}
+	return serverFromSDK(out.Items[0]), nil
+}
+
+// StartTest launches test instances for the servers. tags are put on the job for the audit
+// trail (who asked, and why).
+func (c *Client) StartTest(ctx context.Context, ids []string, tags map[string]string) (Job, error) {
+	out, err := c.mgn.StartTest(ctx, &mgn.StartTestInput{SourceServerIDs: ids, Tags: tags})
+	if err != nil {
+		return Job{}, mapError("start test "+strings.Join(ids, ","), err)
+	}
+	return jobFromSDK(out.Job), nil
+}
+
+// StartCutover launches cutover instances for the servers, tagging the job like StartTest.
+func (c *Client) StartCutover(ctx context.Context, ids []string, tags map[string]string) (Job, error) {
+	out, err := c.mgn.StartCutover(ctx, &mgn.StartCutoverInput{SourceServerIDs: ids, Tags: tags})
+	if err != nil {
+		return Job{}, mapError("start cutover "+strings.Join(ids, ","), err)
+	}
+	return jobFromSDK(out.Job), nil
+}
+
+// Jobs lists the jobs created since from (all when from is zero), newest first.
+func (c *Client) Jobs(ctx context.Context, from time.Time) ([]Job, error) {
+	in := &mgn.DescribeJobsInput{MaxResults: aws.Int32(c.pageSize)}
+	if !from.IsZero() {
+		in.Filters = &mgntypes.DescribeJobsRequestFilters{FromDate: aws.String(from.UTC().Format(time.RFC3339))}
+	}
+	var out []Job
+	p := mgn.NewDescribeJobsPaginator(c.mgn, in, func(o *mgn.DescribeJobsPaginatorOptions) { o.StopOnDuplicateToken = true })
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, mapError("describe jobs", err)
+		}
+		for _, j := range page.Items {
+			out = append(out, jobFromSDK(&j))
+		}
+	}
+	return out, nil
+}
+
+// Job describes one job. It returns an error wrapping ErrNotFound when MGN does not know it.
+func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+	out, err := c.mgn.DescribeJobs(ctx, &mgn.DescribeJobsInput{Filters: &mgntypes.DescribeJobsRequestFilters{JobIDs: []string{id}}})
+	if err != nil {
+		return Job{}, mapError("describe job "+id, err)
+	}
+	if len(out.Items) == 0 {
+		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return jobFromSDK(&out.Items[0]), nil
+}
+
+// JobLog reads the items of a job's log after cur, in log order, and returns the cursor to read
+// from next time. In steady state that is one DescribeJobLogItems call: the page the cursor
+// points into is read again and only its new items are returned. Should MGN refuse a stored page
+// token, the log is read from its start and the items already seen are skipped.
+func (c *Client) JobLog(ctx context.Context, jobID string, cur Cursor) ([]Event, Cursor, error) {
+	token, skip := cur.PageToken, cur.PageOffset
+	var events []Event
+	for {
+		in := &mgn.DescribeJobLogItemsInput{JobID: aws.String(jobID), MaxResults: aws.Int32(c.pageSize)}
+		if token != "" {
+			in.NextToken = aws.String(token)
+		}
+		out, err := c.mgn.DescribeJobLogItems(ctx, in)
+		if err != nil {
+			if token != "" && errors.Is(mapError("", err), ErrInvalid) {
+				c.logger.WarnContext(ctx, "job log token refused, rereading from the start", "job_id", jobID)
+				token, skip = "", cur.Seen-len(events)
+				cur.Seen -= len(events)
+				events = events[:0]
+				continue
+			}
+			return events, cur, mapError("describe job log "+jobID, err)
+		}
+		n := len(out.Items)
+		from := min(skip, n)
+		for _, it := range out.Items[from:] {
+			events = append(events, eventFromSDK(it))
+		}
+		cur.Seen += n - from
+		skip -= from
+		next := aws.ToString(out.NextToken)
+		if next == "" || next == token {
+			cur.PageToken, cur.PageOffset = token, n
+			return events, cur, nil
+		}
+		token = next
+	}
+}
+
+// MarkReadyForCutover moves a tested server to READY_FOR_CUTOVER.
+func (c *Client) MarkReadyForCutover(ctx context.Context, id string) (Server, error) {
+	return c.changeLifecycle(ctx, id, mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleStateReadyForCutover)
+}
+
+// RevertToReadyForTest backs a server out of testing (to READY_FOR_TEST).
+func (c *Client) RevertToReadyForTest(ctx context.Context, id string) (Server, error) {
+	return c.changeLifecycle(ctx, id, mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleStateReadyForTest)
+}
+
+// RevertToReadyForCutover backs a server out of a cutover in progress (to READY_FOR_CUTOVER).
+func (c *Client) RevertToReadyForCutover(ctx context.Context, id string) (Server, error) {
+	return c.changeLifecycle(ctx, id, mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleStateReadyForCutover)
+}
+
+func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleState) (Server, error) {
+	out, err := c.mgn.ChangeServerLifeCycleState(ctx, &mgn.ChangeServerLifeCycleStateInput{
+		SourceServerID: aws.String(id),
+		LifeCycle:      &mgntypes.ChangeServerLifeCycleStateSourceServerLifecycle{State: to},
+	})
+	if err != nil {
+		return Server{}, mapError(fmt.Sprintf("change lifecycle of %s to %s", id, to), err)
+	}
+	return serverFromSDK(mgntypes.SourceServer{
+		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
+		LifeCycle: out.LifeCycle, DataReplicationInfo: out.DataReplicationInfo,
+		SourceProperties: out.SourceProperties, LaunchedInstance: out.LaunchedInstance,
+	}), nil
+}
+
+// FinalizeCutover ends a server's migration: MGN stops replication and removes its resources.
+// The cutover instance is kept.
+func (c *Client) FinalizeCutover(ctx context.Context, id string) (Server, error) {
+	out, err := c.mgn.FinalizeCutover(ctx, &mgn.FinalizeCutoverInput{SourceServerID: aws.String(id)})
+	if err != nil {
+		return Server{}, mapError("finalize cutover "+id, err)
+	}
+	return serverFromSDK(mgntypes.SourceServer{
+		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
+		LifeCycle: out.LifeCycle, DataReplicationInfo: out.DataReplicationInfo,
+		SourceProperties: out.SourceProperties, LaunchedInstance: out.LaunchedInstance,
+	}), nil
+}
+
+// maxFilterValues is how many values EC2 takes in one filter.
+const maxFilterValues = 200
+
+// Instances describes EC2 instances by ID. IDs EC2 no longer knows (terminated a while ago)
+// are left out rather than failing the call.
+func (c *Client) Instances(ctx context.Context, ids []string) ([]Instance, error) {
+	var out []Instance
+	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), maxFilterValues) {
+		got, err := c.describeInstances(ctx, ec2types.Filter{Name: aws.String("instance-id"), Values: batch})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// ManagedServers lists the conversion and replication servers MGN runs, found by the Name
+// tags MGN gives them.
+func (c *Client) ManagedServers(ctx context.Context) ([]Instance, error) {
+	return c.describeInstances(ctx, ec2types.Filter{Name: aws.String("tag:Name"), Values: []string{ConversionServerName, ReplicationServerName}})
+}
+
+func (c *Client) describeInstances(ctx context.Context, filters ...ec2types.Filter) ([]Instance, error) {
+	in := &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)}
+	var out []Instance
+	p := ec2.NewDescribeInstancesPaginator(c.ec2, in, func(o *ec2.DescribeInstancesPaginatorOptions) { o.StopOnDuplicateToken = true })
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, mapError("describe instances", err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				out = append(out, instanceFromSDK(i))
+			}
+		}
+	}
+	return out, nil
+}
+
+// Error is an AWS error in the domain's terms: errors.Is matches its Kind (ErrConflict...).
+type Error struct {
+	Op      string // what the bot was doing
+	Code    string // AWS's error code, e.g. ConflictException
+	Message string // AWS's message
+	Kind    error  // one of the Err* kinds; nil when none fits
+	Err     error  // the SDK error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = e.Code
+	}
+	if e.Kind != nil && e.Code != "" {
+		msg = fmt.Sprintf("%s: %s (%s)", e.Kind, msg, e.Code)
+	}
+	if e.Op == "" {
+		return msg
+	}
+	return e.Op + ": " + msg
+}
+
+// Is reports whether target is the error's kind.
+func (e *Error) Is(target error) bool { return e.Kind != nil && e.Kind == target }
+
+func (e *Error) Unwrap() error { return e.Err }
+
+var errorKinds = map[string]error{
+	"ConflictException":             ErrConflict,
+	"ResourceNotFoundException":     ErrNotFound,
+	"InvalidInstanceID.NotFound":    ErrNotFound,
+	"ValidationException":           ErrInvalid,
+	"InvalidInstanceID.Malformed":   ErrInvalid,
+	"InvalidParameterValue":         ErrInvalid,
+	"InvalidNextToken":              ErrInvalid,
+	"ThrottlingException":           ErrThrottled,
+	"RequestLimitExceeded":          ErrThrottled,
+	"TooManyRequestsException":      ErrThrottled,
+	"AccessDeniedException":         ErrAccessDenied,
+	"UnauthorizedOperation":         ErrAccessDenied,
+	"AuthFailure":                   ErrAccessDenied,
+	"UninitializedAccountException": ErrNotInitialized,
+	"InternalServerException":       ErrUnavailable,
+	"InternalError":                 ErrUnavailable,
+	"ServiceUnavailable":            ErrUnavailable,
+	"Unavailable":                   ErrUnavailable,
+}
+
+// mapError turns an SDK error into an *Error with a domain kind. Context errors pass through.
+func mapError(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	e := &Error{Op: op, Err: err}
+	if ae, ok := errors.AsType[smithy.APIError](err); ok {
+		e.Code, e.Message = ae.ErrorCode(), ae.ErrorMessage()
+		e.Kind = errorKinds[e.Code]
+	}
+	if e.Kind == nil && e.Code == "" {
+		// Connection errors and 5xx answers without a code, after the retryer gave up.
+		e.Kind = ErrUnavailable
+	}
+	if e.Message == "" && e.Code == "" {
+		e.Message = err.Error()
+	}
+	return e
+}
+
+func serverFromSDK(s mgntypes.SourceServer) Server {
+	out := Server{
+		ID:       aws.ToString(s.SourceServerID),
+		ARN:      aws.ToString(s.Arn),
+		Archived: aws.ToBool(s.IsArchived),
+		Name:     s.Tags["Name"],
+	}
+	if sp := s.SourceProperties; sp != nil {
+		if h := sp.IdentificationHints; h != nil {
+			out.Hostname = aws.ToString(h.Hostname)
+			out.FQDN = aws.ToString(h.Fqdn)
+		}
+		out.RecommendedInstanceType = aws.ToString(sp.RecommendedInstanceType)
+		if sp.Os != nil {
+			out.OS = aws.ToString(sp.Os.FullString)
+		}
+	}
+	if d := s.DataReplicationInfo; d != nil {
+		r := &out.Replication
+		r.State = ReplicationState(d.DataReplicationState)
+		for _, disk := range d.ReplicatedDisks {
+			r.Disks = append(r.Disks, Disk{
+				Device: aws.ToString(disk.DeviceName), TotalBytes: disk.TotalStorageBytes,
+				ReplicatedBytes: disk.ReplicatedStorageBytes, BacklogBytes: disk.BackloggedStorageBytes,
+			})
+		}
+		if lag := aws.ToString(d.LagDuration); lag != "" {
+			if v, err := ParseDuration(lag); err == nil {
+				r.Lag, r.HasLag = v, true
+			}
+		}
+		r.ETA = parseTimeOrZero(d.EtaDateTime)
+		r.LastSnapshot = parseTimeOrZero(d.LastSnapshotDateTime)
+		if e := d.DataReplicationError; e != nil {
+			r.Error, r.RawError = string(e.Error), aws.ToString(e.RawError)
+		}
+		out.ReplicatorID = aws.ToString(d.ReplicatorId)
+	}
+	if lc := s.LifeCycle; lc != nil {
+		out.Lifecycle.State = LifecycleState(lc.State)
+		out.Lifecycle.Added = parseTimeOrZero(lc.AddedToServiceDateTime)
+		out.Lifecycle.LastSeen = parseTimeOrZero(lc.LastSeenByServiceDateTime)
+		if t := lc.LastTest; t != nil {
+			m := &out.Lifecycle.LastTest
+			if t.Initiated != nil {
+				m.Initiated, m.JobID = parseTimeOrZero(t.Initiated.ApiCallDateTime), aws.ToString(t.Initiated.JobID)
+			}
+			if t.Reverted != nil {
+				m.Reverted = parseTimeOrZero(t.Reverted.ApiCallDateTime)
+			}
+			if t.Finalized != nil {
+				m.Finalized = parseTimeOrZero(t.Finalized.ApiCallDateTime)
+			}
+		}
+		if t := lc.LastCutover; t != nil {
+			m := &out.Lifecycle.LastCutover
+			if t.Initiated != nil {
+				m.Initiated, m.JobID = parseTimeOrZero(t.Initiated.ApiCallDateTime), aws.ToString(t.Initiated.JobID)
+			}
+			if t.Reverted != nil {
+				m.Reverted = parseTimeOrZero(t.Reverted.ApiCallDateTime)
+			}
+			if t.Finalized != nil {
+				m.Finalized = parseTimeOrZero(t.Finalized.ApiCallDateTime)
+			}
+		}
+	}
+	if li := s.LaunchedInstance; li != nil && aws.ToString(li.Ec2InstanceID) != "" {
+		out.Launched = &LaunchedInstance{InstanceID: aws.ToString(li.Ec2InstanceID), JobID: aws.ToString(li.JobID), FirstBoot: string(li.FirstBoot)}
+	}
+	return out
+}
+
+func jobFromSDK(j *mgntypes.Job) Job {
+	if j == nil {
+		return Job{}
+	}
+	out := Job{
+		ID:          aws.ToString(j.JobID),
+		Type:        string(j.Type),
+		InitiatedBy: string(j.InitiatedBy),
+		Status:      JobStatus(j.Status),
+		Created:     parseTimeOrZero(j.CreationDateTime),
+		Ended:       parseTimeOrZero(j.EndDateTime),
+		Tags:        maps.Clone(j.Tags),
+	}
+	for _, p := range j.ParticipatingServers {
+		out.Participants = append(out.Participants, Participant{
+			ServerID:     aws.ToString(p.SourceServerID),
+			LaunchStatus: string(p.LaunchStatus),
+			InstanceID:   aws.ToString(p.LaunchedEc2InstanceID),
+		})
+	}
+	return out
+}
+
+func eventFromSDK(l mgntypes.JobLog) Event {
+	e := Event{Time: parseTimeOrZero(l.LogDateTime), Kind: EventKind(l.Event)}
+	if d := l.EventData; d != nil {
+		e.ServerID = aws.ToString(d.SourceServerID)
+		e.ConversionServerID = aws.ToString(d.ConversionServerID)
+		e.TargetInstanceID = aws.ToString(d.TargetInstanceID)
+		e.RawError = aws.ToString(d.RawError)
+		e.Attempt = int(aws.ToInt32(d.AttemptCount))
+		e.Attempts = int(aws.ToInt32(d.MaxAttemptsCount))
+	}
+	return e
+}
+
+func instanceFromSDK(i ec2types.Instance) Instance {
+	out := Instance{
+		ID:        aws.ToString(i.InstanceId),
+		Type:      string(i.InstanceType),
+		PrivateIP: aws.ToString(i.PrivateIpAddress),
+		PublicIP:  aws.ToString(i.PublicIpAddress),
+		Launched:  aws.ToTime(i.LaunchTime),
+	}
+	if i.State != nil {
+		out.State = string(i.State.Name)
+	}
+	for _, t := range i.Tags {
+		k, v := aws.ToString(t.Key), aws.ToString(t.Value)
+		switch k {
+		case "Name":
+			out.Name = v
+		case "AWSApplicationMigrationServiceSourceServerID", "mgn.amazonaws.com-source-server":
+			out.ServerID = v
+		case "mgn.amazonaws.com-job":
+			out.JobID = v
+		}
+	}
+	switch {
+	case out.Name == ConversionServerName:
+		out.Role = RoleConversion
+	case out.Name == ReplicationServerName:
+		out.Role = RoleReplication
+	case out.ServerID != "":
+		out.Role = RoleTarget
+	}
+	return out
+}
+
+func parseTimeOrZero(s *string) time.Time {
+	t, err := ParseTime(aws.ToString(s))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}

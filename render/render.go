@@ -1,0 +1,132 @@
+// Package render holds what the Slack-facing packages share: the action IDs of cutoverbot's
+// buttons (the contract between the messages that carry them and the handlers that answer
+// them) and Block Kit helpers that keep every message inside Slack's limits.
+package render
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+)
+
+// Action IDs of the buttons cutoverbot posts. The button's value is given beside each.
+const (
+	ActionConfirm       = "confirm"         // value: confirmation ID (cutover or finalize card)
+	ActionCancel        = "cancel"          // value: confirmation ID
+	ActionMarkReady     = "mark_ready"      // value: comma-separated source server IDs
+	ActionRevertTest    = "revert_test"     // value: comma-separated source server IDs
+	ActionFinalize      = "finalize"        // value: source server ID; approvers only
+	ActionLaunchTest    = "launch_test"     // value: source server ID; operators only
+	ActionStatusPage    = "status_page"     // value: page number, from 1
+	ActionJobThreadLink = "job_thread_link" // URL button; its click needs no answer
+)
+
+// Slack's limits that messages must respect.
+const (
+	MaxBlocks        = 50
+	MaxSectionText   = 3000
+	MaxHeaderText    = 150
+	MaxButtonText    = 75
+	MaxActionsPerRow = 25
+	MaxContextItems  = 10
+	MaxConfirmText   = 300
+	MaxMessageText   = 4000 // Slack truncates at 40,000; a fallback text never needs that much
+)
+
+// Truncate shortens s to at most n characters (runes), ending with "…" when cut.
+func Truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// Section is a mrkdwn section block, its text truncated to Slack's 3,000 characters.
+func Section(text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, Truncate(text, MaxSectionText), false, false), nil, nil)
+}
+
+// Context is a context block of mrkdwn texts (at most Slack's 10 elements are kept).
+func Context(texts ...string) *slack.ContextBlock {
+	var els []slack.MixedElement
+	for _, t := range texts[:min(len(texts), MaxContextItems)] {
+		els = append(els, slack.NewTextBlockObject(slack.MarkdownType, Truncate(t, MaxSectionText), false, false))
+	}
+	return slack.NewContextBlock("", els...)
+}
+
+// Header is a header block, truncated to Slack's 150 characters.
+func Header(text string) *slack.HeaderBlock {
+	return slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, Truncate(text, MaxHeaderText), false, false))
+}
+
+// Button is a button with an action ID and value; style is "", "primary" or "danger".
+func Button(actionID, text, value string, style slack.Style) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(actionID, value, slack.NewTextBlockObject(slack.PlainTextType, Truncate(text, MaxButtonText), false, false))
+	b.Style = style
+	return b
+}
+
+// Confirm is Slack's confirmation dialog for a button. It is drawn by the client only, so the
+// handler of the click must still check who clicked.
+func Confirm(title, text, confirm, deny string, style slack.Style) *slack.ConfirmationBlockObject {
+	c := slack.NewConfirmationBlockObject(
+		slack.NewTextBlockObject(slack.PlainTextType, Truncate(title, 100), false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, Truncate(text, MaxConfirmText), false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, Truncate(confirm, 30), false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, Truncate(deny, 30), false, false),
+	)
+	c.WithStyle(style)
+	return c
+}
+
+// Actions splits buttons into actions blocks of at most 25 elements each.
+func Actions(blockIDPrefix string, buttons ...slack.BlockElement) []slack.Block {
+	var out []slack.Block
+	for i := 0; i < len(buttons); i += MaxActionsPerRow {
+		id := blockIDPrefix
+		if i > 0 {
+			id += "-" + strconv.Itoa(i/MaxActionsPerRow)
+		}
+		out = append(out, slack.NewActionBlock(id, buttons[i:min(i+MaxActionsPerRow, len(buttons))]...))
+	}
+	return out
+}
+
+// Fit keeps a message within Slack's 50 blocks: when there are more, it keeps the first 49 and
+// ends with a context block saying how many were left out and where to see them.
+func Fit(blocks []slack.Block, more string) []slack.Block {
+	if len(blocks) <= MaxBlocks {
+		return blocks
+	}
+	kept := blocks[: MaxBlocks-1 : MaxBlocks-1]
+	note := strconv.Itoa(len(blocks)-len(kept)) + " more not shown"
+	if more != "" {
+		note += "; " + more
+	}
+	return append(kept, Context(note))
+}
+
+// Lines joins lines into mrkdwn texts of at most 3,000 characters each, never splitting a line.
+func Lines(lines []string) []string {
+	var out []string
+	var b strings.Builder
+	for _, l := range lines {
+		l = Truncate(l, MaxSectionText)
+		if b.Len() > 0 && utf8.RuneCountInString(b.String())+1+utf8.RuneCountInString(l) > MaxSectionText {
+			out = append(out, b.String())
+			b.Reset()
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(l)
+	}
+	if b.Len() > 0 {
+		out = append(out, b.String())
+	}
+	return out
+}
