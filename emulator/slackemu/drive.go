@@ -1,0 +1,255 @@
+package slackemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// response_url limits.
+const (
+	responseURLTTL  = 30 * time.Minute
+	responseURLUses = 5
+)
+
+// responseURL is a response_url issued with a slash command or a click.
+type responseURL struct {
+	created time.Time
+	uses    int
+	user    string
+	channel string
+	source  *Message // the clicked message; nil for slash commands
+}
+
+// ErrNoButton is returned by Click and ClickEphemeral when no message holds
+// the button.
+var ErrNoButton = errors.New("slackemu: button not found")
+
+// SlashCommand sends a slash_commands envelope as if user typed the command
+// with text in channel. It waits for an open socket (bounded by ctx) and
+// returns once the envelope is written; use WaitAck for the ack.
+func (s *Server) SlashCommand(ctx context.Context, user, channel, text string) (*Delivery, error) {
+	s.mu.Lock()
+	chName := "directmessage"
+	if c := s.channels[channel]; c != nil {
+		chName = c.name
+	}
+	ru, rid := s.newResponseURLLocked(user, channel, nil)
+	trigger := s.triggerIDLocked()
+	payload := map[string]any{
+		"token": "emulator-verification-token", "team_id": TeamID, "team_domain": TeamDomain,
+		"channel_id": channel, "channel_name": chName, "user_id": user, "user_name": s.userName(user),
+		"command": s.opts.Command, "text": text, "api_app_id": AppID,
+		"is_enterprise_install": "false", "response_url": ru, "trigger_id": trigger,
+	}
+	s.mu.Unlock()
+	s.log.Info("slash command", "user", user, "channel", channel, "response_id", rid)
+	return s.deliver(ctx, "slash_commands", payload, ru, trigger)
+}
+
+// Click sends a block_actions envelope as if user pressed the button with
+// actionID in the channel message (or thread reply) messageTS. A confirm
+// dialog on the button is taken as accepted. It returns ErrNoButton if the
+// message or button does not exist.
+func (s *Server) Click(ctx context.Context, user, channel, messageTS, actionID string) (*Delivery, error) {
+	s.mu.Lock()
+	var m *Message
+	if c := s.channels[channel]; c != nil {
+		m = c.find(messageTS)
+	}
+	if m == nil || m.Deleted {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("click %s on %s/%s: message: %w", actionID, channel, messageTS, ErrNoButton)
+	}
+	return s.clickLocked(ctx, user, m, actionID)
+}
+
+// ClickEphemeral presses the button with actionID on the newest ephemeral
+// message shown to user that has it. It returns ErrNoButton if there is none.
+func (s *Server) ClickEphemeral(ctx context.Context, user, actionID string) (*Delivery, error) {
+	s.mu.Lock()
+	eph := s.ephemerals[user]
+	for _, m := range slices.Backward(eph) {
+		if m.Deleted {
+			continue
+		}
+		for _, b := range m.Buttons() {
+			if b.ActionID == actionID {
+				return s.clickLocked(ctx, user, m, actionID)
+			}
+		}
+	}
+	s.mu.Unlock()
+	return nil, fmt.Errorf("click %s on ephemerals of %s: %w", actionID, user, ErrNoButton)
+}
+
+// clickLocked builds and delivers the block_actions payload; it releases s.mu.
+func (s *Server) clickLocked(ctx context.Context, user string, m *Message, actionID string) (*Delivery, error) {
+	var btn *Button
+	for _, b := range m.Buttons() {
+		if b.ActionID == actionID {
+			btn = &b
+			break
+		}
+	}
+	if btn == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("click %s on %s/%s: %w", actionID, m.Channel, m.TS, ErrNoButton)
+	}
+	chName := "directmessage"
+	if c := s.channels[m.Channel]; c != nil {
+		chName = c.name
+	}
+	ru, _ := s.newResponseURLLocked(user, m.Channel, m)
+	trigger := s.triggerIDLocked()
+	actionTS := s.nextTSLocked()
+	action := map[string]any{
+		"type": "button", "block_id": btn.BlockID, "action_id": btn.ActionID,
+		"text":      map[string]any{"type": "plain_text", "text": btn.Text, "emoji": true},
+		"action_ts": actionTS,
+	}
+	if btn.Value != "" {
+		action["value"] = btn.Value
+	}
+	if btn.Style != "" {
+		action["style"] = btn.Style
+	}
+	container := map[string]any{
+		"type": "message", "message_ts": m.TS, "channel_id": m.Channel, "is_ephemeral": m.Ephemeral,
+	}
+	if m.ThreadTS != "" {
+		container["thread_ts"] = m.ThreadTS
+	}
+	name := s.userName(user)
+	payload := map[string]any{
+		"type": "block_actions", "api_app_id": AppID, "token": "emulator-verification-token",
+		"trigger_id": trigger, "response_url": ru, "is_enterprise_install": false,
+		"team":      map[string]any{"id": TeamID, "domain": TeamDomain},
+		"user":      map[string]any{"id": user, "username": name, "name": name, "team_id": TeamID},
+		"channel":   map[string]any{"id": m.Channel, "name": chName},
+		"container": container,
+		"state":     map[string]any{"values": map[string]any{}},
+		"actions":   []any{action},
+	}
+	if !m.Ephemeral {
+		payload["message"] = messageJSON(m)
+	}
+	s.mu.Unlock()
+	s.log.Info("click", "user", user, "channel", m.Channel, "action_id", actionID)
+	return s.deliver(ctx, "interactive", payload, ru, trigger)
+}
+
+// Redeliver sends d's payload again in a new envelope, as a duplicate
+// delivery would. The response_url and trigger_id stay the same.
+func (s *Server) Redeliver(ctx context.Context, d *Delivery) (*Delivery, error) {
+	var payload map[string]any
+	if err := json.Unmarshal(d.Payload, &payload); err != nil {
+		return nil, fmt.Errorf("redeliver %s: %w", d.EnvelopeID, err)
+	}
+	return s.deliver(ctx, d.Type, payload, d.ResponseURL, d.TriggerID)
+}
+
+func (s *Server) newResponseURLLocked(user, channel string, source *Message) (string, string) {
+	id := s.nextIDLocked("r")
+	s.responses[id] = &responseURL{created: s.now(), user: user, channel: channel, source: source}
+	return s.base + "/response/" + id, id
+}
+
+func (s *Server) triggerIDLocked() string {
+	return s.nextIDLocked("trig.")
+}
+
+// responseBody is what a response_url accepts.
+type responseBody struct {
+	Text            string          `json:"text"`
+	Blocks          json.RawMessage `json:"blocks"`
+	ResponseType    string          `json:"response_type"`
+	ReplaceOriginal bool            `json:"replace_original"`
+	DeleteOriginal  bool            `json:"delete_original"`
+	ThreadTS        string          `json:"thread_ts"`
+}
+
+// serveResponse handles POSTs to a response_url. Expired and exhausted URLs
+// answer HTTP 404 with {"ok":false,"error":"expired_url"|"used_url"}.
+func (s *Server) serveResponse(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "method_not_allowed"})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_payload"})
+		return
+	}
+	var b responseBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "invalid_payload"})
+		return
+	}
+	id := r.PathValue("id")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls["response_url"]++
+	ru := s.responses[id]
+	code, status := s.applyResponseLocked(ru, &b)
+	s.notifyLocked()
+	if code != "" {
+		s.log.Info("response_url refused", "err", code)
+		writeJSON(w, status, map[string]any{"ok": false, "error": code})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+func (s *Server) applyResponseLocked(ru *responseURL, b *responseBody) (code string, status int) {
+	switch {
+	case ru == nil:
+		return "no_service", http.StatusNotFound
+	case s.now().Sub(ru.created) > responseURLTTL:
+		return "expired_url", http.StatusNotFound
+	case ru.uses >= responseURLUses:
+		return "used_url", http.StatusNotFound
+	}
+	ru.uses++
+
+	src := ru.source
+	if b.DeleteOriginal {
+		if src != nil {
+			src.Deleted = true
+		}
+		return "", 0
+	}
+	blocks, code := checkContent(b.Text, string(b.Blocks))
+	if code != "" {
+		ru.uses-- // a refused body does not count (?)
+		return code, http.StatusBadRequest
+	}
+	if b.ReplaceOriginal && src != nil {
+		src.Text, src.Blocks = b.Text, blocks
+		src.Edits++
+		return "", 0
+	}
+	if b.ResponseType == "in_channel" {
+		c := s.channels[ru.channel]
+		if c == nil {
+			return "channel_not_found", http.StatusNotFound
+		}
+		threadTS := b.ThreadTS
+		if p := c.find(threadTS); threadTS != "" && p != nil && p.ThreadTS != "" {
+			threadTS = p.ThreadTS
+		}
+		c.msgs = append(c.msgs, &Message{
+			Channel: c.id, TS: s.nextTSLocked(), ThreadTS: threadTS, User: BotUserID,
+			Text: b.Text, Blocks: blocks, Posted: s.now(),
+		})
+		return "", 0
+	}
+	s.addEphemeralLocked(ru.channel, ru.user, b.ThreadTS, b.Text, blocks)
+	return "", 0
+}
