@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// AuditEntry is one line of the audit log: a command, a click, a refusal or
+// an AWS action.
+type AuditEntry struct {
+	ID        int64 // assigned by Audit; ignored when writing
+	At        time.Time
+	User      string // Slack user ID; "" for the bot itself
+	Action    string
+	ServerIDs []string
+	Outcome   string
+	JobID     string
+	Detail    string
+}
+
+const auditServersQuery = `SELECT audit_id, server_id FROM audit_servers WHERE audit_id IN (%s) ORDER BY audit_id, pos`
+
+// Audit appends e to the audit log. It returns an error if e.Action is
+// empty.
+func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
+	if e.Action == "" {
+		return fmt.Errorf("audit: action is required")
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO audit_log (at, user_id, action, outcome, job_id, detail)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			micros(e.At), e.User, e.Action, e.Outcome, e.JobID, e.Detail).Scan(&id); err != nil {
+			return err
+		}
+		return insertServers(ctx, tx, "audit_servers", "audit_id, pos, server_id", id, e.ServerIDs)
+	})
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// AuditLog returns at most limit entries (all when limit <= 0) newest
+// first, only those naming serverID unless it is "".
+func (s *Store) AuditLog(ctx context.Context, serverID string, limit int) ([]AuditEntry, error) {
+	es, err := s.auditLog(ctx, serverID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return es, nil
+}
+
+func (s *Store) auditLog(ctx context.Context, serverID string, limit int) ([]AuditEntry, error) {
+	const columns = `SELECT id, at, user_id, action, outcome, job_id, detail FROM audit_log`
+	const order = ` ORDER BY at DESC, id DESC`
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if serverID == "" {
+		rows, err = s.db.QueryContext(ctx, columns+order+limitClause(limit))
+	} else {
+		rows, err = s.db.QueryContext(ctx, columns+` WHERE id IN (SELECT audit_id FROM audit_servers WHERE server_id = $1)`+
+			order+limitClause(limit), serverID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var es []AuditEntry
+	for rows.Next() {
+		var (
+			e  AuditEntry
+			at int64
+		)
+		if err := rows.Scan(&e.ID, &at, &e.User, &e.Action, &e.Outcome, &e.JobID, &e.Detail); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.At = fromMicros(at)
+		es = append(es, e)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return es, nil
+	}
+	ids := make([]int64, len(es))
+	for i, e := range es {
+		ids[i] = e.ID
+	}
+	servers, err := loadServers(ctx, s.db, auditServersQuery, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range es {
+		es[i].ServerIDs = servers[es[i].ID]
+	}
+	return es, nil
+}

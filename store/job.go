@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Job is an MGN launch job whose progress is posted into a Slack thread.
+type Job struct {
+	JobID     string // mgnjob-…
+	Kind      string // "test", "cutover", "terminate" or "other"
+	ServerIDs []string
+	Channel   string // the thread's channel; "" until posted
+	ParentTS  string // the thread parent; "" until posted
+	StartedBy string // Slack user ID; "" when started outside the bot
+	StartedAt time.Time
+	Cursor    string // opaque log cursor owned by the notifier
+	Posted    int    // log items already posted
+	Done      bool
+	Outcome   string    // set when Done
+	UpdatedAt time.Time // last change; set by the store
+}
+
+const jobColumns = `job_id, kind, channel, parent_ts, started_by, started_at, log_cursor, posted, done, outcome, updated_at`
+
+const jobServersQuery = `SELECT job_id, server_id FROM job_servers WHERE job_id IN (%s) ORDER BY job_id, pos`
+
+func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+	var (
+		j                Job
+		started, updated int64
+	)
+	err := row.Scan(&j.JobID, &j.Kind, &j.Channel, &j.ParentTS, &j.StartedBy, &started, &j.Cursor, &j.Posted,
+		&j.Done, &j.Outcome, &updated)
+	j.StartedAt, j.UpdatedAt = fromMicros(started), fromMicros(updated)
+	return j, err
+}
+
+// FollowJob stores j unless a job with j.JobID is already stored, and
+// reports whether it stored it. j.UpdatedAt is set to the current time when
+// zero. It returns an error if j.JobID is empty.
+func (s *Store) FollowJob(ctx context.Context, j Job) (created bool, err error) {
+	if j.JobID == "" {
+		return false, fmt.Errorf("follow job: job id is required")
+	}
+	if j.UpdatedAt.IsZero() {
+		j.UpdatedAt = time.Now()
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (job_id) DO NOTHING`,
+			j.JobID, j.Kind, j.Channel, j.ParentTS, j.StartedBy, micros(j.StartedAt), j.Cursor, j.Posted,
+			j.Done, j.Outcome, micros(j.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		created = true
+		return insertServers(ctx, tx, "job_servers", "job_id, pos, server_id", j.JobID, j.ServerIDs)
+	})
+	if err != nil {
+		return false, fmt.Errorf("follow job %s: %w", j.JobID, err)
+	}
+	return created, nil
+}
+
+// Job returns the job with jobID, or ErrNotFound.
+func (s *Store) Job(ctx context.Context, jobID string) (Job, error) {
+	js, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE job_id = $1`, jobID)
+	if err == nil && len(js) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("job %s: %w", jobID, err)
+	}
+	return js[0], nil
+}
+
+// ActiveJobs returns the jobs not Done, oldest first.
+func (s *Store) ActiveJobs(ctx context.Context) ([]Job, error) {
+	js, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE NOT done ORDER BY started_at, job_id`)
+	if err != nil {
+		return nil, fmt.Errorf("active jobs: %w", err)
+	}
+	return js, nil
+}
+
+// RecentJobs returns at most limit jobs (all when limit <= 0) newest first,
+// only those including serverID unless it is "".
+func (s *Store) RecentJobs(ctx context.Context, serverID string, limit int) ([]Job, error) {
+	var (
+		js  []Job
+		err error
+	)
+	if serverID == "" {
+		js, err = s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs
+			ORDER BY started_at DESC, job_id DESC`+limitClause(limit))
+	} else {
+		js, err = s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs
+			WHERE job_id IN (SELECT job_id FROM job_servers WHERE server_id = $1)
+			ORDER BY started_at DESC, job_id DESC`+limitClause(limit), serverID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recent jobs: %w", err)
+	}
+	return js, nil
+}
+
+func (s *Store) queryJobs(ctx context.Context, query string, args ...any) ([]Job, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var js []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		js = append(js, j)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(js) == 0 {
+		return js, nil
+	}
+	ids := make([]string, len(js))
+	for i, j := range js {
+		ids[i] = j.JobID
+	}
+	servers, err := loadServers(ctx, s.db, jobServersQuery, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range js {
+		js[i].ServerIDs = servers[js[i].JobID]
+	}
+	return js, nil
+}
+
+// SetJobParent records the thread that the job's progress is posted into.
+// It returns ErrNotFound if there is no such job.
+func (s *Store) SetJobParent(ctx context.Context, jobID, channel, ts string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET channel = $2, parent_ts = $3, updated_at = $4 WHERE job_id = $1`,
+		jobID, channel, ts, micros(time.Now()))
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("set job parent %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// SaveProgress stores the log cursor after the first posted log items were
+// posted. Progress only moves forward: if posted is less than what is
+// stored, nothing changes and it returns ErrStale. It returns ErrNotFound if
+// there is no such job.
+func (s *Store) SaveProgress(ctx context.Context, jobID, cursor string, posted int) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET log_cursor = $2, posted = $3, updated_at = $4
+		WHERE job_id = $1 AND posted <= $3`, jobID, cursor, posted, micros(time.Now()))
+	err = affectedOne(res, err)
+	if errors.Is(err, ErrNotFound) {
+		var n int
+		switch err2 := s.db.QueryRowContext(ctx, `SELECT posted FROM jobs WHERE job_id = $1`, jobID).Scan(&n); {
+		case err2 == nil:
+			err = fmt.Errorf("%w: %d items posted, %d stored", ErrStale, posted, n)
+		case !errors.Is(err2, sql.ErrNoRows):
+			err = err2
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("save progress %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// FinishJob marks the job Done with outcome. It returns ErrNotFound if there
+// is no such job.
+func (s *Store) FinishJob(ctx context.Context, jobID, outcome string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET done = $2, outcome = $3, updated_at = $4 WHERE job_id = $1`,
+		jobID, true, outcome, micros(time.Now()))
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("finish job %s: %w", jobID, err)
+	}
+	return nil
+}

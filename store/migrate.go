@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// migration is one schema change. Statements may use {{autoid}} for the
+// dialect's generated int64 primary key.
+type migration struct {
+	version    int
+	name       string
+	statements []string
+}
+
+// migrations are applied in order, each once, each in its own transaction.
+// Never edit one that has shipped: append a new one.
+var migrations = []migration{
+	{1, "initial schema", []string{
+		`CREATE TABLE confirmations (
+			id           TEXT PRIMARY KEY,
+			action       TEXT NOT NULL,
+			requested_by TEXT NOT NULL,
+			channel      TEXT NOT NULL DEFAULT '',
+			message_ts   TEXT NOT NULL DEFAULT '',
+			created_at   BIGINT NOT NULL,
+			expires_at   BIGINT NOT NULL,
+			state        TEXT NOT NULL,
+			decided_by   TEXT NOT NULL DEFAULT '',
+			decided_at   BIGINT,
+			job_id       TEXT NOT NULL DEFAULT '',
+			error        TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX confirmations_state ON confirmations (state, created_at)`,
+		`CREATE TABLE confirmation_servers (
+			confirmation_id TEXT NOT NULL REFERENCES confirmations (id) ON DELETE CASCADE,
+			pos             INTEGER NOT NULL,
+			server_id       TEXT NOT NULL,
+			PRIMARY KEY (confirmation_id, pos)
+		)`,
+		`CREATE TABLE jobs (
+			job_id     TEXT PRIMARY KEY,
+			kind       TEXT NOT NULL,
+			channel    TEXT NOT NULL DEFAULT '',
+			parent_ts  TEXT NOT NULL DEFAULT '',
+			started_by TEXT NOT NULL DEFAULT '',
+			started_at BIGINT NOT NULL,
+			log_cursor TEXT NOT NULL DEFAULT '',
+			posted     INTEGER NOT NULL DEFAULT 0,
+			done       BOOLEAN NOT NULL DEFAULT FALSE,
+			outcome    TEXT NOT NULL DEFAULT '',
+			updated_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX jobs_done_started ON jobs (done, started_at)`,
+		`CREATE INDEX jobs_started ON jobs (started_at)`,
+		`CREATE TABLE job_servers (
+			job_id    TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+			pos       INTEGER NOT NULL,
+			server_id TEXT NOT NULL,
+			PRIMARY KEY (job_id, pos)
+		)`,
+		`CREATE INDEX job_servers_server ON job_servers (server_id)`,
+		`CREATE TABLE leases (
+			name       TEXT PRIMARY KEY,
+			holder     TEXT NOT NULL,
+			expires_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE once_keys (
+			key TEXT PRIMARY KEY,
+			at  BIGINT NOT NULL
+		)`,
+		`CREATE TABLE server_states (
+			server_id  TEXT PRIMARY KEY,
+			state      TEXT NOT NULL,
+			updated_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE audit_log (
+			id      {{autoid}},
+			at      BIGINT NOT NULL,
+			user_id TEXT NOT NULL DEFAULT '',
+			action  TEXT NOT NULL,
+			outcome TEXT NOT NULL DEFAULT '',
+			job_id  TEXT NOT NULL DEFAULT '',
+			detail  TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX audit_log_at ON audit_log (at)`,
+		`CREATE TABLE audit_servers (
+			audit_id  BIGINT NOT NULL REFERENCES audit_log (id) ON DELETE CASCADE,
+			pos       INTEGER NOT NULL,
+			server_id TEXT NOT NULL,
+			PRIMARY KEY (audit_id, pos)
+		)`,
+		`CREATE INDEX audit_servers_server ON audit_servers (server_id)`,
+	}},
+}
+
+// migrate applies the migrations the database lacks and returns how many
+// it applied.
+func (s *Store) migrate(ctx context.Context) (int, error) {
+	applied := 0
+	for _, m := range migrations {
+		did, err := s.apply(ctx, m)
+		if err != nil {
+			return applied, fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+		if did {
+			applied++
+		}
+	}
+	var newest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return applied, fmt.Errorf("read schema version: %w", err)
+	}
+	if known := migrations[len(migrations)-1].version; newest.Int64 > int64(known) {
+		// A newer release migrated this database; migrations only add, so
+		// this one keeps working, but say so.
+		s.logger.WarnContext(ctx, "database schema is newer than this binary", "schema_version", newest.Int64, "known_version", known)
+	}
+	return applied, nil
+}
+
+// apply applies m in one transaction unless it is already recorded, and
+// reports whether it did.
+func (s *Store) apply(ctx context.Context, m migration) (bool, error) {
+	did := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.d.migrateLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.migrateLock); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		// Created under the lock: concurrent CREATE TABLE IF NOT EXISTS can
+		// still collide on PostgreSQL.
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at BIGINT NOT NULL
+		)`); err != nil {
+			return err
+		}
+		var v int
+		err := tx.QueryRowContext(ctx, `SELECT version FROM schema_migrations WHERE version = $1`, m.version).Scan(&v)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		r := strings.NewReplacer("{{autoid}}", s.d.autoID)
+		for _, stmt := range m.statements {
+			if _, err := tx.ExecContext(ctx, r.Replace(stmt)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, micros(time.Now())); err != nil {
+			return err
+		}
+		did = true
+		return nil
+	})
+	return did, err
+}
