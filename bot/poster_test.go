@@ -1,0 +1,291 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+)
+
+// fastPoster paces posts well inside the emulator's limit (10 ms, burst 3).
+func fastPoster(t testing.TB, api *slack.Client) *Poster {
+	return NewPoster(testLogger(t), api, PosterConfig{
+		ChannelInterval: 20 * time.Millisecond, Burst: 3,
+		UpdateInterval: time.Millisecond, EphemeralInterval: time.Millisecond,
+		RetryBackoff: 10 * time.Millisecond,
+	})
+}
+
+func texts(ms []slackemu.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Text)
+	}
+	return out
+}
+
+// TestPostOrderUnder429 queues 30 thread replies behind one another while
+// Slack answers the first with 429 Retry-After 1s: all arrive, in call order.
+func TestPostOrderUnder429(t *testing.T) {
+	t.Parallel()
+	emu := startEmulator(t, slackemu.Options{PostInterval: 10 * time.Millisecond, PostBurst: 3})
+	p := fastPoster(t, apiFor(emu))
+	parent, err := p.Post(t.Context(), testChannel, Message{Text: "launch web01"})
+	if err != nil {
+		t.Fatalf("post parent: %v", err)
+	}
+	emu.RateLimit("chat.postMessage", 1, time.Second)
+
+	const n = 30
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = p.Post(t.Context(), testChannel, Message{Text: fmt.Sprintf("step %02d", i), ThreadTS: parent})
+		})
+		// The next call starts only once this one is queued, so call order is i.
+		eventually(t, fmt.Sprintf("call %d queued", i), func() bool { return p.Pending(testChannel) == i+1 })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("post %d: %v", i, err)
+		}
+	}
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("step %02d", i))
+	}
+	if got := texts(emu.Replies(testChannel, parent)); !slices.Equal(got, want) {
+		t.Errorf("got replies %q, want %q", got, want)
+	}
+	if got, want := emu.Calls("chat.postMessage"), 1+n+1; got != want {
+		t.Errorf("got %d chat.postMessage calls, want %d (one refused with 429)", got, want)
+	}
+	if got := p.Pending(testChannel); got != 0 {
+		t.Errorf("got %d pending after all posts, want 0", got)
+	}
+}
+
+func TestPermanentErrorsNotRetried(t *testing.T) {
+	t.Parallel()
+	emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+	p := fastPoster(t, apiFor(emu))
+	badBlocks := make([]slack.Block, 51)
+	for i := range badBlocks {
+		badBlocks[i] = slack.NewDividerBlock()
+	}
+	tests := []struct {
+		name    string
+		channel string
+		m       Message
+		want    string
+	}{
+		{"channel_not_found", "C0NOWHERE", Message{Text: "hi"}, "channel_not_found"},
+		{"msg_too_long", testChannel, Message{Text: strings.Repeat("x", 40001)}, "msg_too_long"},
+		{"no_text", testChannel, Message{}, "no_text"},
+		{"invalid_blocks", testChannel, Message{Text: "t", Blocks: badBlocks}, "invalid_blocks"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := emu.Calls("chat.postMessage")
+			_, err := p.Post(t.Context(), tt.channel, tt.m)
+			se, ok := errors.AsType[slack.SlackErrorResponse](err)
+			if !ok || se.Err != tt.want {
+				t.Fatalf("got error %v, want %s", err, tt.want)
+			}
+			if got := emu.Calls("chat.postMessage") - before; got != 1 {
+				t.Errorf("got %d calls, want 1 (no retry)", got)
+			}
+		})
+	}
+}
+
+// faultProxy forwards to the emulator but answers the first fail requests
+// for chat.postMessage with HTTP 500.
+func faultProxy(t *testing.T, emu *slackemu.Server, fail int64) (apiURL string, served *atomic.Int64) {
+	target, err := url.Parse(emu.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	var left, n atomic.Int64
+	left.Store(fail)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/chat.postMessage") {
+			n.Add(1)
+			if left.Add(-1) >= 0 {
+				http.Error(w, "<html>upstream error</html>", http.StatusInternalServerError)
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/api/", &n
+}
+
+func TestTransientErrorsRetried(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		fail      int64
+		wantCalls int64
+		wantErr   bool
+	}{
+		{"recovers", 2, 3, false},
+		{"gives up after MaxRetries", 100, 4, true}, // 1 + MaxRetries (3)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+			u, calls := faultProxy(t, emu, tt.fail)
+			p := fastPoster(t, slack.New(emu.BotToken(), slack.OptionAPIURL(u)))
+			_, err := p.Post(t.Context(), testChannel, Message{Text: "hello"})
+			if tt.wantErr {
+				se, ok := errors.AsType[slack.StatusCodeError](err)
+				if !ok || se.Code != http.StatusInternalServerError {
+					t.Errorf("got error %v, want HTTP 500", err)
+				}
+			} else if err != nil {
+				t.Errorf("got error %v, want success", err)
+			}
+			if got := calls.Load(); got != tt.wantCalls {
+				t.Errorf("got %d calls, want %d", got, tt.wantCalls)
+			}
+			wantPosted := 1
+			if tt.wantErr {
+				wantPosted = 0
+			}
+			if got := len(emu.Messages(testChannel)); got != wantPosted {
+				t.Errorf("got %d messages posted, want %d", got, wantPosted)
+			}
+		})
+	}
+}
+
+// TestCancelWhileQueued gives up on a call waiting behind a rate-limited one;
+// the calls around it still go out, in order.
+func TestCancelWhileQueued(t *testing.T) {
+	t.Parallel()
+	emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+	p := fastPoster(t, apiFor(emu))
+	emu.RateLimit("chat.postMessage", 1, time.Second)
+
+	var wg sync.WaitGroup
+	var firstErr, thirdErr, cancelledErr error
+	wg.Go(func() { _, firstErr = p.Post(t.Context(), testChannel, Message{Text: "first"}) })
+	eventually(t, "first holds the channel", func() bool { return p.Pending(testChannel) == 1 })
+	ctx, cancel := context.WithCancel(t.Context())
+	wg.Go(func() { _, cancelledErr = p.Post(ctx, testChannel, Message{Text: "cancelled"}) })
+	eventually(t, "second queued", func() bool { return p.Pending(testChannel) == 2 })
+	wg.Go(func() { _, thirdErr = p.Post(t.Context(), testChannel, Message{Text: "third"}) })
+	eventually(t, "third queued", func() bool { return p.Pending(testChannel) == 3 })
+	cancel()
+	eventually(t, "cancelled call left the queue", func() bool { return p.Pending(testChannel) == 2 })
+	wg.Wait()
+
+	if firstErr != nil || thirdErr != nil {
+		t.Errorf("got errors %v, %v; want none", firstErr, thirdErr)
+	}
+	if !errors.Is(cancelledErr, context.Canceled) {
+		t.Errorf("got %v for the cancelled call, want context.Canceled", cancelledErr)
+	}
+	if got, want := texts(emu.Messages(testChannel)), []string{"first", "third"}; !slices.Equal(got, want) {
+		t.Errorf("got messages %q, want %q", got, want)
+	}
+}
+
+func TestUpdateAndEphemeral(t *testing.T) {
+	t.Parallel()
+	emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+	p := fastPoster(t, apiFor(emu))
+	ts := postButton(t, p, "approve")
+	if err := p.Update(t.Context(), testChannel, ts, Message{Text: "launch finished"}); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	got := emu.Messages(testChannel)
+	if len(got) != 1 || got[0].Text != "launch finished" || len(got[0].Blocks) != 0 || got[0].Edits != 1 {
+		t.Errorf("got %+v, want one message with the new text, no blocks, 1 edit", got)
+	}
+	err := p.Update(t.Context(), testChannel, "1.000001", Message{Text: "x"})
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); !ok || se.Err != "message_not_found" {
+		t.Errorf("update of a missing message: got %v, want message_not_found", err)
+	}
+
+	if err := p.Ephemeral(t.Context(), testChannel, testUser, Message{Text: "only you"}); err != nil {
+		t.Fatalf("ephemeral: %v", err)
+	}
+	if got := texts(emu.Ephemerals(testUser)); !slices.Equal(got, []string{"only you"}) {
+		t.Errorf("got ephemerals %q, want [only you]", got)
+	}
+}
+
+func TestRespond(t *testing.T) {
+	tests := []struct {
+		name string
+		opts RespondOptions
+		// check inspects the card message and the user's ephemerals.
+		check func(card slackemu.Message, channel []slackemu.Message, eph []slackemu.Message) string
+	}{
+		{"ephemeral", RespondOptions{}, func(card slackemu.Message, ch, eph []slackemu.Message) string {
+			if len(eph) != 1 || eph[0].Text != "answer" {
+				return fmt.Sprintf("ephemerals %q, want [answer]", texts(eph))
+			}
+			return ""
+		}},
+		{"in channel", RespondOptions{InChannel: true}, func(card slackemu.Message, ch, eph []slackemu.Message) string {
+			if got := texts(ch); !slices.Equal(got, []string{"card", "answer"}) {
+				return fmt.Sprintf("channel %q, want [card answer]", got)
+			}
+			return ""
+		}},
+		{"replace original", RespondOptions{ReplaceOriginal: true}, func(card slackemu.Message, ch, eph []slackemu.Message) string {
+			if card.Text != "answer" || card.Edits != 1 {
+				return fmt.Sprintf("card %q with %d edits, want answer, 1 edit", card.Text, card.Edits)
+			}
+			return ""
+		}},
+		{"delete original", RespondOptions{DeleteOriginal: true}, func(card slackemu.Message, ch, eph []slackemu.Message) string {
+			if !card.Deleted {
+				return "card not deleted"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+			rec := newRecorder()
+			close(rec.gate)
+			startBot(t, emu, rec, Config{})
+			p := fastPoster(t, apiFor(emu))
+			ts := postButton(t, p, "approve")
+			d, err := emu.Click(t.Context(), testUser, testChannel, ts, "approve")
+			if err != nil {
+				t.Fatalf("click: %v", err)
+			}
+			if err := p.Respond(t.Context(), d.ResponseURL, Message{Text: "answer"}, tt.opts); err != nil {
+				t.Fatalf("respond: %v", err)
+			}
+			ch := emu.Messages(testChannel)
+			if msg := tt.check(ch[0], ch, emu.Ephemerals(testUser)); msg != "" {
+				t.Errorf("got %s", msg)
+			}
+		})
+	}
+}
