@@ -1,0 +1,194 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/migration"
+)
+
+// role is a set of people allowed to do something.
+type role struct {
+	name    string   // "operators", "approvers"
+	entries []string // user and user-group IDs
+}
+
+func (h *Handler) operators() role { return role{"cutover operators", h.cfg.Operators} }
+func (h *Handler) approvers() role { return role{"cutover approvers", h.cfg.Approvers} }
+
+// allowed reports whether user is in any of the roles, directly or through a user group.
+// A group whose members cannot be read counts as not containing the user, unless an earlier
+// answer is cached; the error is returned only when it decided the answer.
+func (h *Handler) allowed(ctx context.Context, user string, roles ...role) (bool, error) {
+	var groupErr error
+	for _, r := range roles {
+		for _, e := range r.entries {
+			if e == user {
+				return true, nil
+			}
+		}
+	}
+	for _, r := range roles {
+		for _, e := range r.entries {
+			if !strings.HasPrefix(e, "S") {
+				continue
+			}
+			members, err := h.groupMembers(ctx, e)
+			if err != nil {
+				groupErr = errors.Join(groupErr, err)
+				continue
+			}
+			if slices.Contains(members, user) {
+				return true, nil
+			}
+		}
+	}
+	return false, groupErr
+}
+
+// groupMembers returns a user group's members, cached for GroupTTL; concurrent lookups of one
+// group share a call. A stale list is used when Slack cannot be asked.
+func (h *Handler) groupMembers(ctx context.Context, group string) ([]string, error) {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	cached, ok := h.members[group]
+	h.mu.Unlock()
+	if ok && now.Sub(cached.at) < h.cfg.GroupTTL {
+		return cached.users, nil
+	}
+	if h.groups == nil {
+		return nil, fmt.Errorf("user group %s: no user group lookup configured", group)
+	}
+	ch := h.groupCall.DoChan(group, func() (_ any, err error) {
+		defer recoverInto(&err)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		users, err := h.groups.GetUserGroupMembersContext(ctx, group)
+		if err != nil {
+			return nil, fmt.Errorf("members of user group %s: %w", group, err)
+		}
+		h.mu.Lock()
+		h.members[group] = groupMembers{users: users, at: now}
+		h.mu.Unlock()
+		return users, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			if ok {
+				h.logger.WarnContext(ctx, "user group lookup failed, using the cached members", "group", group, "err", res.Err)
+				return cached.users, nil
+			}
+			return nil, res.Err
+		}
+		return res.Val.([]string), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// refuseAccess answers a user who may not do something, and audits the refusal.
+func (h *Handler) refuseAccess(ctx context.Context, o origin, action, doing string, servers []string, groupErr error, roles ...role) {
+	var who []string
+	var names []string
+	for _, r := range roles {
+		names = append(names, r.name)
+		for _, e := range r.entries {
+			who = append(who, mention(e))
+		}
+	}
+	text := fmt.Sprintf("Sorry, only the %s may %s.", strings.Join(names, " or "), doing)
+	if len(who) > 0 {
+		text += " They are: " + strings.Join(who, ", ") + "."
+	} else {
+		text += " None are configured; an admin sets them in the bot's configuration."
+	}
+	if groupErr != nil {
+		ref := newRef()
+		h.logger.WarnContext(ctx, "user group lookup failed", "ref", ref, "user", o.user, "err", groupErr)
+		text += fmt.Sprintf(" (I could not read the members of a user group, ref %s; if you are in one, try again in a minute.)", ref)
+	}
+	h.audit(ctx, o.user, action, servers, "refused: not allowed", "", "")
+	h.replyText(ctx, o, text)
+}
+
+// fleetServers returns the non-archived servers, reusing a list fetched within FleetTTL unless
+// fresh is set. Concurrent callers share one AWS listing.
+func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Server, error) {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	if !fresh && h.fleet != nil && now.Sub(h.fleetAt) < h.cfg.FleetTTL && !now.Before(h.fleetAt) {
+		f := h.fleet
+		h.mu.Unlock()
+		return f, nil
+	}
+	gen := h.fleetGen
+	h.mu.Unlock()
+
+	key := fmt.Sprintf("fleet-%d", gen)
+	ch := h.fetch.DoChan(key, func() (_ any, err error) {
+		defer recoverInto(&err)
+		// Shared by every waiting caller, so not bound to the first caller's context.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		servers, err := h.aws.Servers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		if h.fleetGen == gen {
+			h.fleet, h.fleetAt = servers, h.cfg.Now()
+		}
+		h.mu.Unlock()
+		return servers, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]migration.Server), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// invalidate forgets the cached server list after the bot changed a server.
+func (h *Handler) invalidate() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fleet = nil
+	h.fleetGen++
+}
+
+// resolve finds the servers named in text. When it fails it has answered the user.
+func (h *Handler) resolve(ctx context.Context, o origin, text string, fresh bool) ([]migration.Server, bool) {
+	fleet, err := h.fleetServers(ctx, fresh)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "list the source servers", err))
+		return nil, false
+	}
+	servers, err := migration.Resolve(fleet, text)
+	if err != nil {
+		msg, ok := resolveText(err)
+		if !ok {
+			msg = h.errorText(ctx, "find the server", err)
+		}
+		h.replyText(ctx, o, msg)
+		return nil, false
+	}
+	return servers, true
+}
+
+// recoverInto turns a panic in a shared call into its error: singleflight would re-panic it
+// on a goroutine of its own, out of reach of the per-request recovery.
+func recoverInto(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+	}
+}

@@ -1,0 +1,44 @@
+package handlers
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
+)
+
+// click answers one button press.
+func (h *Handler) click(ctx context.Context, o origin, cb slack.InteractionCallback, a *slack.BlockAction) {
+	value := strings.TrimSpace(a.Value)
+	h.logger.InfoContext(ctx, "click", "action_id", a.ActionID, "user", o.user, "channel", o.channel)
+	switch a.ActionID {
+	case render.ActionConfirm:
+		h.confirmClick(ctx, o, cb, value)
+	case render.ActionCancel:
+		h.cancelClick(ctx, o, cb, value)
+	case render.ActionFinalize:
+		h.finalizeClick(ctx, o, cb, value)
+	case render.ActionMarkReady:
+		h.changeClick(ctx, o, cb, value, h.markReady(), "mark servers ready for cutover")
+	case render.ActionRevertTest:
+		h.changeClick(ctx, o, cb, value, h.revertTest(true), "revert a test")
+	case render.ActionLaunchTest:
+		h.launch(ctx, o, value, migration.ModeTest, "button "+render.ActionLaunchTest)
+	case render.ActionStatusPage:
+		page, err := strconv.Atoi(value)
+		if err != nil || page < 1 {
+			page = 1
+		}
+		h.audit(ctx, o.user, "status", nil, "answered page "+strconv.Itoa(page), "", "")
+		h.statusFleet(ctx, o, page, true)
+	case render.ActionJobThreadLink:
+		// A link button: Slack opens the URL; the click needs no answer.
+	default:
+		h.audit(ctx, o.user, "click", nil, "unknown button", "", a.ActionID)
+		h.replyText(ctx, o, "Sorry, I do not know the button "+code(a.ActionID)+"; it may come from an older version of the bot.")
+	}
+}

@@ -1,0 +1,261 @@
+// Package handlers answers the /cutover slash command and the clicks on cutoverbot's buttons:
+// it parses what a person typed, checks who may do what, runs the pre-flight checks, starts
+// MGN launches (a cutover only behind a confirmation card that an approver confirms), changes
+// lifecycle states, and renders status, jobs and the audit log as Block Kit within Slack's
+// limits. Every answer is specific: a refusal says why, an AWS error says what it means.
+//
+// It leaves out following a job's progress (a Follower does that), passive notices and the
+// weekly reminder, and the Socket Mode connection: a Handler is handed each slash command and
+// interaction after the envelope was acknowledged.
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// AWS is what the handlers need from MGN and EC2; *migration.Client satisfies it.
+type AWS interface {
+	Servers(ctx context.Context) ([]migration.Server, error)
+	StartTest(ctx context.Context, ids []string, tags map[string]string) (migration.Job, error)
+	StartCutover(ctx context.Context, ids []string, tags map[string]string) (migration.Job, error)
+	Jobs(ctx context.Context, from time.Time) ([]migration.Job, error)
+	MarkReadyForCutover(ctx context.Context, id string) (migration.Server, error)
+	RevertToReadyForTest(ctx context.Context, id string) (migration.Server, error)
+	RevertToReadyForCutover(ctx context.Context, id string) (migration.Server, error)
+	FinalizeCutover(ctx context.Context, id string) (migration.Server, error)
+	Instances(ctx context.Context, ids []string) ([]migration.Instance, error)
+}
+
+// Poster sends messages to Slack; *bot.Poster satisfies it.
+type Poster interface {
+	Post(ctx context.Context, channel string, m bot.Message) (string, error)
+	Update(ctx context.Context, channel, ts string, m bot.Message) error
+	Ephemeral(ctx context.Context, channel, user string, m bot.Message) error
+	Respond(ctx context.Context, responseURL string, m bot.Message, opts bot.RespondOptions) error
+}
+
+// Store is the durable state the handlers use; *store.Store satisfies it.
+type Store interface {
+	CreateConfirmation(ctx context.Context, c store.Confirmation) error
+	SetConfirmationMessage(ctx context.Context, id, channel, ts string) error
+	Confirmation(ctx context.Context, id string) (store.Confirmation, error)
+	DecideConfirmation(ctx context.Context, id string, to store.ConfirmationState, by string, now time.Time) (store.Confirmation, error)
+	CompleteConfirmation(ctx context.Context, id string, state store.ConfirmationState, jobID, errText string) error
+	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)
+	RecentJobs(ctx context.Context, serverID string, limit int) ([]store.Job, error)
+	Once(ctx context.Context, key string, now time.Time) (bool, error)
+	Audit(ctx context.Context, e store.AuditEntry) error
+	AuditLog(ctx context.Context, serverID string, limit int) ([]store.AuditEntry, error)
+}
+
+// Groups resolves Slack user groups to their members (usergroups.users.list); *slack.Client
+// satisfies it.
+type Groups interface {
+	GetUserGroupMembersContext(ctx context.Context, group string, opts ...slack.GetUserGroupMembersOption) ([]string, error)
+}
+
+// Follower follows a launch job's progress in a thread of the migration channel; the notifier
+// implements it. Follow posts the thread's parent message (the launch announcement) and records
+// the job; it returns the parent's ts.
+type Follower interface {
+	Follow(ctx context.Context, job migration.Job, startedBy string) (parentTS string, err error)
+}
+
+// Config tunes a Handler. Zero values pick the defaults named on each field.
+type Config struct {
+	Channel      string        // migration channel: launches, cards and notices go here
+	Operators    []string      // U… user IDs or S… user-group IDs allowed to launch tests and request cutovers
+	Approvers    []string      // U… user IDs or S… user-group IDs allowed to confirm cutovers and finalize
+	SelfApproval bool          // false: the requester of a cutover cannot confirm it (two-person rule)
+	ConfirmTTL   time.Duration // how long a confirmation card can be confirmed; 0 -> 30 min
+	// Location is the time zone of the times shown; nil -> UTC.
+	Location *time.Location
+	// CutoverDate is the planned final cutover date shown in status; zero = none.
+	CutoverDate time.Time
+	// LagLimit is the replication lag above which a launch is refused; 0 -> 15 min.
+	LagLimit time.Duration
+	// Now is the clock; nil -> time.Now.
+	Now func() time.Time
+	// FleetTTL is how long a fetched server list is reused; 0 -> 5 s. Concurrent requests for
+	// the list share one AWS listing.
+	FleetTTL time.Duration
+	// GroupTTL is how long the members of a user group are reused; 0 -> 5 min.
+	GroupTTL time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.ConfirmTTL <= 0 {
+		c.ConfirmTTL = 30 * time.Minute
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.LagLimit <= 0 {
+		c.LagLimit = 15 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.FleetTTL <= 0 {
+		c.FleetTTL = 5 * time.Second
+	}
+	if c.GroupTTL <= 0 {
+		c.GroupTTL = 5 * time.Minute
+	}
+	return c
+}
+
+// Handler answers /cutover commands and button clicks. It is safe for concurrent use and
+// starts no goroutines of its own beyond the shared fetch of the server list, which ends
+// with the call that started it.
+type Handler struct {
+	logger   *slog.Logger
+	aws      AWS
+	poster   Poster
+	store    Store
+	follower Follower
+	groups   Groups
+	cfg      Config
+
+	fetch singleflight.Group
+
+	mu        sync.Mutex
+	fleet     []migration.Server
+	fleetAt   time.Time
+	fleetGen  int // bumped by invalidate, so a fetch begun before a change is not cached
+	members   map[string]groupMembers
+	groupCall singleflight.Group
+}
+
+type groupMembers struct {
+	users []string
+	at    time.Time
+}
+
+// New returns a Handler. groups may be nil when Operators and Approvers name no user groups.
+func New(logger *slog.Logger, aws AWS, poster Poster, st Store, follower Follower, groups Groups, cfg Config) *Handler {
+	return &Handler{
+		logger:   logger.With("component", "handlers"),
+		aws:      aws,
+		poster:   poster,
+		store:    st,
+		follower: follower,
+		groups:   groups,
+		cfg:      cfg.withDefaults(),
+		members:  map[string]groupMembers{},
+	}
+}
+
+// origin is where a request came from and how to answer its sender privately.
+type origin struct {
+	user, channel, responseURL string
+}
+
+// SlashCommand answers one /cutover command. It never returns an error: every outcome,
+// including a panic, is answered to the user.
+func (h *Handler) SlashCommand(ctx context.Context, cmd slack.SlashCommand) {
+	o := origin{user: cmd.UserID, channel: cmd.ChannelID, responseURL: cmd.ResponseURL}
+	start := time.Now()
+	defer h.recoverPanic(ctx, o, "command")
+	c := parse(cmd.Text)
+	h.runCommand(ctx, o, c)
+	h.logger.InfoContext(ctx, "command handled", "cmd", c.name, "user", o.user, "channel", o.channel, "dur", time.Since(start))
+}
+
+// Interaction answers one interaction (button click). Clicks are checked again here: Slack's
+// confirm dialog is drawn by the client only.
+func (h *Handler) Interaction(ctx context.Context, cb slack.InteractionCallback) {
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	o := origin{user: cb.User.ID, channel: channel, responseURL: cb.ResponseURL}
+	defer h.recoverPanic(ctx, o, "interaction")
+	if cb.Type != slack.InteractionTypeBlockActions {
+		h.logger.InfoContext(ctx, "interaction ignored", "type", cb.Type, "user", o.user)
+		return
+	}
+	for _, a := range cb.ActionCallback.BlockActions {
+		h.click(ctx, o, cb, a)
+	}
+}
+
+// recoverPanic turns a panic into an answer with a reference, and logs the panic and stack
+// under the same reference.
+func (h *Handler) recoverPanic(ctx context.Context, o origin, what string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	ref := newRef()
+	h.logger.ErrorContext(ctx, what+" panicked", "ref", ref, "user", o.user, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	h.reply(ctx, o, plain(fmt.Sprintf("Sorry, something went wrong (ref %s). The details are logged under that reference.", ref)))
+}
+
+// reply answers the sender privately: through the response URL, else as an ephemeral message.
+func (h *Handler) reply(ctx context.Context, o origin, m bot.Message) {
+	if o.responseURL != "" {
+		err := h.poster.Respond(ctx, o.responseURL, m, bot.RespondOptions{})
+		if err == nil {
+			return
+		}
+		h.logger.WarnContext(ctx, "response url failed, answering ephemerally", "user", o.user, "channel", o.channel, "err", err)
+	}
+	if err := h.poster.Ephemeral(ctx, o.channel, o.user, m); err != nil {
+		h.logger.ErrorContext(ctx, "answer lost", "user", o.user, "channel", o.channel, "err", err)
+	}
+}
+
+// replyText answers the sender privately with mrkdwn text.
+func (h *Handler) replyText(ctx context.Context, o origin, text string) {
+	h.reply(ctx, o, plain(text))
+}
+
+// plain is a message of one mrkdwn section (text already escaped).
+func plain(text string) bot.Message {
+	return bot.Message{Text: fallback(text), Blocks: []slack.Block{section(text)}}
+}
+
+// audit appends to the audit log; a failure is logged, never shown.
+func (h *Handler) audit(ctx context.Context, user, action string, servers []string, outcome, jobID, detail string) {
+	err := h.store.Audit(context.WithoutCancel(ctx), store.AuditEntry{
+		At: h.cfg.Now(), User: user, Action: action, ServerIDs: servers, Outcome: outcome, JobID: jobID, Detail: detail,
+	})
+	if err != nil {
+		h.logger.WarnContext(ctx, "audit failed", "user", user, "action", action, "err", err)
+	}
+}
+
+// newRef returns a short random reference that ties an answer to its log line.
+func newRef() string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newID returns a random identifier for confirmations and requests.
+func newID() string { return strings.ToLower(rand.Text()) }
+
+// serverIDs lists the servers' IDs.
+func serverIDs(servers []migration.Server) []string {
+	ids := make([]string, len(servers))
+	for i, s := range servers {
+		ids[i] = s.ID
+	}
+	return ids
+}

@@ -1,0 +1,237 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// Bounds of the jobs and audit answers.
+const (
+	maxJobs         = 20
+	maxAuditEntries = 30
+	jobsHistory     = 30 * 24 * time.Hour
+)
+
+// optionalServer resolves an optional SERVER argument; "" means every server. When it
+// fails it has answered the user.
+func (h *Handler) optionalServer(ctx context.Context, o origin, names string) (migration.Server, bool, bool) {
+	if names == "" {
+		return migration.Server{}, false, true
+	}
+	servers, ok := h.resolve(ctx, o, names, false)
+	if !ok {
+		return migration.Server{}, false, false
+	}
+	if len(servers) > 1 {
+		h.replyText(ctx, o, "Name one server here, not "+plural(len(servers), "server")+".")
+		return migration.Server{}, false, false
+	}
+	return servers[0], true, true
+}
+
+// jobs answers /cutover jobs [SERVER]: the bot's jobs with their threads, merged with MGN's
+// (including those started elsewhere), newest first.
+func (h *Handler) jobs(ctx context.Context, o origin, names string) {
+	server, one, ok := h.optionalServer(ctx, o, names)
+	if !ok {
+		return
+	}
+	filter := ""
+	if one {
+		filter = server.ID
+	}
+	h.audit(ctx, o.user, "jobs", nonEmpty(filter), "answered", "", "")
+	followed, err := h.store.RecentJobs(ctx, filter, maxJobs)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "read the bot's jobs", err))
+		return
+	}
+	mgnJobs, err := h.aws.Jobs(ctx, h.cfg.Now().Add(-jobsHistory))
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "list MGN's jobs", err))
+		return
+	}
+	fleet, _ := h.fleetServers(ctx, false) // names only; IDs do without
+	name := func(id string) string {
+		for _, s := range fleet {
+			if s.ID == id {
+				return s.DisplayName()
+			}
+		}
+		return id
+	}
+
+	type row struct {
+		id, kind, status, by string
+		servers              []string
+		at                   time.Time
+		thread               string
+	}
+	rows := map[string]*row{}
+	for _, j := range followed {
+		r := &row{id: j.JobID, kind: j.Kind, servers: j.ServerIDs, by: j.StartedBy, at: j.StartedAt}
+		if j.ParentTS != "" {
+			r.thread = threadLink(j.Channel, j.ParentTS)
+		}
+		r.status = "running"
+		if j.Done {
+			r.status = j.Outcome
+		}
+		rows[j.JobID] = r
+	}
+	for _, j := range mgnJobs {
+		if filter != "" {
+			if _, ok := j.Participant(filter); !ok {
+				continue
+			}
+		}
+		r := rows[j.ID]
+		if r == nil {
+			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: j.Tags[TagRequestedBy]}
+			rows[j.ID] = r
+		}
+		switch {
+		case j.Mode() != "":
+			r.kind = string(j.Mode())
+		case j.InitiatedBy == migration.InitiatedByTerminate:
+			r.kind = "terminate"
+		case r.kind == "":
+			r.kind = strings.ToLower(j.InitiatedBy)
+		}
+		r.status = jobStatus(j)
+	}
+	list := slices.Collect(maps.Values(rows))
+	slices.SortFunc(list, func(a, b *row) int {
+		if c := b.at.Compare(a.at); c != 0 {
+			return c
+		}
+		return strings.Compare(b.id, a.id)
+	})
+	if len(list) > maxJobs {
+		list = list[:maxJobs]
+	}
+	title := "Recent launch jobs"
+	if one {
+		title += " of " + esc(server.DisplayName())
+	}
+	if len(list) == 0 {
+		h.replyText(ctx, o, "*"+title+":* none in the last 30 days. Start one with `/cutover launch SERVER test`.")
+		return
+	}
+	var lines []string
+	for _, r := range list {
+		var names []string
+		for _, id := range r.servers {
+			names = append(names, esc(name(id)))
+		}
+		by := "started outside the bot"
+		if r.by != "" {
+			by = "started by " + mention(r.by)
+		}
+		line := fmt.Sprintf("• %s · %s · %s · %s · %s %s", code(r.id), esc(r.kind), render.Truncate(strings.Join(names, ", "), 200),
+			esc(r.status), by, h.ago(r.at))
+		if r.thread != "" {
+			line += fmt.Sprintf(" · <%s|thread>", r.thread)
+		}
+		lines = append(lines, line)
+	}
+	blocks := []slack.Block{render.Header(title)}
+	for _, c := range render.Lines(lines) {
+		blocks = append(blocks, section(c))
+	}
+	h.reply(ctx, o, bot.Message{Text: fallback(title), Blocks: render.Fit(blocks, "")})
+}
+
+// jobStatus says how an MGN job stands, judged per server when it has ended.
+func jobStatus(j migration.Job) string {
+	if j.Active() {
+		return strings.ToLower(string(j.Status))
+	}
+	var failed, launched int
+	for _, p := range j.Participants {
+		switch p.LaunchStatus {
+		case migration.LaunchFailed:
+			failed++
+		case migration.LaunchLaunched, migration.LaunchTerminated:
+			launched++
+		}
+	}
+	switch {
+	case failed > 0 && launched > 0:
+		return fmt.Sprintf("completed, %d of %d failed", failed, len(j.Participants))
+	case failed > 0:
+		return "failed"
+	}
+	return "completed"
+}
+
+func nonEmpty(id string) []string {
+	if id == "" {
+		return nil
+	}
+	return []string{id}
+}
+
+// auditLog answers /cutover audit [SERVER], newest first.
+func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
+	server, one, ok := h.optionalServer(ctx, o, names)
+	if !ok {
+		return
+	}
+	filter := ""
+	if one {
+		filter = server.ID
+	}
+	entries, err := h.store.AuditLog(ctx, filter, maxAuditEntries)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "read the audit log", err))
+		return
+	}
+	h.audit(ctx, o.user, "audit", nonEmpty(filter), "answered", "", "")
+	title := "Audit log"
+	if one {
+		title += " of " + esc(server.DisplayName())
+	}
+	if len(entries) == 0 {
+		h.replyText(ctx, o, "*"+title+":* nothing recorded yet.")
+		return
+	}
+	var lines []string
+	for _, e := range entries {
+		lines = append(lines, h.auditLine(e))
+	}
+	blocks := []slack.Block{render.Header(title + " · newest first")}
+	for _, c := range render.Lines(lines) {
+		blocks = append(blocks, section(c))
+	}
+	h.reply(ctx, o, bot.Message{Text: fallback(title), Blocks: render.Fit(blocks, "")})
+}
+
+func (h *Handler) auditLine(e store.AuditEntry) string {
+	who := "the bot"
+	if e.User != "" {
+		who = mention(e.User)
+	}
+	line := fmt.Sprintf("• %s %s *%s*", h.clock(e.At), who, esc(e.Action))
+	if len(e.ServerIDs) > 0 {
+		line += " " + code(render.Truncate(strings.Join(e.ServerIDs, ","), 120))
+	}
+	if e.Outcome != "" {
+		line += " → " + esc(e.Outcome)
+	}
+	if e.JobID != "" {
+		line += " " + code(e.JobID)
+	}
+	return render.Truncate(line, 400)
+}

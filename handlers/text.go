@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
+)
+
+// esc makes user- or AWS-supplied text inert in mrkdwn.
+func esc(s string) string { return bot.Escape(s) }
+
+// code shows s as inline code; backticks in s would end the span, so they become quotes.
+func code(s string) string {
+	return "`" + esc(strings.ReplaceAll(s, "`", "'")) + "`"
+}
+
+// serverRef names a server for people: its display name and ID.
+func serverRef(s migration.Server) string {
+	return "*" + esc(s.DisplayName()) + "* " + code(s.ID)
+}
+
+// serverNames lists the servers' display names, escaped, comma-separated.
+func serverNames(servers []migration.Server) string {
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = esc(s.DisplayName())
+	}
+	return strings.Join(names, ", ")
+}
+
+// plainNames lists display names for plain_text fields (headers, dialogs). They are escaped
+// too: Slack decodes the three entities in every text it shows.
+func plainNames(servers []migration.Server) string { return serverNames(servers) }
+
+// mention renders a Slack user or user group ID as a mention.
+func mention(id string) string {
+	if strings.HasPrefix(id, "S") {
+		return "<!subteam^" + esc(id) + ">"
+	}
+	if id == "" {
+		return "someone outside the bot"
+	}
+	return "<@" + esc(id) + ">"
+}
+
+// section is a mrkdwn section within Slack's limits.
+func section(text string) slack.Block { return render.Section(text) }
+
+// fallback is the notification text of a message: its mrkdwn, shortened.
+func fallback(text string) string { return render.Truncate(text, 300) }
+
+// clock renders a time in the configured zone: "14:02 UTC", with the date when not today.
+func (h *Handler) clock(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	loc := h.cfg.Location
+	lt, now := t.In(loc), h.cfg.Now().In(loc)
+	if lt.YearDay() == now.YearDay() && lt.Year() == now.Year() {
+		return lt.Format("15:04 MST")
+	}
+	return lt.Format("Mon 2 Jan 15:04 MST")
+}
+
+// ago renders how long ago t was.
+func (h *Handler) ago(t time.Time) string { return migration.Ago(t, h.cfg.Now()) }
+
+// threadLink is the permalink of a message, built without an API call.
+func threadLink(channel, ts string) string {
+	return "https://slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
+}
+
+// errorText turns an error met while doing something (e.g. "start the test") into words for
+// Slack. The kinds the domain knows get a helpful sentence and are logged as warnings;
+// anything else is logged in full under a short reference that the answer shows.
+func (h *Handler) errorText(ctx context.Context, doing string, err error) string {
+	awsMsg := ""
+	if ae, ok := errors.AsType[*migration.Error](err); ok {
+		awsMsg = ae.Message
+		if awsMsg == "" {
+			awsMsg = ae.Code
+		}
+	}
+	detail := func(prefix string) string {
+		if awsMsg == "" {
+			return prefix
+		}
+		return prefix + ": " + esc(awsMsg)
+	}
+	var text string
+	switch {
+	case errors.Is(err, migration.ErrConflict):
+		text = fmt.Sprintf("Could not %s. %s.", doing, detail("MGN refused"))
+	case errors.Is(err, migration.ErrThrottled):
+		text = fmt.Sprintf("Could not %s: AWS is throttling requests right now. Try again in a minute.", doing)
+	case errors.Is(err, migration.ErrAccessDenied):
+		text = fmt.Sprintf("Could not %s: the bot's AWS role is not allowed to (%s). Ask an admin to check its IAM policy.", doing, detail("access denied"))
+	case errors.Is(err, migration.ErrNotFound):
+		text = fmt.Sprintf("Could not %s: MGN does not know it any more (%s); it may have been deleted or archived.", doing, detail("not found"))
+	case errors.Is(err, migration.ErrNotInitialized):
+		text = fmt.Sprintf("Could not %s: Application Migration Service is not initialized in this region. Initialize it in the MGN console first.", doing)
+	case errors.Is(err, migration.ErrUnavailable):
+		text = fmt.Sprintf("Could not %s: AWS is not answering right now (service unavailable). Try again in a few minutes.", doing)
+	case errors.Is(err, migration.ErrInvalid):
+		text = fmt.Sprintf("Could not %s. %s.", doing, detail("MGN rejected the request as invalid"))
+	case errors.Is(err, context.DeadlineExceeded):
+		text = fmt.Sprintf("Could not %s: AWS took too long to answer. Try again in a minute.", doing)
+	default:
+		ref := newRef()
+		h.logger.ErrorContext(ctx, "request failed", "ref", ref, "doing", doing, "err", err)
+		return fmt.Sprintf("Could not %s: something went wrong (ref %s).", doing, ref)
+	}
+	h.logger.WarnContext(ctx, "request failed", "doing", doing, "err", err)
+	return text
+}
+
+// resolveText explains why a server name could not be resolved; ok is false for errors that
+// are not about the name.
+func resolveText(err error) (string, bool) {
+	if e, ok := errors.AsType[*migration.UnknownServerError](err); ok {
+		text := "No server matches " + code(e.Query) + "."
+		if len(e.Suggestions) > 0 {
+			var s []string
+			for _, c := range e.Suggestions {
+				s = append(s, serverRef(c))
+			}
+			text += " Did you mean " + strings.Join(s, ", ") + "?"
+		} else {
+			text += " Try `/cutover status` to see every server."
+		}
+		return text, true
+	}
+	if e, ok := errors.AsType[*migration.AmbiguousServerError](err); ok {
+		lines := []string{fmt.Sprintf("%s matches %d servers; name one by its ID:", code(e.Query), len(e.Candidates))}
+		for i, c := range e.Candidates {
+			if i == 10 {
+				lines = append(lines, fmt.Sprintf("…and %d more", len(e.Candidates)-10))
+				break
+			}
+			host := c.FQDN
+			if host == "" {
+				host = c.Hostname
+			}
+			lines = append(lines, fmt.Sprintf("• %s (%s, %s)", serverRef(c), esc(host), esc(c.Lifecycle.State.Label())))
+		}
+		return strings.Join(lines, "\n"), true
+	}
+	if errors.Is(err, migration.ErrInvalid) {
+		return "I could not use that server list: " + esc(err.Error()) + ".", true
+	}
+	return "", false
+}
