@@ -1,0 +1,300 @@
+// Package notifier is what cutoverbot posts without being asked: the progress of every MGN
+// launch job in a Slack thread (for launches the bot starts and for those started in the AWS
+// console or through the API), passive notices when a server's replication changes (reached
+// Continuous Data Replication, stalled, recovered, lagging), and the weekly reminder to run
+// test launches.
+//
+// It polls: job logs every Config.PollInterval, read from a cursor kept in the store, and
+// source servers and the job list every Config.WatchInterval. Everything it has posted is
+// recorded in the store, so a restart resumes each thread where it stopped, and several
+// replicas on one store post each thing once (a lease per job, a compare-and-swap per
+// server state, a once-key per reminder firing).
+//
+// It leaves out: EventBridge or CloudTrail push (it only polls), TERMINATE and diagnostic
+// jobs (only LAUNCH jobs get threads), and the answers to its buttons (the handlers own them).
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// RequestedByTag is the MGN job tag naming the Slack user who asked cutoverbot for the launch.
+// A job without it was started outside the bot.
+const RequestedByTag = "cutoverbot:requested-by"
+
+// AWS is what the notifier reads from MGN and EC2. *migration.Client satisfies it.
+type AWS interface {
+	Servers(ctx context.Context) ([]migration.Server, error)
+	Job(ctx context.Context, id string) (migration.Job, error)
+	Jobs(ctx context.Context, from time.Time) ([]migration.Job, error)
+	JobLog(ctx context.Context, jobID string, cur migration.Cursor) ([]migration.Event, migration.Cursor, error)
+	Instances(ctx context.Context, ids []string) ([]migration.Instance, error)
+}
+
+// Poster sends messages to Slack. *bot.Poster satisfies it.
+type Poster interface {
+	Post(ctx context.Context, channel string, m bot.Message) (string, error)
+	Update(ctx context.Context, channel, ts string, m bot.Message) error
+	// Pending is how many posts and updates for channel wait their turn.
+	Pending(channel string) int
+}
+
+// Store is the durable state the notifier keeps. *store.Store satisfies it.
+type Store interface {
+	FollowJob(ctx context.Context, j store.Job) (bool, error)
+	Job(ctx context.Context, jobID string) (store.Job, error)
+	ActiveJobs(ctx context.Context) ([]store.Job, error)
+	SetJobParent(ctx context.Context, jobID, channel, ts string) error
+	SaveProgress(ctx context.Context, jobID, cursor string, posted int) error
+	FinishJob(ctx context.Context, jobID, outcome string) error
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+	Once(ctx context.Context, key string, now time.Time) (bool, error)
+	ServerStates(ctx context.Context) (map[string]string, error)
+	SwapServerState(ctx context.Context, serverID, prev, next string, now time.Time) (bool, error)
+}
+
+// Config tunes a Notifier. Zero values pick the defaults named on each field.
+type Config struct {
+	Channel       string        // channel ID for threads, notices and the reminder; required
+	PollInterval  time.Duration // how often running jobs' logs are read; 0 -> 15s
+	WatchInterval time.Duration // how often servers and the job list are read; 0 -> 1m
+	LagThreshold  time.Duration // replication lag above which a notice is posted; 0 -> 15m
+	ReminderSpec  string        // cron spec of the weekly reminder; "" -> "0 9 * * MON"
+	// Location is the time zone of ReminderSpec and of dates shown; nil -> UTC.
+	Location    *time.Location
+	CutoverDate time.Time // planned final cutover (a date in Location); zero = none
+	// Holder names this replica in job leases; "" -> a random ID. Two replicas must differ.
+	Holder string
+	// Now is the clock for leases, elapsed times and ages; nil -> time.Now.
+	Now func() time.Time
+	// CombineAfter is how many unposted events a thread (or queued posts the channel) may
+	// have before the events are combined into one reply; 0 -> 5.
+	CombineAfter int
+}
+
+const (
+	defaultPollInterval  = 15 * time.Second
+	defaultWatchInterval = time.Minute
+	defaultLagThreshold  = 15 * time.Minute
+	defaultReminderSpec  = "0 9 * * MON"
+	defaultCombineAfter  = 5
+
+	// leasePolls is how many poll intervals a job lease lasts without renewal.
+	leasePolls = 3
+	// maxParallelJobs bounds the jobs worked on at once in one pass (MGN runs at most 20).
+	maxParallelJobs = 20
+	// discoveryLookback is how far back the first job listing after start looks.
+	discoveryLookback = 24 * time.Hour
+)
+
+// Notifier follows launch jobs into Slack threads, posts replication notices and the
+// weekly reminder. Run starts its goroutines and waits for them; the other methods do one
+// piece of work on the caller's goroutine.
+type Notifier struct {
+	logger *slog.Logger
+	aws    AWS
+	poster Poster
+	store  Store
+	cfg    Config
+	sched  cron.Schedule
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	follows  map[string]*follow // by job ID: threads this replica is posting
+	names    map[string]string  // server ID -> display name
+	namesAt  time.Time          // last refresh of names (cfg.Now)
+	known    map[string]time.Time
+	jobsFrom time.Time // next job listing starts here; zero before the first
+	baseline bool      // server states have been recorded once since start
+}
+
+// New returns a Notifier. It fails when cfg.Channel is empty or the reminder spec does not
+// parse.
+func New(logger *slog.Logger, aws AWS, poster Poster, st Store, cfg Config) (*Notifier, error) {
+	if cfg.Channel == "" {
+		return nil, errors.New("notifier: channel is required")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.WatchInterval <= 0 {
+		cfg.WatchInterval = defaultWatchInterval
+	}
+	if cfg.LagThreshold <= 0 {
+		cfg.LagThreshold = defaultLagThreshold
+	}
+	if cfg.ReminderSpec == "" {
+		cfg.ReminderSpec = defaultReminderSpec
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CombineAfter <= 0 {
+		cfg.CombineAfter = defaultCombineAfter
+	}
+	if cfg.Holder == "" {
+		cfg.Holder = fmt.Sprintf("notifier-%x", time.Now().UnixNano())
+	}
+	sched, err := cron.ParseStandard(cfg.ReminderSpec)
+	if err != nil {
+		return nil, fmt.Errorf("notifier: reminder schedule %q: %w", cfg.ReminderSpec, err)
+	}
+	return &Notifier{
+		logger:  logger.With("component", "notifier"),
+		aws:     aws,
+		poster:  poster,
+		store:   st,
+		cfg:     cfg,
+		sched:   sched,
+		wake:    make(chan struct{}, 1),
+		follows: map[string]*follow{},
+		names:   map[string]string{},
+		known:   map[string]time.Time{},
+	}, nil
+}
+
+// NextReminder returns the first reminder firing after after, in Config.Location.
+func (n *Notifier) NextReminder(after time.Time) time.Time {
+	return n.sched.Next(after.In(n.cfg.Location))
+}
+
+// Run polls job logs every PollInterval (and at once when Follow adds a job), watches
+// servers and the job list every WatchInterval, and posts the reminder on its schedule. It
+// returns ctx's error when ctx ends, after its goroutines and any running reminder have
+// finished and the job leases it holds are released.
+func (n *Notifier) Run(ctx context.Context) error {
+	c := cron.New(cron.WithLocation(n.cfg.Location), cron.WithLogger(cronLogger{n.logger}))
+	var id cron.EntryID
+	id = c.Schedule(n.sched, cron.FuncJob(func() {
+		// Prev is the scheduled time of this firing: the same on every replica, so it keys
+		// the once-only post.
+		firing := c.Entry(id).Prev
+		n.logger.InfoContext(ctx, "reminder firing", "at", firing)
+		if err := n.Remind(ctx, firing); err != nil {
+			n.logger.ErrorContext(ctx, "reminder not posted", "at", firing, "err", err)
+		}
+	}))
+	c.Start()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(n.cfg.PollInterval)
+		defer t.Stop()
+		for {
+			if err := n.PollOnce(ctx); err != nil && ctx.Err() == nil {
+				n.logger.WarnContext(ctx, "job poll incomplete", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-n.wake:
+			}
+		}
+	})
+	wg.Go(func() {
+		t := time.NewTicker(n.cfg.WatchInterval)
+		defer t.Stop()
+		for {
+			if err := n.WatchOnce(ctx); err != nil && ctx.Err() == nil {
+				n.logger.WarnContext(ctx, "watch incomplete", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	<-ctx.Done()
+	wg.Wait()
+	<-c.Stop().Done()
+	n.releaseLeases(ctx)
+	return ctx.Err()
+}
+
+// releaseLeases hands the jobs this replica follows to other replicas at once, instead of
+// after the leases expire.
+func (n *Notifier) releaseLeases(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	n.mu.Lock()
+	ids := make([]string, 0, len(n.follows))
+	for id := range n.follows {
+		ids = append(ids, id)
+	}
+	clear(n.follows)
+	n.mu.Unlock()
+	for _, id := range ids {
+		if err := n.store.ReleaseLease(ctx, leaseName(id), n.cfg.Holder); err != nil {
+			n.logger.WarnContext(ctx, "job lease not released", "job_id", id, "err", err)
+		}
+	}
+}
+
+// serverNames returns display names for ids, reading the servers again when one is unknown
+// (at most once per poll interval). A server MGN no longer lists is named by its ID. It
+// fails when names are missing and the servers could not be read, so that no thread reply
+// shows a bare ID for a server that has a name.
+func (n *Notifier) serverNames(ctx context.Context, ids []string) (map[string]string, error) {
+	n.mu.Lock()
+	missing := false
+	for _, id := range ids {
+		if _, ok := n.names[id]; !ok {
+			missing = true
+			break
+		}
+	}
+	stale := n.namesAt.IsZero() || n.cfg.Now().Sub(n.namesAt) >= n.cfg.PollInterval
+	n.mu.Unlock()
+	if missing && stale {
+		servers, err := n.aws.Servers(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("server names: %w", err)
+		}
+		n.learnNames(servers)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		if name, ok := n.names[id]; ok {
+			out[id] = name
+		} else {
+			out[id] = id
+		}
+	}
+	return out, nil
+}
+
+func (n *Notifier) learnNames(servers []migration.Server) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range servers {
+		n.names[s.ID] = s.DisplayName()
+	}
+	n.namesAt = n.cfg.Now()
+}
+
+// cronLogger sends robfig/cron's logs to slog: its Info chatter at Debug, errors at Error.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}

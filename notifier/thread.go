@@ -1,0 +1,768 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+const (
+	// maxReplyChars and maxReplyLines bound a combined thread reply.
+	maxReplyChars = 3500
+	maxReplyLines = 100
+	// quietPolls is how many passes without a new log item make the notifier ask MGN for the
+	// job's status, in case the log never says JOB_END.
+	quietPolls = 4
+	// maxIDsPerValue keeps a button value of comma-separated server IDs under Slack's
+	// 2,000 characters (an ID is 19 characters).
+	maxIDsPerValue = 90
+	// maxParentServers is how many server names the thread parent lists.
+	maxParentServers = 10
+)
+
+// follow is a job thread this replica posts into, while it holds the job's lease.
+//
+// Progress is stored as (cursor, posted): posted counts the log items posted, and the cursor
+// points at or before item posted, so a replica that takes over reads from the cursor and
+// skips posted-cursor.Seen items. While events read are still waiting to be posted, the
+// stored cursor is the one they were read from.
+type follow struct {
+	busy   bool
+	job    store.Job
+	read   migration.Cursor  // the next log read starts here
+	batch  migration.Cursor  // where buf[0] was read from
+	skip   int               // items at read posted before this follow began
+	buf    []migration.Event // read, not yet posted; buf[0] is log item number posted
+	posted int
+	full   bool // the summary below saw the log from its first item
+
+	servers map[string]*serverLog
+	phase   string // the latest event, in words
+	ended   bool   // JOB_END or JOB_CANCEL was read
+	quiet   int    // passes without a new log item
+	// completed is set when MGN reported the job COMPLETED before the latest read, so
+	// every log item is read once buf is empty.
+	completed *migration.Job
+
+	parentPhase string    // phase last shown on the parent
+	parentAt    time.Time // when the parent was last posted or updated
+}
+
+// serverLog is what the log said about one server.
+type serverLog struct {
+	conversion []string // conversion server IDs, in the order seen
+	target     string   // target instance from LAUNCH_START
+	failures   []string // failure events in words, with their raw errors
+}
+
+func newFollow(j store.Job) *follow {
+	f := &follow{job: j, posted: j.Posted, servers: map[string]*serverLog{}}
+	c, err := migration.ParseCursor(j.Cursor)
+	if err != nil || c.Seen > j.Posted {
+		c = migration.Cursor{}
+	}
+	f.read, f.batch = c, c
+	f.skip = j.Posted - c.Seen
+	f.full = c.Seen == 0
+	return f
+}
+
+// absorb records what an event says about the job.
+func (f *follow) absorb(e migration.Event, name string) {
+	switch e.Kind {
+	case migration.EventJobEnd, migration.EventJobCancel:
+		f.ended = true
+	}
+	f.phase = e.Describe(name)
+	if e.ServerID == "" {
+		return
+	}
+	s := f.servers[e.ServerID]
+	if s == nil {
+		s = &serverLog{}
+		f.servers[e.ServerID] = s
+	}
+	if e.ConversionServerID != "" && !slices.Contains(s.conversion, e.ConversionServerID) {
+		s.conversion = append(s.conversion, e.ConversionServerID)
+	}
+	if e.Kind == migration.EventLaunchStart && e.TargetInstanceID != "" {
+		s.target = e.TargetInstanceID
+	}
+	if e.Kind.Failure() {
+		s.failures = append(s.failures, e.Describe(name))
+	}
+}
+
+// storedCursor is the cursor to store with posted.
+func (f *follow) storedCursor() string {
+	if len(f.buf) > 0 {
+		return f.batch.String()
+	}
+	return f.read.String()
+}
+
+func leaseName(jobID string) string { return "job:" + jobID }
+
+func (n *Notifier) leaseTTL() time.Duration { return leasePolls * n.cfg.PollInterval }
+
+func (n *Notifier) channelOf(j store.Job) string {
+	if j.Channel != "" {
+		return j.Channel
+	}
+	return n.cfg.Channel
+}
+
+// kindOf is how the store names a job's kind.
+func kindOf(j migration.Job) string {
+	switch {
+	case j.Mode() == migration.ModeTest:
+		return "test"
+	case j.Mode() == migration.ModeCutover:
+		return "cutover"
+	case j.Type == "TERMINATE":
+		return "terminate"
+	}
+	return "other"
+}
+
+// Follow starts the thread of a launch: it records the job, posts the parent message ("Test
+// launch of web01 started by <@U1> — job mgnjob-…") and wakes the poller, which posts the
+// job's log events as replies. startedBy is the Slack user ID, "" for a launch started
+// outside the bot. When the job is already followed (the watcher found it first) it posts
+// nothing and returns the existing parent's ts, which is "" while that parent is still
+// being posted.
+func (n *Notifier) Follow(ctx context.Context, job migration.Job, startedBy string) (string, error) {
+	started := job.Created
+	if started.IsZero() {
+		started = n.cfg.Now()
+	}
+	return n.startThread(ctx, store.Job{
+		JobID: job.ID, Kind: kindOf(job), ServerIDs: job.ServerIDs(), Channel: n.cfg.Channel,
+		StartedBy: startedBy, StartedAt: started,
+	})
+}
+
+// startThread stores sj and, if this call stored it, posts its parent under the job's lease.
+func (n *Notifier) startThread(ctx context.Context, sj store.Job) (string, error) {
+	created, err := n.store.FollowJob(ctx, sj)
+	if err != nil {
+		return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
+	}
+	if !created {
+		got, err := n.store.Job(ctx, sj.JobID)
+		if err != nil {
+			return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
+		}
+		return got.ParentTS, nil
+	}
+	defer n.wakePoller()
+	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+	if err != nil || !ok {
+		// The poller posts the parent of a stored job that has none.
+		return "", err
+	}
+	n.mu.Lock()
+	f := n.follows[sj.JobID]
+	if f == nil {
+		f = newFollow(sj)
+		n.follows[sj.JobID] = f
+	}
+	if f.busy {
+		n.mu.Unlock()
+		return "", nil
+	}
+	f.busy = true
+	n.mu.Unlock()
+	defer n.done(f)
+	if err := n.postParent(ctx, f); err != nil {
+		return "", err
+	}
+	return f.job.ParentTS, nil
+}
+
+func (n *Notifier) wakePoller() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Notifier) done(f *follow) {
+	n.mu.Lock()
+	f.busy = false
+	n.mu.Unlock()
+}
+
+// PollOnce does one pass over the jobs being followed: for each whose lease this replica
+// holds or takes, it reads the new log items, posts them into the thread, updates the
+// parent and, when the job has ended, posts the final reply. Jobs are worked on in
+// parallel. It returns the errors of the jobs that could not be brought up to date; they
+// are tried again on the next pass.
+func (n *Notifier) PollOnce(ctx context.Context) error {
+	jobs, err := n.store.ActiveJobs(ctx)
+	if err != nil {
+		return fmt.Errorf("poll jobs: %w", err)
+	}
+	active := make(map[string]bool, len(jobs))
+	var (
+		g    errgroup.Group
+		mu   sync.Mutex
+		errs []error
+	)
+	g.SetLimit(maxParallelJobs)
+	for _, sj := range jobs {
+		active[sj.JobID] = true
+		g.Go(func() error {
+			if err := n.pollJob(ctx, sj); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("job %s: %w", sj.JobID, err))
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	n.mu.Lock()
+	for id, f := range n.follows {
+		if !active[id] && !f.busy {
+			delete(n.follows, id) // finished by another replica
+		}
+	}
+	n.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// pollJob brings one job's thread up to date if this replica holds its lease.
+func (n *Notifier) pollJob(ctx context.Context, sj store.Job) error {
+	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	f := n.follows[sj.JobID]
+	if !ok {
+		// Another replica follows this job.
+		if f != nil && !f.busy {
+			delete(n.follows, sj.JobID)
+		}
+		n.mu.Unlock()
+		return nil
+	}
+	if f != nil && f.busy {
+		n.mu.Unlock()
+		return nil
+	}
+	reload := f == nil || sj.Posted != f.posted
+	if f == nil {
+		f = &follow{}
+		n.follows[sj.JobID] = f
+	}
+	f.busy = true
+	n.mu.Unlock()
+	defer n.done(f)
+
+	if reload {
+		// Read again under the lease: another replica may have posted since ActiveJobs.
+		fresh, err := n.store.Job(ctx, sj.JobID)
+		if err != nil {
+			n.forget(sj.JobID)
+			return err
+		}
+		*f = *newFollow(fresh)
+		f.busy = true
+		if fresh.ParentTS != "" {
+			n.logger.InfoContext(ctx, "job thread resumed", "job_id", sj.JobID, "posted", fresh.Posted)
+		}
+	}
+	return n.advance(ctx, f)
+}
+
+func (n *Notifier) forget(jobID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.follows, jobID)
+}
+
+// advance reads the job's new log items, posts them, and finishes the job when it ended.
+func (n *Notifier) advance(ctx context.Context, f *follow) error {
+	id := f.job.JobID
+	if f.job.ParentTS == "" {
+		if err := n.postParent(ctx, f); err != nil {
+			return err
+		}
+	}
+	names, err := n.serverNames(ctx, f.job.ServerIDs)
+	if err != nil {
+		return err
+	}
+
+	wasCompleted := f.completed
+	events, next, readErr := n.aws.JobLog(ctx, id, f.read)
+	if readErr != nil {
+		// Items read before the failure come without a usable cursor: read them again
+		// next time, and post what is already buffered meanwhile.
+		events = nil
+	}
+	if len(f.buf) == 0 {
+		f.batch = f.read
+	}
+	fresh := 0
+	for _, e := range events {
+		f.absorb(e, names[e.ServerID])
+		if f.skip > 0 {
+			f.skip--
+			continue
+		}
+		f.buf = append(f.buf, e)
+		fresh++
+	}
+	if readErr == nil {
+		f.read = next
+	}
+	if fresh == 0 {
+		f.quiet++
+	} else {
+		f.quiet = 0
+	}
+
+	if err := n.postEvents(ctx, f, names); err != nil {
+		return errors.Join(readErr, err)
+	}
+	if readErr != nil {
+		return readErr
+	}
+
+	// MGN's status COMPLETED means every log item was written; it is checked after the
+	// log's JOB_END (the last item), or now and then when the log is quiet.
+	if f.completed == nil && (f.ended || f.quiet >= quietPolls) {
+		job, err := n.aws.Job(ctx, id)
+		switch {
+		case errors.Is(err, migration.ErrNotFound):
+			return n.finish(ctx, f, migration.Job{ID: id}, names, true)
+		case err != nil:
+			return err
+		case job.Status == migration.JobCompleted:
+			f.completed = &job
+			f.quiet = 0
+		default:
+			f.quiet = 0
+		}
+	}
+	if f.completed != nil && len(f.buf) == 0 && (f.ended || wasCompleted != nil) {
+		return n.finish(ctx, f, *f.completed, names, false)
+	}
+	n.refreshParent(ctx, f, names)
+	return nil
+}
+
+// postEvents posts the buffered events in log order, one reply each, or combined when the
+// thread or the channel falls behind. Progress is stored after each reply. Slack may have
+// accepted a reply whose ts never reached us (the process died, or the poster retried a
+// reply after a 5xx): that reply is posted again, so at most one reply per thread may be
+// duplicated per crash.
+func (n *Notifier) postEvents(ctx context.Context, f *follow, names map[string]string) error {
+	channel := n.channelOf(f.job)
+	for len(f.buf) > 0 {
+		k := 1
+		if len(f.buf) > n.cfg.CombineAfter || n.poster.Pending(channel) > n.cfg.CombineAfter {
+			k = len(f.buf)
+		}
+		lines, size := make([]string, 0, k), 0
+		for _, e := range f.buf[:k] {
+			l := eventLine(e, names[e.ServerID])
+			if len(lines) > 0 && (size+len(l)+1 > maxReplyChars || len(lines) == maxReplyLines) {
+				break
+			}
+			lines = append(lines, l)
+			size += len(l) + 1
+		}
+		k = len(lines)
+		// Renew the lease before each reply. A reply that waits in the poster's queue
+		// longer than the lease lasts may also be posted by a replica taking over; a
+		// deadline on the post would not help, since a post cut off in flight may have
+		// reached Slack and would be posted again by this replica.
+		ok, err := n.store.AcquireLease(ctx, leaseName(f.job.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			n.forget(f.job.JobID)
+			return nil
+		}
+		_, err = n.poster.Post(ctx, channel, bot.Message{Text: strings.Join(lines, "\n"), ThreadTS: f.job.ParentTS})
+		if err != nil {
+			return fmt.Errorf("post job events: %w", err)
+		}
+		f.posted += k
+		f.buf = f.buf[k:]
+		if err := n.store.SaveProgress(ctx, f.job.JobID, f.storedCursor(), f.posted); err != nil {
+			if errors.Is(err, store.ErrStale) {
+				n.forget(f.job.JobID)
+				n.logger.WarnContext(ctx, "job thread advanced by another replica", "job_id", f.job.JobID)
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// eventLine is one log event as a thread reply line.
+func eventLine(e migration.Event, name string) string {
+	l := bot.Escape(e.Describe(name))
+	if e.Kind.Failure() {
+		l = "❌ " + l
+	}
+	return l
+}
+
+// postParent posts the thread parent and records it.
+func (n *Notifier) postParent(ctx context.Context, f *follow) error {
+	names, err := n.serverNames(ctx, f.job.ServerIDs)
+	if err != nil {
+		return err
+	}
+	channel := n.channelOf(f.job)
+	if f.phase == "" {
+		f.phase = "waiting for MGN to start the job"
+	}
+	ts, err := n.poster.Post(ctx, channel, n.parentMessage(f, names, nil))
+	if err != nil {
+		return fmt.Errorf("post job parent: %w", err)
+	}
+	if err := n.store.SetJobParent(ctx, f.job.JobID, channel, ts); err != nil {
+		return err
+	}
+	f.job.Channel, f.job.ParentTS = channel, ts
+	f.parentPhase, f.parentAt = f.phase, n.cfg.Now()
+	n.logger.InfoContext(ctx, "job followed", "job_id", f.job.JobID, "servers", len(f.job.ServerIDs), "started_by", f.job.StartedBy)
+	return nil
+}
+
+// refreshParent edits the parent when the phase changed, at most every two poll intervals:
+// chat.update allows about 50 edits a minute for the whole workspace.
+func (n *Notifier) refreshParent(ctx context.Context, f *follow, names map[string]string) {
+	now := n.cfg.Now()
+	if f.phase == f.parentPhase || now.Sub(f.parentAt) < 2*n.cfg.PollInterval {
+		return
+	}
+	if err := n.poster.Update(ctx, n.channelOf(f.job), f.job.ParentTS, n.parentMessage(f, names, nil)); err != nil {
+		n.logger.WarnContext(ctx, "job parent not updated", "job_id", f.job.JobID, "err", err)
+		return
+	}
+	f.parentPhase, f.parentAt = f.phase, now
+}
+
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
+
+// startedBy says who started a job, as mrkdwn.
+func startedBy(who string) string {
+	switch {
+	case who == "":
+		return "started outside cutoverbot (console or API)"
+	case slackUserID.MatchString(who):
+		return "started by <@" + who + ">"
+	}
+	return "started by " + bot.Escape(who)
+}
+
+func modeTitle(kind string) string {
+	switch kind {
+	case "test":
+		return "Test launch"
+	case "cutover":
+		return "Cutover"
+	case "terminate":
+		return "Termination of launched instances"
+	}
+	return "Launch"
+}
+
+func nameList(ids []string, names map[string]string, limit int) string {
+	var parts []string
+	for _, id := range ids[:min(len(ids), limit)] {
+		parts = append(parts, bot.Escape(names[id]))
+	}
+	s := strings.Join(parts, ", ")
+	if len(ids) > limit {
+		s += fmt.Sprintf(" and %d more", len(ids)-limit)
+	}
+	return s
+}
+
+// parentMessage is the thread parent: what, who, the job, the phase and elapsed time, and at
+// the end the outcome per server.
+func (n *Notifier) parentMessage(f *follow, names map[string]string, results []result) bot.Message {
+	j := f.job
+	rest := fmt.Sprintf(" of %s %s — job `%s`", nameList(j.ServerIDs, names, maxParentServers), startedBy(j.StartedBy), j.JobID)
+	head := modeTitle(j.Kind) + rest
+	elapsed := migration.HumanDuration(max(n.cfg.Now().Sub(j.StartedAt), 0))
+	blocks := []slack.Block{render.Section("*" + modeTitle(j.Kind) + "*" + rest)}
+	if results == nil {
+		blocks = append(blocks, render.Context("Phase: "+bot.Escape(f.phase), "Elapsed: "+elapsed))
+	} else {
+		lines := make([]string, 0, len(results))
+		for _, r := range results {
+			lines = append(lines, r.short())
+		}
+		blocks = append(blocks, render.Context(outcomeText(results)+" after "+elapsed))
+		for _, t := range render.Lines(lines) {
+			blocks = append(blocks, render.Section(t))
+		}
+	}
+	return bot.Message{Text: head, Blocks: render.Fit(blocks, "see the thread")}
+}
+
+// result is how one server's launch ended.
+type result struct {
+	id, name  string
+	ok        bool
+	status    string // launchStatus in words, when neither launched nor failed
+	failures  []string
+	target    string
+	instances map[string]migration.Instance
+	conv      []string
+	replic    string
+}
+
+func (r result) short() string {
+	switch {
+	case r.ok:
+		return fmt.Sprintf("*%s*: ✅ launched `%s`", bot.Escape(r.name), r.target)
+	case len(r.failures) > 0:
+		return fmt.Sprintf("*%s*: ❌ failed: %s", bot.Escape(r.name), bot.Escape(strings.Join(r.failures, "; ")))
+	}
+	return fmt.Sprintf("*%s*: ❌ %s", bot.Escape(r.name), r.status)
+}
+
+func (r result) instance(id string) string {
+	in, ok := r.instances[id]
+	if !ok {
+		return fmt.Sprintf("`%s` (no longer known to EC2)", id)
+	}
+	return fmt.Sprintf("`%s` (%s)", id, in.State)
+}
+
+// long is the final reply's line for the server.
+func (r result) long() string {
+	var b strings.Builder
+	b.WriteString(r.short())
+	if r.target != "" {
+		in, ok := r.instances[r.target]
+		switch {
+		case !ok:
+			b.WriteString(" (no longer known to EC2)")
+		case r.ok:
+			public := in.PublicIP
+			if public == "" {
+				public = "none"
+			}
+			fmt.Fprintf(&b, " (%s) · private %s · public %s", in.State, orUnknown(in.PrivateIP), public)
+		default:
+			fmt.Fprintf(&b, " · target %s", r.instance(r.target))
+		}
+	}
+	for _, c := range r.conv {
+		b.WriteString(" · conversion server " + r.instance(c))
+	}
+	if r.replic != "" {
+		b.WriteString(" · replication server " + r.instance(r.replic))
+	}
+	return b.String()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func outcomeText(results []result) string {
+	ok := 0
+	for _, r := range results {
+		if r.ok {
+			ok++
+		}
+	}
+	switch {
+	case len(results) == 0:
+		return "Ended"
+	case ok == len(results):
+		return "Launched"
+	case ok == 0:
+		return "Failed"
+	}
+	return fmt.Sprintf("%d of %d launched", ok, len(results))
+}
+
+// outcome is the short outcome stored with the job.
+func outcome(results []result) string {
+	return strings.ToLower(outcomeText(results))
+}
+
+// finish posts the final reply of an ended job, updates the parent with the outcome and
+// marks the job done. gone means MGN no longer knows the job.
+func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, names map[string]string, gone bool) error {
+	id := f.job.JobID
+	if !f.full && !gone {
+		// This replica resumed the thread midway: read the whole log once for the summary.
+		events, _, err := n.aws.JobLog(ctx, id, migration.Cursor{})
+		if err != nil {
+			return err
+		}
+		f.servers = map[string]*serverLog{}
+		for _, e := range events {
+			f.absorb(e, names[e.ServerID])
+		}
+		f.full = true
+	}
+	servers, err := n.aws.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	n.learnNames(servers)
+	if names, err = n.serverNames(ctx, f.job.ServerIDs); err != nil {
+		return err
+	}
+	replicator := map[string]string{}
+	for _, s := range servers {
+		replicator[s.ID] = s.ReplicatorID
+	}
+
+	var results []result
+	ids := f.job.ServerIDs
+	if len(job.Participants) > 0 {
+		ids = job.ServerIDs()
+	}
+	var lookup []string
+	for _, sid := range ids {
+		p, _ := job.Participant(sid)
+		sl := f.servers[sid]
+		if sl == nil {
+			sl = &serverLog{}
+		}
+		r := result{id: sid, name: names[sid], target: p.InstanceID, conv: sl.conversion, replic: replicator[sid], failures: sl.failures}
+		if r.target == "" {
+			r.target = sl.target
+		}
+		r.ok = p.LaunchStatus == migration.LaunchLaunched && len(sl.failures) == 0
+		switch {
+		case gone:
+			r.status = "job no longer in MGN"
+		case p.LaunchStatus == "":
+			r.status = "not in the job"
+		default:
+			r.status = strings.ToLower(migration.LaunchStatusLabel(p.LaunchStatus))
+		}
+		lookup = append(lookup, r.conv...)
+		if r.target != "" {
+			lookup = append(lookup, r.target)
+		}
+		if r.replic != "" {
+			lookup = append(lookup, r.replic)
+		}
+		results = append(results, r)
+	}
+	instances := map[string]migration.Instance{}
+	if len(lookup) > 0 {
+		got, err := n.aws.Instances(ctx, lookup)
+		if err != nil {
+			return err
+		}
+		for _, in := range got {
+			instances[in.ID] = in
+		}
+	}
+	for i := range results {
+		results[i].instances = instances
+	}
+
+	channel := n.channelOf(f.job)
+	if err := n.poster.Update(ctx, channel, f.job.ParentTS, n.parentMessage(f, names, results)); err != nil {
+		n.logger.WarnContext(ctx, "job parent not updated", "job_id", id, "err", err)
+	}
+	// A crash between this post and FinishJob posts the final reply once more on restart.
+	if _, err := n.poster.Post(ctx, channel, n.finalMessage(f, results)); err != nil {
+		return fmt.Errorf("post job outcome: %w", err)
+	}
+	if err := n.store.FinishJob(ctx, id, outcome(results)); err != nil {
+		return err
+	}
+	n.forget(id)
+	if err := n.store.ReleaseLease(ctx, leaseName(id), n.cfg.Holder); err != nil {
+		n.logger.WarnContext(ctx, "job lease not released", "job_id", id, "err", err)
+	}
+	n.logger.InfoContext(ctx, "job ended", "job_id", id, "outcome", outcome(results), "posted", f.posted)
+	return nil
+}
+
+// finalMessage is the last reply of a thread, broadcast to the channel: the outcome per
+// server with instances and IPs, and the next steps as buttons.
+func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
+	j := f.job
+	head := fmt.Sprintf("%s of %s finished: %s", modeTitle(j.Kind), nameList(j.ServerIDs, nameMap(results), maxParentServers), strings.ToLower(outcomeText(results)))
+	lines := make([]string, 0, len(results))
+	var okIDs []string
+	for _, r := range results {
+		lines = append(lines, r.long())
+		if r.ok {
+			okIDs = append(okIDs, r.id)
+		}
+	}
+	blocks := []slack.Block{render.Section("*" + head + "*")}
+	for _, t := range render.Lines(lines) {
+		blocks = append(blocks, render.Section(t))
+	}
+	var buttons []slack.BlockElement
+	switch {
+	case len(okIDs) == 0:
+	case j.Kind == "test":
+		chunks := slices.Collect(slices.Chunk(okIDs, maxIDsPerValue))
+		for i, c := range chunks {
+			suffix := ""
+			if len(chunks) > 1 {
+				suffix = fmt.Sprintf(" (%d/%d)", i+1, len(chunks))
+			}
+			value := strings.Join(c, ",")
+			buttons = append(buttons,
+				render.Button(render.ActionMarkReady, "Mark ready for cutover"+suffix, value, slack.StylePrimary),
+				render.Button(render.ActionRevertTest, "Revert to ready for testing"+suffix, value, ""))
+		}
+	case j.Kind == "cutover":
+		blocks = append(blocks, render.Context("Finalizing is for approvers and cannot be undone: enable termination protection on the cutover instances first."))
+		for _, r := range results {
+			if !r.ok {
+				continue
+			}
+			b := render.Button(render.ActionFinalize, "Finalize cutover: "+r.name, r.id, slack.StyleDanger)
+			b.Confirm = render.Confirm("Finalize cutover of "+r.name+"?",
+				fmt.Sprintf("MGN stops replicating %s and removes its replication resources; this cannot be undone. Enable termination protection on %s first.", r.name, r.target),
+				"Finalize", "Cancel", slack.StyleDanger)
+			buttons = append(buttons, b)
+		}
+	}
+	blocks = append(blocks, actions("job-"+j.JobID, buttons...)...)
+	return bot.Message{Text: head, Blocks: render.Fit(blocks, "see the thread and /cutover status"), ThreadTS: j.ParentTS, Broadcast: true}
+}
+
+func nameMap(results []result) map[string]string {
+	m := make(map[string]string, len(results))
+	for _, r := range results {
+		m[r.id] = r.name
+	}
+	return m
+}
