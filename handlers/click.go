@@ -15,7 +15,7 @@ import (
 func (h *Handler) click(ctx context.Context, o origin, cb slack.InteractionCallback, a *slack.BlockAction) {
 	value := strings.TrimSpace(a.Value)
 	h.logger.InfoContext(ctx, "click", "action_id", a.ActionID, "user", o.user, "channel", o.channel)
-	switch a.ActionID {
+	switch render.BaseActionID(a.ActionID) {
 	case render.ActionConfirm:
 		h.confirmClick(ctx, o, cb, value)
 	case render.ActionCancel:

@@ -320,7 +320,7 @@ func (h *Handler) cutoverConfirmed(ctx context.Context, o origin, cb slack.Inter
 		return
 	}
 	job, err := h.aws.StartCutover(ctx, c.ServerIDs, map[string]string{
-		TagRequestedBy: c.RequestedBy, TagApprovedBy: o.user, TagConfirmation: c.ID,
+		migration.TagRequestedBy: c.RequestedBy, migration.TagApprovedBy: o.user, migration.TagConfirmation: c.ID,
 	})
 	h.invalidate()
 	if err != nil {

@@ -311,7 +311,7 @@ func TestLaunchTest(t *testing.T) {
 		"<https://slack.com/archives/C0MIGRATE/p"+strings.ReplaceAll(calls[0].parentTS, ".", "")+"|its thread>",
 		"in <#C0MIGRATE>")
 	jobs := r.mgn.Jobs()
-	if len(jobs) != 1 || jobs[0].Tags[TagRequestedBy] != carol || jobs[0].Tags[TagRequest] == "" || jobs[0].InitiatedBy != "START_TEST" {
+	if len(jobs) != 1 || jobs[0].Tags[migration.TagRequestedBy] != carol || jobs[0].Tags[migration.TagRequest] == "" || jobs[0].InitiatedBy != "START_TEST" {
 		t.Errorf("MGN job: got %+v, want a START_TEST tagged with the requester and a request ID", jobs)
 	}
 	if st := r.lifecycle(mgnemu.SampleWeb01); st != "TESTING" {
@@ -490,7 +490,7 @@ func TestConfirmRefusals(t *testing.T) {
 	if len(now.Buttons()) != 0 {
 		t.Errorf("card after confirmation: got buttons %+v, want none", now.Buttons())
 	}
-	if job.Tags[TagConfirmation] == "" || job.Tags[TagApprovedBy] != bob || job.Tags[TagRequestedBy] != alice {
+	if job.Tags[migration.TagConfirmation] == "" || job.Tags[migration.TagApprovedBy] != bob || job.Tags[migration.TagRequestedBy] != alice {
 		t.Errorf("cutover job tags: got %v, want confirmation, approved-by bob and requested-by alice", job.Tags)
 	}
 }

@@ -98,7 +98,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		}
 		r := rows[j.ID]
 		if r == nil {
-			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: j.Tags[TagRequestedBy]}
+			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: j.Tags[migration.TagRequestedBy]}
 			rows[j.ID] = r
 		}
 		switch {

@@ -9,14 +9,6 @@ import (
 	"github.com/cutoverbot/cutoverbot/migration"
 )
 
-// Tags put on the MGN jobs the bot starts, for the audit trail in AWS.
-const (
-	TagRequestedBy  = "cutoverbot:requested-by"
-	TagApprovedBy   = "cutoverbot:approved-by"
-	TagRequest      = "cutoverbot:request"
-	TagConfirmation = "cutoverbot:confirmation"
-)
-
 // jobsWindow is how far back MGN's jobs are read to find running ones and the last test.
 const jobsWindow = 7 * 24 * time.Hour
 
@@ -153,7 +145,7 @@ func failureSummary(pre []migration.Preflight) string {
 func (h *Handler) startTest(ctx context.Context, o origin, servers []migration.Server, pre []migration.Preflight) {
 	ids := serverIDs(servers)
 	request := newID()
-	job, err := h.aws.StartTest(ctx, ids, map[string]string{TagRequestedBy: o.user, TagRequest: request})
+	job, err := h.aws.StartTest(ctx, ids, map[string]string{migration.TagRequestedBy: o.user, migration.TagRequest: request})
 	h.invalidate()
 	if err != nil {
 		h.audit(ctx, o.user, "StartTest", ids, "failed", "", err.Error())

@@ -142,7 +142,10 @@ func (e Event) Describe(name string) string {
 	case EventLaunchFailed:
 		s = who + ": launch failed"
 	default:
-		s = strings.TrimSpace(who + ": " + label(map[EventKind]string{}, e.Kind))
+		s = label(map[EventKind]string{}, e.Kind)
+		if who != "" {
+			s = who + ": " + s
+		}
 	}
 	if e.Attempts > 0 {
 		s += fmt.Sprintf(" (attempt %d of %d)", e.Attempt, e.Attempts)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/mgn"
@@ -377,6 +378,10 @@ func mapError(op string, err error) error {
 	if ae, ok := errors.AsType[smithy.APIError](err); ok {
 		e.Code, e.Message = ae.ErrorCode(), ae.ErrorMessage()
 		e.Kind = errorKinds[e.Code]
+	}
+	if re, ok := errors.AsType[*awshttp.ResponseError](err); ok && e.Kind == nil && re.HTTPStatusCode() >= 500 {
+		// 5xx answers with a code the table does not know, after the retryer gave up.
+		e.Kind = ErrUnavailable
 	}
 	if e.Kind == nil && e.Code == "" {
 		// Connection errors and 5xx answers without a code, after the retryer gave up.

@@ -101,7 +101,7 @@ type Replication struct {
 
 // Disk is one replicated disk and its progress.
 type Disk struct {
-	Device                                   string
+	Device                                    string
 	TotalBytes, ReplicatedBytes, BacklogBytes int64
 }
 

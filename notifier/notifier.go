@@ -29,9 +29,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
-// RequestedByTag is the MGN job tag naming the Slack user who asked cutoverbot for the launch.
 // A job without it was started outside the bot.
-const RequestedByTag = "cutoverbot:requested-by"
 
 // AWS is what the notifier reads from MGN and EC2. *migration.Client satisfies it.
 type AWS interface {

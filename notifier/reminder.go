@@ -167,9 +167,7 @@ func actions(blockIDPrefix string, buttons ...slack.BlockElement) []slack.Block 
 				continue
 			}
 			seen[btn.ActionID]++
-			if k := seen[btn.ActionID]; k > 1 {
-				btn.ActionID = fmt.Sprintf("%s:%d", btn.ActionID, k)
-			}
+			btn.ActionID = render.NumberedActionID(btn.ActionID, seen[btn.ActionID])
 		}
 	}
 	return blocks

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
 )
 
@@ -18,7 +19,7 @@ const step = 500 * time.Millisecond
 func TestTestLaunchThread(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	n := r.notifier(t, r.store, "a", nil)
-	job := r.startTest(t, map[string]string{RequestedByTag: "U1"}, mgnemu.SampleWeb01)
+	job := r.startTest(t, map[string]string{migration.TagRequestedBy: "U1"}, mgnemu.SampleWeb01)
 
 	parentTS, err := n.Follow(t.Context(), job, "U1")
 	if err != nil {
@@ -74,7 +75,7 @@ func TestTestLaunchThread(t *testing.T) {
 func TestCutoverThreadOffersFinalize(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	n := r.notifier(t, r.store, "a", nil)
-	job, err := r.aws.StartCutover(t.Context(), []string{mgnemu.SampleDB01}, map[string]string{RequestedByTag: "U2"})
+	job, err := r.aws.StartCutover(t.Context(), []string{mgnemu.SampleDB01}, map[string]string{migration.TagRequestedBy: "U2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func TestExternalLaunchGetsThread(t *testing.T) {
 		t.Fatalf("baseline posted %d messages, want 0", got)
 	}
 	external := r.startTest(t, nil, mgnemu.SampleWeb01) // as from the console
-	ours := r.startTest(t, map[string]string{RequestedByTag: "U7"}, mgnemu.SampleAPI01)
+	ours := r.startTest(t, map[string]string{migration.TagRequestedBy: "U7"}, mgnemu.SampleAPI01)
 	r.clock.Advance(step)
 	if err := n.WatchOnce(t.Context()); err != nil {
 		t.Fatal(err)

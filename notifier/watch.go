@@ -174,7 +174,7 @@ func problemText(name string, r migration.Replication) string {
 }
 
 // discoverJobs gives each LAUNCH job not yet in the store its thread. A job tagged with
-// RequestedByTag was started through the bot and races with Follow: whichever stores it
+// migration.TagRequestedBy was started through the bot and races with Follow: whichever stores it
 // first posts its parent. On the first pass after start, jobs that already ended are
 // recorded without a post, while running ones are followed: a launch running while the bot
 // was down still gets its thread.
@@ -205,11 +205,11 @@ func (n *Notifier) discoverJobs(ctx context.Context) error {
 			continue
 		case first && !j.Active():
 			_, err = n.store.FollowJob(ctx, store.Job{
-				JobID: j.ID, Kind: kindOf(j), ServerIDs: j.ServerIDs(), StartedBy: j.Tags[RequestedByTag],
+				JobID: j.ID, Kind: kindOf(j), ServerIDs: j.ServerIDs(), StartedBy: j.Tags[migration.TagRequestedBy],
 				StartedAt: j.Created, Done: true, Outcome: "ended before cutoverbot watched",
 			})
 		default:
-			who := j.Tags[RequestedByTag]
+			who := j.Tags[migration.TagRequestedBy]
 			if who == "" {
 				n.logger.InfoContext(ctx, "launch started outside cutoverbot", "job_id", j.ID, "servers", len(j.Participants))
 			}

@@ -23,6 +23,21 @@ const (
 	ActionJobThreadLink = "job_thread_link" // URL button; its click needs no answer
 )
 
+// NumberedActionID gives the n-th (from 1) of several buttons with the same action in one
+// actions block a distinct action ID, as Slack requires: "launch_test", "launch_test:2", …
+func NumberedActionID(actionID string, n int) string {
+	if n <= 1 {
+		return actionID
+	}
+	return actionID + ":" + strconv.Itoa(n)
+}
+
+// BaseActionID strips the number NumberedActionID added: "launch_test:2" -> "launch_test".
+func BaseActionID(actionID string) string {
+	base, _, _ := strings.Cut(actionID, ":")
+	return base
+}
+
 // Slack's limits that messages must respect.
 const (
 	MaxBlocks        = 50

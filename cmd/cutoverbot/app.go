@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/handlers"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/notifier"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// app is cutoverbot wired together: what `run` runs, and what `demo` runs against the emulators.
+type app struct {
+	cfg      Config
+	logger   *slog.Logger
+	store    *store.Store
+	aws      *migration.Client
+	poster   *bot.Poster
+	bot      *bot.Bot
+	notifier *notifier.Notifier
+	handlers *handlers.Handler
+
+	// ready is closed once the HTTP listener (if any) is up; httpAddr is its address.
+	ready    chan struct{}
+	httpAddr string
+}
+
+// newLogger builds the process's logger.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// awsConfig loads the SDK's standard chain, with what run read from the environment passed on
+// explicitly.
+func awsConfig(ctx context.Context, cfg Config) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.AccessKeyID != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
+			string(cfg.AccessKeyID), string(cfg.SecretKey), string(cfg.SessionToken))))
+	}
+	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return c, nil
+}
+
+// newApp builds every part from the configuration. It opens the store (applying migrations)
+// and checks nothing else over the network: connections are made by Run.
+func newApp(ctx context.Context, cfg Config, awsCfg aws.Config, logger *slog.Logger) (*app, error) {
+	st, err := store.Open(ctx, cfg.DB, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	a := &app{cfg: cfg, logger: logger, store: st, ready: make(chan struct{})}
+	a.aws = migration.New(awsCfg, migration.Options{
+		MGNEndpoint: cfg.MGNEndpoint,
+		EC2Endpoint: cfg.EC2Endpoint,
+		Logger:      logger.With("component", "migration"),
+	})
+	api := slack.New(string(cfg.BotToken),
+		slack.OptionAppLevelToken(string(cfg.AppToken)),
+		slack.OptionAPIURL(cfg.SlackAPIURL))
+	a.poster = bot.NewPoster(logger, api, bot.PosterConfig{ChannelInterval: cfg.PostInterval})
+	a.notifier, err = notifier.New(logger, a.aws, a.poster, st, notifier.Config{
+		Channel:       cfg.Channel,
+		PollInterval:  cfg.PollInterval,
+		WatchInterval: cfg.WatchInterval,
+		LagThreshold:  cfg.LagThreshold,
+		ReminderSpec:  cfg.ReminderCron,
+		Location:      cfg.Location,
+		CutoverDate:   cfg.CutoverDate,
+		Holder:        holderID(),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.handlers = handlers.New(logger, a.aws, a.poster, st, a.notifier, api, handlers.Config{
+		Channel:      cfg.Channel,
+		Operators:    cfg.Operators,
+		Approvers:    cfg.Approvers,
+		SelfApproval: cfg.SelfApproval,
+		Location:     cfg.Location,
+		CutoverDate:  cfg.CutoverDate,
+		LagLimit:     cfg.LagThreshold,
+	})
+	a.bot = bot.New(logger, api, a.handlers, bot.Config{CommandTimeout: cfg.CommandTimeout})
+	return a, nil
+}
+
+// Run runs the bot, the notifier and the HTTP endpoints until ctx ends or one of them fails.
+func (a *app) Run(ctx context.Context) error {
+	defer a.store.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.bot.Run(ctx) })
+	g.Go(func() error { return a.notifier.Run(ctx) })
+	g.Go(func() error { return a.expireCards(ctx) })
+	if a.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on CUTOVER_HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
+		}
+		a.httpAddr = ln.Addr().String()
+		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdown)
+		})
+		a.logger.Info("http endpoints listening", "addr", a.httpAddr)
+	}
+	close(a.ready)
+	a.logger.Info("cutoverbot started", "channel", a.cfg.Channel, "store", a.store.Backend())
+	err := g.Wait()
+	a.logger.Info("cutoverbot stopped")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// expireCards edits confirmation cards whose time ran out, so that nobody presses a dead button.
+func (a *app) expireCards(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if err := a.handlers.ExpireCards(ctx); err != nil && ctx.Err() == nil {
+				a.logger.WarnContext(ctx, "expire confirmation cards", "err", err)
+			}
+		}
+	}
+}
+
+// httpHandler serves /healthz (the process runs), /readyz (Slack socket up and store reachable)
+// and /metrics (Prometheus).
+func (a *app) httpHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cutoverbot_slack_connected", Help: "1 when the Socket Mode connection is up.",
+	}, func() float64 {
+		if a.bot.Connected() {
+			return 1
+		}
+		return 0
+	}))
+	reg.MustRegister(&awsCallsCollector{c: a.aws})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		switch {
+		case !a.bot.Connected():
+			http.Error(w, "slack socket not connected", http.StatusServiceUnavailable)
+		case a.store.Ping(ctx) != nil:
+			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// awsCallsCollector exports how many calls the bot made per AWS operation.
+type awsCallsCollector struct{ c *migration.Client }
+
+var awsCallsDesc = prometheus.NewDesc("cutoverbot_aws_calls_total", "AWS API calls by operation (retries not counted).", []string{"operation"}, nil)
+
+func (c *awsCallsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- awsCallsDesc }
+
+func (c *awsCallsCollector) Collect(ch chan<- prometheus.Metric) {
+	for op, n := range c.c.Calls() {
+		ch <- prometheus.MustNewConstMetric(awsCallsDesc, prometheus.CounterValue, float64(n), op)
+	}
+}
+
+// holderID names this process for leases: host, pid and start time.
+func holderID() string {
+	host, _ := os.Hostname()
+	return host + "/" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+}

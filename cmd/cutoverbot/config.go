@@ -1,0 +1,223 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// secret holds a token; it never shows in logs or in printed configuration.
+type secret string
+
+func (secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+func (secret) String() string       { return "REDACTED" }
+
+// Config is everything cutoverbot reads from its environment.
+type Config struct {
+	AppToken, BotToken secret
+	SlackAPIURL        string // Slack Web API base URL, ending in "/"
+
+	Channel      string
+	Operators    []string // user (U…/W…) or user-group (S…) IDs
+	Approvers    []string
+	SelfApproval bool // whether a cutover's requester may also confirm it
+
+	ReminderCron string
+	Location     *time.Location
+	CutoverDate  time.Time // zero when no date is planned
+
+	DB            string // SQLite file or postgres:// URL
+	PollInterval  time.Duration
+	WatchInterval time.Duration
+	LagThreshold  time.Duration
+	HTTPAddr      string // "" when disabled
+
+	// AWS: the SDK's standard chain, with these read explicitly so they can be passed on.
+	Region                   string
+	MGNEndpoint, EC2Endpoint string
+	AccessKeyID, SecretKey   secret
+	SessionToken             secret
+	Profile                  string
+
+	CommandTimeout time.Duration
+	// PostInterval is Slack's per-channel posting pace (1 s); the demo's emulator allows faster.
+	PostInterval time.Duration
+	LogFormat    string // "json" or "text"
+	LogLevel     string
+}
+
+var (
+	channelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+	memberID  = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+)
+
+// LoadConfig reads the configuration through getenv and checks it. It reports every missing or
+// malformed variable at once, each by name.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name, def string) time.Duration {
+		v := get(name, def)
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(name, "%q is not a positive Go duration such as 15s or 1m", v)
+		}
+		return d
+	}
+	ids := func(name string) []string {
+		v := get(name, "")
+		if v == "" {
+			bad(name, "is required: comma-separated Slack user IDs (U…) or user-group IDs (S…)")
+			return nil
+		}
+		var out []string
+		for f := range strings.SplitSeq(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			if !memberID.MatchString(f) {
+				bad(name, "%q is not a Slack user ID (U…) or user-group ID (S…)", f)
+				continue
+			}
+			out = append(out, f)
+		}
+		return out
+	}
+
+	c := Config{
+		AppToken:     secret(get("SLACK_APP_TOKEN", "")),
+		BotToken:     secret(get("SLACK_BOT_TOKEN", "")),
+		SlackAPIURL:  get("SLACK_API_URL", "https://slack.com/api/"),
+		Channel:      get("CUTOVER_CHANNEL", ""),
+		DB:           get("CUTOVER_DB", "cutoverbot.db"),
+		Region:       get("AWS_REGION", getenv("AWS_DEFAULT_REGION")),
+		MGNEndpoint:  get("AWS_ENDPOINT_URL_MGN", getenv("AWS_ENDPOINT_URL")),
+		EC2Endpoint:  get("AWS_ENDPOINT_URL_EC2", getenv("AWS_ENDPOINT_URL")),
+		AccessKeyID:  secret(get("AWS_ACCESS_KEY_ID", "")),
+		SecretKey:    secret(get("AWS_SECRET_ACCESS_KEY", "")),
+		SessionToken: secret(get("AWS_SESSION_TOKEN", "")),
+		Profile:      get("AWS_PROFILE", ""),
+		LogFormat:    get("CUTOVER_LOG_FORMAT", "json"),
+		LogLevel:     get("CUTOVER_LOG_LEVEL", "info"),
+	}
+	switch {
+	case c.AppToken == "":
+		bad("SLACK_APP_TOKEN", "is required: the app-level token (xapp-…) with connections:write, for Socket Mode")
+	case !strings.HasPrefix(string(c.AppToken), "xapp-"):
+		bad("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-")
+	}
+	switch {
+	case c.BotToken == "":
+		bad("SLACK_BOT_TOKEN", "is required: the bot token (xoxb-…)")
+	case !strings.HasPrefix(string(c.BotToken), "xoxb-"):
+		bad("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
+	}
+	if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("SLACK_API_URL", "%q is not an http(s) URL", c.SlackAPIURL)
+	} else if !strings.HasSuffix(c.SlackAPIURL, "/") {
+		c.SlackAPIURL += "/"
+	}
+	switch {
+	case c.Channel == "":
+		bad("CUTOVER_CHANNEL", "is required: the ID of the migration channel (C…), not its name")
+	case !channelID.MatchString(c.Channel):
+		bad("CUTOVER_CHANNEL", "%q is not a channel ID (C… or G…); copy it from the channel's details", c.Channel)
+	}
+	c.Operators = ids("CUTOVER_OPERATORS")
+	c.Approvers = ids("CUTOVER_APPROVERS")
+	if v := get("CUTOVER_SELF_APPROVAL", "false"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("CUTOVER_SELF_APPROVAL", "%q is not true or false", v)
+		}
+		c.SelfApproval = b
+	}
+
+	c.ReminderCron = get("CUTOVER_REMINDER_CRON", "0 9 * * MON")
+	if _, err := cron.ParseStandard(c.ReminderCron); err != nil {
+		bad("CUTOVER_REMINDER_CRON", "%q is not a cron spec (minute hour day-of-month month day-of-week, e.g. \"0 9 * * MON\"): %v", c.ReminderCron, err)
+	}
+	tz := get("CUTOVER_TZ", "UTC")
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		bad("CUTOVER_TZ", "%q is not an IANA time zone such as Europe/Berlin", tz)
+		loc = time.UTC
+	}
+	c.Location = loc
+	if v := get("CUTOVER_DATE", ""); v != "" {
+		d, err := time.ParseInLocation(time.DateOnly, v, loc)
+		if err != nil {
+			bad("CUTOVER_DATE", "%q is not a date in the form YYYY-MM-DD", v)
+		}
+		c.CutoverDate = d
+	}
+	if c.DB == "" {
+		bad("CUTOVER_DB", "is empty")
+	}
+	c.PollInterval = dur("CUTOVER_POLL_INTERVAL", "15s")
+	c.WatchInterval = dur("CUTOVER_WATCH_INTERVAL", "1m")
+	c.LagThreshold = dur("CUTOVER_LAG_THRESHOLD", "15m")
+	c.CommandTimeout = dur("CUTOVER_COMMAND_TIMEOUT", "60s")
+	switch addr := get("CUTOVER_HTTP_ADDR", ":8080"); addr {
+	case "off":
+		c.HTTPAddr = ""
+	default:
+		if !strings.Contains(addr, ":") {
+			bad("CUTOVER_HTTP_ADDR", "%q is not host:port (\":8080\", \"127.0.0.1:0\") or off", addr)
+		}
+		c.HTTPAddr = addr
+	}
+	for name, u := range map[string]string{"AWS_ENDPOINT_URL_MGN": c.MGNEndpoint, "AWS_ENDPOINT_URL_EC2": c.EC2Endpoint} {
+		if u == "" {
+			continue
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad(name, "%q is not an http(s) URL", u)
+		}
+	}
+	if c.Region == "" && c.Profile == "" {
+		bad("AWS_REGION", "is required (or AWS_PROFILE with a region): the Region where MGN runs, e.g. eu-central-1")
+	}
+	if (c.AccessKeyID == "") != (c.SecretKey == "") {
+		bad("AWS_ACCESS_KEY_ID", "and AWS_SECRET_ACCESS_KEY go together; set both or neither")
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		bad("CUTOVER_LOG_FORMAT", "%q is not json or text", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("CUTOVER_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration:\n  %w", joinLines(errs))
+	}
+	return c, nil
+}
+
+// joinLines joins errors one per line, indented under the heading.
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/render"
+)
+
+const demoUsage = `Usage: cutoverbot demo [flags]
+
+Runs cutoverbot against its built-in MGN + EC2 and Slack emulators with a sample fleet, plays
+the workflow (fleet status; a refused launch of a server still syncing; a test launch followed to
+its IPs; a cutover requested by an operator, refused to someone not allowed, confirmed by an
+approver and followed to its IPs; the weekly reminder) and prints the channel as a person would
+read it. It needs no Slack workspace and no AWS account, and exits 0 when the workflow worked.
+
+Flags:
+`
+
+func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keep := fs.Bool("keep", false, "keep running afterwards and read commands from standard input (\"ann: /cutover status\", \"bob: click confirm\")")
+	verbose := fs.Bool("v", false, "show cutoverbot's logs on stderr")
+	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	sb, err := startSandbox(sandboxOptions{
+		MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0",
+		Pace: mgnemu.FastPace(), PostInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	dir, err := os.MkdirTemp("", "cutoverbot-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	getenv := sb.getenv(map[string]string{
+		"CUTOVER_DB":             filepath.Join(dir, "cutoverbot.db"),
+		"CUTOVER_POLL_INTERVAL":  "500ms",
+		"CUTOVER_WATCH_INTERVAL": "2s",
+		"CUTOVER_HTTP_ADDR":      "off",
+		"CUTOVER_DATE":           time.Now().AddDate(0, 0, 24).Format(time.DateOnly),
+	})
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	cfg.PostInterval = 100 * time.Millisecond
+	awsCfg, err := awsConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, awsCfg, logger)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stop := func() error {
+		cancel()
+		return <-done
+	}
+
+	d := &demo{sb: sb, a: a, out: stdout}
+	if err := d.play(ctx); err != nil {
+		stop()
+		return fmt.Errorf("demo: %w", err)
+	}
+	if *keep {
+		d.interactive(ctx, stdin)
+	}
+	return stop()
+}
+
+// demo plays the workflow through the Slack emulator, as the people in the channel would.
+type demo struct {
+	sb  *sandbox
+	a   *app
+	out io.Writer
+}
+
+const stepTimeout = 30 * time.Second
+
+func (d *demo) play(ctx context.Context) error {
+	fmt.Fprintf(d.out, "cutoverbot demo: a sample fleet in MGN, channel #migration; ann is an operator, bob an approver, eve neither.\n")
+	if err := d.waitConnected(ctx); err != nil {
+		return err
+	}
+	d.say("1. Is everything in sync? Ann asks for the fleet status.")
+	if _, err := d.command(ctx, sandboxOperator, "status"); err != nil {
+		return err
+	}
+	d.say("2. Ann tries to launch a test of web02, which is still in its initial sync.")
+	if _, err := d.command(ctx, sandboxOperator, "launch web02 test"); err != nil {
+		return err
+	}
+	d.say("3. Ann launches this week's test of web01; the team follows it in a thread.")
+	if _, err := d.command(ctx, sandboxOperator, "launch web01 test"); err != nil {
+		return err
+	}
+	if err := d.waitJobEnd(ctx, 1); err != nil {
+		return err
+	}
+	d.printThread(1)
+	d.say("4. Ann requests the cutover of db01: a confirmation card for an approver.")
+	if _, err := d.command(ctx, sandboxOperator, "launch db01 cutover"); err != nil {
+		return err
+	}
+	card, err := d.newestWithButton(render.ActionConfirm)
+	if err != nil {
+		return err
+	}
+	d.say("   Eve presses Confirm cutover; she is not an approver.")
+	if err := d.click(ctx, sandboxOther, card.TS, render.ActionConfirm); err != nil {
+		return err
+	}
+	d.say("   Bob, an approver, presses Confirm cutover and confirms Slack's dialog.")
+	if err := d.click(ctx, sandboxApprover, card.TS, render.ActionConfirm); err != nil {
+		return err
+	}
+	if err := d.waitJobEnd(ctx, 2); err != nil {
+		return err
+	}
+	d.printThread(2)
+	d.say("5. Monday 09:00: the weekly reminder lists servers whose last test is over 7 days old.")
+	before := len(d.sb.slack.Messages(sandboxChannel))
+	if err := d.a.notifier.Remind(ctx, time.Now()); err != nil {
+		return err
+	}
+	for _, m := range d.sb.slack.Messages(sandboxChannel)[before:] {
+		d.print("#migration", m)
+	}
+	d.say("The channel as the team reads it:")
+	d.transcript()
+	return nil
+}
+
+func (d *demo) say(s string) { fmt.Fprintf(d.out, "\n== %s\n", s) }
+
+func (d *demo) waitConnected(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := d.sb.slack.WaitFor(ctx, func(s *slackemu.Server) bool { return s.Connections() > 0 }); err != nil {
+		return errors.New("cutoverbot did not connect to the Slack emulator")
+	}
+	return nil
+}
+
+// command sends "/cutover text" as user and prints what that user then sees: the answer only
+// they see, and what was posted in the channel.
+func (d *demo) command(ctx context.Context, user, text string) ([]slackemu.Message, error) {
+	fmt.Fprintf(d.out, "%s: /cutover %s\n", sandboxUsers[user], text)
+	eph, posts := len(d.sb.slack.Ephemerals(user)), len(d.sb.slack.Messages(sandboxChannel))
+	del, err := d.sb.slack.SlashCommand(ctx, user, sandboxChannel, text)
+	if err != nil {
+		return nil, err
+	}
+	return d.answer(ctx, del, user, eph, posts)
+}
+
+func (d *demo) click(ctx context.Context, user, ts, actionID string) error {
+	eph, posts := len(d.sb.slack.Ephemerals(user)), len(d.sb.slack.Messages(sandboxChannel))
+	edits := d.edits(ts)
+	del, err := d.sb.slack.Click(ctx, user, sandboxChannel, ts, actionID)
+	if err != nil {
+		return err
+	}
+	if _, err := d.answerOr(ctx, del, user, eph, posts, func(s *slackemu.Server) bool { return d.edits(ts) > edits }); err != nil {
+		return err
+	}
+	if d.edits(ts) > edits {
+		for _, m := range d.sb.slack.Messages(sandboxChannel) {
+			if m.TS == ts {
+				d.print("#migration (card updated)", m)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *demo) edits(ts string) int {
+	for _, m := range d.sb.slack.Messages(sandboxChannel) {
+		if m.TS == ts {
+			return m.Edits
+		}
+	}
+	return 0
+}
+
+func (d *demo) answer(ctx context.Context, del *slackemu.Delivery, user string, eph, posts int) ([]slackemu.Message, error) {
+	return d.answerOr(ctx, del, user, eph, posts, nil)
+}
+
+func (d *demo) answerOr(ctx context.Context, del *slackemu.Delivery, user string, eph, posts int, also func(*slackemu.Server) bool) ([]slackemu.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	ack, err := del.WaitAck(ctx)
+	if err != nil || ack.TimedOut {
+		return nil, fmt.Errorf("cutoverbot did not acknowledge within Slack's 3 seconds")
+	}
+	err = d.sb.slack.WaitFor(ctx, func(s *slackemu.Server) bool {
+		return len(s.Ephemerals(user)) > eph || len(s.Messages(sandboxChannel)) > posts || (also != nil && also(s))
+	})
+	if err != nil {
+		return nil, errors.New("no answer in Slack")
+	}
+	var out []slackemu.Message
+	for _, m := range d.sb.slack.Ephemerals(user)[eph:] {
+		d.print("only visible to "+sandboxUsers[user], m)
+		out = append(out, m)
+	}
+	for _, m := range d.sb.slack.Messages(sandboxChannel)[posts:] {
+		d.print("#migration", m)
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// waitJobEnd waits until n launch threads have their final, broadcast reply.
+func (d *demo) waitJobEnd(ctx context.Context, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*stepTimeout)
+	defer cancel()
+	err := d.sb.slack.WaitFor(ctx, func(s *slackemu.Server) bool { return len(d.finished()) >= n })
+	if err != nil {
+		return fmt.Errorf("launch %d did not finish in Slack", n)
+	}
+	return nil
+}
+
+// finished lists the thread parents whose thread has a broadcast reply (the final report).
+func (d *demo) finished() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range d.sb.slack.Messages(sandboxChannel) {
+		if m.Broadcast && m.ThreadTS != "" && !seen[m.ThreadTS] {
+			seen[m.ThreadTS] = true
+			out = append(out, m.ThreadTS)
+		}
+	}
+	return out
+}
+
+func (d *demo) printThread(n int) {
+	f := d.finished()
+	if len(f) < n {
+		return
+	}
+	parent := f[n-1]
+	for _, m := range d.sb.slack.Messages(sandboxChannel) {
+		if m.TS == parent {
+			d.print("#migration", m)
+		}
+	}
+	for _, r := range d.sb.slack.Replies(sandboxChannel, parent) {
+		d.print("  └ thread", r)
+	}
+}
+
+func (d *demo) newestWithButton(actionID string) (slackemu.Message, error) {
+	msgs := d.sb.slack.Messages(sandboxChannel)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		for _, b := range msgs[i].Buttons() {
+			if b.ActionID == actionID {
+				return msgs[i], nil
+			}
+		}
+	}
+	return slackemu.Message{}, fmt.Errorf("no message with a %q button in #migration", actionID)
+}
+
+func (d *demo) print(where string, m slackemu.Message) {
+	text := strings.TrimSpace(m.PlainText())
+	if text == "" {
+		text = m.Text
+	}
+	indent := "    "
+	fmt.Fprintf(d.out, "  [%s]\n%s%s\n", where, indent, strings.ReplaceAll(text, "\n", "\n"+indent))
+}
+
+// transcript prints the channel top to bottom, each thread under its parent.
+func (d *demo) transcript() {
+	for _, m := range d.sb.slack.Messages(sandboxChannel) {
+		if m.ThreadTS != "" && m.ThreadTS != m.TS {
+			continue // a broadcast reply; shown in its thread
+		}
+		d.print("#migration "+d.clock(m), m)
+		for _, r := range d.sb.slack.Replies(sandboxChannel, m.TS) {
+			d.print("  └ thread "+d.clock(r), r)
+		}
+	}
+}
+
+func (d *demo) clock(m slackemu.Message) string { return m.Posted.Format("15:04:05") }
+
+// interactive reads "user: /cutover …" and "user: click ACTION" lines until EOF or ctx ends.
+func (d *demo) interactive(ctx context.Context, stdin io.Reader) {
+	fmt.Fprintln(d.out, "\nThe bot keeps running. Type lines such as")
+	fmt.Fprintln(d.out, "  ann: /cutover status web01")
+	fmt.Fprintln(d.out, "  bob: click confirm        (presses the newest button with that action ID)")
+	fmt.Fprintln(d.out, "Users: ann (operator), bob (approver), eve. End with Ctrl-D.")
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	ids := map[string]string{}
+	for id, name := range sandboxUsers {
+		ids[name] = id
+	}
+	for {
+		fmt.Fprint(d.out, "> ")
+		var line string
+		select {
+		case <-ctx.Done():
+			return
+		case l, ok := <-lines:
+			if !ok {
+				return
+			}
+			line = l
+		}
+		name, rest, ok := strings.Cut(line, ":")
+		user := ids[strings.TrimSpace(name)]
+		rest = strings.TrimSpace(rest)
+		if !ok || user == "" {
+			fmt.Fprintln(d.out, "say who: ann, bob or eve, then a colon")
+			continue
+		}
+		var err error
+		switch {
+		case strings.HasPrefix(rest, "/cutover"):
+			_, err = d.command(ctx, user, strings.TrimSpace(strings.TrimPrefix(rest, "/cutover")))
+		case strings.HasPrefix(rest, "click "):
+			var m slackemu.Message
+			action := strings.TrimSpace(strings.TrimPrefix(rest, "click "))
+			if m, err = d.newestWithButton(action); err == nil {
+				err = d.click(ctx, user, m.TS, action)
+			}
+		default:
+			err = errors.New("type /cutover … or click ACTION")
+		}
+		if err != nil {
+			fmt.Fprintln(d.out, err)
+		}
+	}
+}

@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/render"
+)
+
+// e2e is the real program (through run) against both emulators on loopback.
+type e2e struct {
+	t     *testing.T
+	sb    *sandbox
+	clock *mgnemu.ManualClock
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startBot starts the emulators and `cutoverbot run` against them; the bot stops, and must stop
+// cleanly, when the test ends.
+func startBot(t *testing.T, extra map[string]string) *e2e {
+	t.Helper()
+	clock := mgnemu.NewManualClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	sb, err := startSandbox(sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	env := map[string]string{
+		"CUTOVER_DB":             filepath.Join(t.TempDir(), "cutoverbot.db"),
+		"CUTOVER_POLL_INTERVAL":  "50ms",
+		"CUTOVER_WATCH_INTERVAL": "100ms",
+		"CUTOVER_HTTP_ADDR":      "off",
+		"CUTOVER_LOG_FORMAT":     "text",
+		"CUTOVER_LOG_LEVEL":      "debug",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	e := &e2e{t: t, sb: sb, clock: clock, logs: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"run"}, sb.getenv(env), strings.NewReader(""), e.logs, e.logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("cutoverbot run returned %v, want nil on shutdown", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("cutoverbot run did not stop within 10s of cancellation")
+		}
+		if t.Failed() {
+			t.Logf("cutoverbot logs:\n%s", e.logs.String())
+		}
+	})
+	e.wait(func(s *slackemu.Server) bool { return s.Connections() > 0 }, "the bot to connect")
+	return e
+}
+
+func (e *e2e) wait(cond func(*slackemu.Server) bool, what string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 20*time.Second)
+	defer cancel()
+	if err := e.sb.slack.WaitFor(ctx, cond); err != nil {
+		e.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// command sends /cutover text as user, requires a timely ack and returns the user's newest
+// ephemeral message once one arrives after the command.
+func (e *e2e) command(user, text string) slackemu.Message {
+	e.t.Helper()
+	before := len(e.sb.slack.Ephemerals(user))
+	d, err := e.sb.slack.SlashCommand(e.t.Context(), user, sandboxChannel, text)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.acked(d)
+	e.wait(func(s *slackemu.Server) bool { return len(s.Ephemerals(user)) > before }, "an answer to /cutover "+text)
+	eph := e.sb.slack.Ephemerals(user)
+	return eph[len(eph)-1]
+}
+
+func (e *e2e) acked(d *slackemu.Delivery) slackemu.Ack {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
+	defer cancel()
+	ack, err := d.WaitAck(ctx)
+	if err != nil {
+		e.t.Fatalf("no ack: %v", err)
+	}
+	if ack.TimedOut {
+		e.t.Fatalf("ack after Slack's deadline (%v)", ack.Latency)
+	}
+	return ack
+}
+
+func (e *e2e) channel() []slackemu.Message { return e.sb.slack.Messages(sandboxChannel) }
+
+func (e *e2e) findChannel(cond func(slackemu.Message) bool) (slackemu.Message, bool) {
+	msgs := e.channel()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if cond(msgs[i]) {
+			return msgs[i], true
+		}
+	}
+	return slackemu.Message{}, false
+}
+
+func hasButton(m slackemu.Message, actionID string) bool {
+	for _, b := range m.Buttons() {
+		if b.ActionID == actionID {
+			return true
+		}
+	}
+	return false
+}
+
+// runJobs advances MGN's clock until every job has ended, then waits for the final reports.
+func (e *e2e) finishJobs(threads int) {
+	e.t.Helper()
+	e.clock.Advance(mgnemu.FastPace().Total() + time.Minute)
+	e.wait(func(s *slackemu.Server) bool {
+		n := 0
+		for _, m := range s.Messages(sandboxChannel) {
+			if m.Broadcast && m.ThreadTS != "" {
+				n++
+			}
+		}
+		return n >= threads
+	}, fmt.Sprintf("%d final launch reports", threads)+e.dumpOnFail())
+}
+
+func TestConfigNamesEveryMissingVariable(t *testing.T) {
+	_, err := LoadConfig(func(string) string { return "" })
+	if err == nil {
+		t.Fatal("LoadConfig with an empty environment succeeded, want an error")
+	}
+	for _, name := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CUTOVER_CHANNEL", "CUTOVER_OPERATORS", "CUTOVER_APPROVERS", "AWS_REGION"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestConfigRejectsMalformedValues(t *testing.T) {
+	good := map[string]string{
+		"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1", "CUTOVER_CHANNEL": "C123",
+		"CUTOVER_OPERATORS": "U1A", "CUTOVER_APPROVERS": "S1B", "AWS_REGION": "eu-central-1",
+	}
+	tests := []struct{ name, value string }{
+		{"SLACK_APP_TOKEN", "xoxb-wrong"},
+		{"CUTOVER_CHANNEL", "#migration"},
+		{"CUTOVER_OPERATORS", "ann"},
+		{"CUTOVER_REMINDER_CRON", "every monday"},
+		{"CUTOVER_TZ", "Mars/Olympus"},
+		{"CUTOVER_DATE", "15.12.2026"},
+		{"CUTOVER_POLL_INTERVAL", "15"},
+		{"CUTOVER_HTTP_ADDR", "8080"},
+		{"AWS_ENDPOINT_URL_MGN", "localhost:4566"},
+		{"CUTOVER_SELF_APPROVAL", "maybe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{tt.name: tt.value}
+			for k, v := range good {
+				if _, ok := env[k]; !ok {
+					env[k] = v
+				}
+			}
+			_, err := LoadConfig(func(k string) string { return env[k] })
+			if err == nil || !strings.Contains(err.Error(), tt.name) {
+				t.Fatalf("LoadConfig with %s=%q: got %v, want an error naming %s", tt.name, tt.value, err, tt.name)
+			}
+		})
+	}
+	c, err := LoadConfig(func(k string) string { return good[k] })
+	if err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+	if c.ReminderCron != "0 9 * * MON" || c.PollInterval != 15*time.Second || c.HTTPAddr != ":8080" || c.DB != "cutoverbot.db" {
+		t.Errorf("defaults: got cron %q poll %v http %q db %q", c.ReminderCron, c.PollInterval, c.HTTPAddr, c.DB)
+	}
+	if s := fmt.Sprint(c.BotToken); strings.Contains(s, "xoxb") {
+		t.Errorf("token printed as %q, want it redacted", s)
+	}
+}
+
+func TestStatusAndRefusedLaunch(t *testing.T) {
+	e := startBot(t, nil)
+	status := e.command(sandboxOperator, "status")
+	for _, want := range []string{"web01", "Continuous Data Replication", "file01"} {
+		if !strings.Contains(status.PlainText(), want) {
+			t.Errorf("status does not mention %q:\n%s", want, status.PlainText())
+		}
+	}
+	refusal := e.command(sandboxOperator, "launch web02 test")
+	if txt := refusal.PlainText(); !strings.Contains(txt, "63%") {
+		t.Errorf("refusal of a syncing server does not give its progress:\n%s", txt)
+	}
+	if n := e.sb.mgn.Calls("StartTest"); n != 0 {
+		t.Errorf("StartTest called %d times for a refused launch, want 0", n)
+	}
+	unknown := e.command(sandboxOperator, "launch nosuchserver test")
+	if !strings.Contains(unknown.PlainText(), "nosuchserver") {
+		t.Errorf("unknown server answer does not name it:\n%s", unknown.PlainText())
+	}
+	help := e.command(sandboxOperator, "frobnicate")
+	if !strings.Contains(help.PlainText(), "/cutover launch") {
+		t.Errorf("unknown input does not get usage:\n%s", help.PlainText())
+	}
+}
+
+func TestTestLaunchFollowedToIPs(t *testing.T) {
+	e := startBot(t, nil)
+	e.command(sandboxOperator, "launch web01 test")
+	parent, ok := e.findChannel(func(m slackemu.Message) bool { return strings.Contains(m.PlainText(), "web01") && m.ThreadTS == "" })
+	if !ok {
+		t.Fatal("no launch announcement in the channel")
+	}
+	e.finishJobs(1)
+	replies := e.sb.slack.Replies(sandboxChannel, parent.TS)
+	var all strings.Builder
+	for _, r := range replies {
+		all.WriteString(r.PlainText() + "\n")
+	}
+	final := replies[len(replies)-1]
+	if !final.Broadcast {
+		t.Errorf("final reply not broadcast to the channel")
+	}
+	var target *mgnemu.Instance
+	for _, in := range e.sb.mgn.Instances() {
+		if in.Tags["AWSApplicationMigrationServiceSourceServerID"] != "" {
+			target = &in
+		}
+	}
+	if target == nil {
+		t.Fatal("MGN emulator launched no target instance")
+	}
+	for _, want := range []string{target.InstanceID, target.PrivateIPAddress, target.PublicIPAddress, "snapshot", "conver"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("thread does not mention %q:\n%s", want, all.String())
+		}
+	}
+	if !hasButton(final, render.ActionMarkReady) || !hasButton(final, render.ActionRevertTest) {
+		t.Errorf("final reply after a test offers %v, want mark ready and revert buttons", final.Buttons())
+	}
+	if n := e.sb.mgn.Calls("StartTest"); n != 1 {
+		t.Errorf("StartTest called %d times, want 1", n)
+	}
+}
+
+func TestCutoverConfirmedExactlyOnce(t *testing.T) {
+	e := startBot(t, nil)
+	e.command(sandboxOperator, "launch db01 cutover")
+	card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
+	if !ok {
+		t.Fatal("no confirmation card in the channel")
+	}
+	for _, b := range card.Buttons() {
+		if b.ActionID == render.ActionConfirm && (b.Style != "danger" || !b.Confirm) {
+			t.Errorf("confirm button: style %q confirm dialog %v, want danger with a dialog", b.Style, b.Confirm)
+		}
+	}
+	// Someone not allowed: refused, nothing started.
+	before := len(e.sb.slack.Ephemerals(sandboxOther))
+	d, err := e.sb.slack.Click(t.Context(), sandboxOther, sandboxChannel, card.TS, render.ActionConfirm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.acked(d)
+	e.wait(func(s *slackemu.Server) bool { return len(s.Ephemerals(sandboxOther)) > before }, "a refusal for eve")
+	if n := e.sb.mgn.Calls("StartCutover"); n != 0 {
+		t.Fatalf("StartCutover called %d times after an unauthorized click, want 0", n)
+	}
+	// The approver double-clicks, and Slack redelivers one of the clicks.
+	var wg sync.WaitGroup
+	var deliveries []*slackemu.Delivery
+	var mu sync.Mutex
+	for range 3 {
+		wg.Go(func() {
+			d, err := e.sb.slack.Click(t.Context(), sandboxApprover, sandboxChannel, card.TS, render.ActionConfirm)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			deliveries = append(deliveries, d)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(deliveries) > 0 {
+		if _, err := e.sb.slack.Redeliver(t.Context(), deliveries[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range deliveries {
+		e.acked(d)
+	}
+	e.wait(func(s *slackemu.Server) bool {
+		for _, m := range s.Messages(sandboxChannel) {
+			if m.TS == card.TS {
+				return !hasButton(m, render.ActionConfirm)
+			}
+		}
+		return false
+	}, "the card to lose its buttons")
+	e.wait(func(s *slackemu.Server) bool {
+		for _, m := range s.Messages(sandboxChannel) {
+			if strings.Contains(m.PlainText(), "mgnjob-") && m.TS != card.TS {
+				return true
+			}
+		}
+		return false
+	}, "the cutover's thread")
+	e.finishJobs(1)
+	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover called %d times, want exactly 1", n)
+	}
+	for _, m := range e.channel() {
+		if m.TS == card.TS && !strings.Contains(m.PlainText(), "bob") && !strings.Contains(m.PlainText(), sandboxApprover) {
+			t.Errorf("card does not say who confirmed:\n%s", m.PlainText())
+		}
+	}
+}
+
+func TestConcurrentCommandsAckedWhileMGNIsSlow(t *testing.T) {
+	e := startBot(t, nil)
+	e.sb.mgn.SetLatency("", 2*time.Second)
+	var wg sync.WaitGroup
+	acks := make(chan slackemu.Ack, 40)
+	for i := range 40 {
+		wg.Go(func() {
+			d, err := e.sb.slack.SlashCommand(t.Context(), sandboxOperator, sandboxChannel, fmt.Sprintf("status web0%d", 1+i%2))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			ack, err := d.WaitAck(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			acks <- ack
+		})
+	}
+	wg.Wait()
+	close(acks)
+	n := 0
+	for a := range acks {
+		n++
+		if a.TimedOut || a.Latency > time.Second {
+			t.Errorf("ack latency %v (timed out %v), want well under Slack's 3 s", a.Latency, a.TimedOut)
+		}
+	}
+	if n != 40 {
+		t.Fatalf("got %d acks, want 40", n)
+	}
+	if to := e.sb.slack.Timeouts(); len(to) != 0 {
+		t.Errorf("Slack recorded %d ack timeouts, want 0", len(to))
+	}
+	e.wait(func(s *slackemu.Server) bool { return len(s.Ephemerals(sandboxOperator)) >= 40 }, "40 answers")
+}
+
+func TestUserTextIsEscaped(t *testing.T) {
+	e := startBot(t, nil)
+	for _, text := range []string{"status <!channel>", "launch <!channel> test", "<!channel>"} {
+		m := e.command(sandboxOperator, text)
+		raw := m.Text
+		for _, b := range m.Blocks {
+			raw += string(b)
+		}
+		if strings.Contains(raw, "<!channel>") {
+			t.Errorf("answer to %q contains a live <!channel>:\n%s", text, raw)
+		}
+	}
+}
+
+func TestReconnectWhileInUse(t *testing.T) {
+	e := startBot(t, nil)
+	e.command(sandboxOperator, "status")
+	dials := e.sb.slack.Dials()
+	e.sb.slack.Disconnect("refresh_requested")
+	e.wait(func(s *slackemu.Server) bool { return s.Dials() > dials && s.Connections() > 0 }, "a reconnect")
+	e.command(sandboxOperator, "status web01")
+	e.sb.slack.DropSockets()
+	e.wait(func(s *slackemu.Server) bool { return s.Connections() > 0 }, "a reconnect after a dropped socket")
+	e.command(sandboxOperator, "help")
+}
+
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo plays the whole workflow at the emulator's real-time pace")
+	}
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if err := run(ctx, []string{"demo"}, nil, strings.NewReader(""), &out, &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"Continuous Data Replication", "63%", "public", "private", "Confirm", "reminder"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output does not show %q", want)
+		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Error("demo ran out of time")
+	}
+}
+
+func (e *e2e) dump() {
+	for _, m := range e.channel() {
+		e.t.Logf("MSG %s thread=%s bc=%v: %s", m.TS, m.ThreadTS, m.Broadcast, m.PlainText())
+		for _, r := range e.sb.slack.Replies(sandboxChannel, m.TS) {
+			e.t.Logf("   REPLY %s bc=%v: %s", r.TS, r.Broadcast, r.PlainText())
+		}
+	}
+	for _, j := range e.sb.mgn.Jobs() {
+		e.t.Logf("JOB %+v", j)
+	}
+}
+
+func (e *e2e) dumpOnFail() string {
+	e.t.Cleanup(func() {
+		if e.t.Failed() {
+			e.dump()
+		}
+	})
+	return ""
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+)
+
+const emulateUsage = `Usage: cutoverbot emulate [flags]
+
+Serves the MGN + EC2 emulator (the AWS SDK's wire protocols on one listener) and the Slack
+emulator (Web API and Socket Mode), with a sample fleet and workspace, until interrupted. It
+prints the environment that points "cutoverbot run" (or any AWS SDK or slack-go client) at them.
+A launch job runs through all its events in about 10 seconds; -realistic takes about 12 minutes.
+
+Flags:
+`
+
+func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:4566", "address of the MGN + EC2 emulator (port 0 picks a free one)")
+	slackListen := fs.String("slack-listen", "127.0.0.1:4567", "address of the Slack emulator")
+	realistic := fs.Bool("realistic", false, "run launch jobs at a real-world pace (minutes instead of seconds)")
+	servers := fs.Int("servers", 0, "generate this many extra source servers (MGN allows up to 4,000)")
+	verbose := fs.Bool("v", false, "log every request to stderr")
+	fs.Usage = func() { fmt.Fprint(stderr, emulateUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	pace := mgnemu.FastPace()
+	if *realistic {
+		pace = mgnemu.RealisticPace()
+	}
+	sb, err := startSandbox(sandboxOptions{MGNAddr: *listen, SlackAddr: *slackListen, Pace: pace, Servers: *servers, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	fmt.Fprintln(stdout, "# MGN + EC2 and Slack emulators are running; press Ctrl-C to stop.")
+	fmt.Fprintln(stdout, "# Point cutoverbot (or an AWS SDK / slack-go client) at them with:")
+	for _, kv := range sb.env() {
+		fmt.Fprintf(stdout, "export %s=%q\n", kv[0], kv[1])
+	}
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,112 @@
+// Command cutoverbot runs server cutovers with AWS Application Migration Service (MGN) from a
+// Slack channel: status, weekly test launches, cutovers behind an approver's confirmation, and
+// every launch's progress in a thread.
+//
+//	cutoverbot run       connect to Slack (Socket Mode) and AWS, configured from the environment
+//	cutoverbot demo      play the workflow against built-in emulators and print the channel
+//	cutoverbot emulate   serve the MGN + EC2 and Slack emulators alone
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "cutoverbot: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `cutoverbot runs server cutovers with AWS Application Migration Service (MGN) from Slack.
+
+Usage:
+  cutoverbot run                 connect to Slack (Socket Mode) and AWS; configured by environment
+  cutoverbot demo [-keep]        play the workflow against built-in emulators, print the channel, exit 0
+  cutoverbot emulate [-listen]   serve the MGN + EC2 and Slack emulators for manual use and other tools
+
+Run "cutoverbot COMMAND -h" for a command's flags. "cutoverbot run -h" lists the environment.
+`
+
+// run is the program: it picks the subcommand from args. Only run reads the environment, through getenv.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "run":
+		return runBot(ctx, args[1:], getenv, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdin, stdout, stderr)
+	case "emulate":
+		return runEmulate(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+const runUsage = `Usage: cutoverbot run
+
+Connects to Slack over Socket Mode and to AWS MGN + EC2, and runs until SIGINT or SIGTERM.
+Configuration comes from the environment; a missing or malformed value stops start-up with a
+message naming it.
+
+  SLACK_APP_TOKEN          app-level token (xapp-…) with connections:write, for Socket Mode (required)
+  SLACK_BOT_TOKEN          bot token (xoxb-…) (required)
+  SLACK_API_URL            Slack Web API base URL (default https://slack.com/api/)
+  CUTOVER_CHANNEL          migration channel ID, C… (required)
+  CUTOVER_OPERATORS        user (U…) or user-group (S…) IDs allowed to launch tests and request cutovers (required)
+  CUTOVER_APPROVERS        user or user-group IDs allowed to confirm cutovers and finalize (required)
+  CUTOVER_SELF_APPROVAL    true lets a cutover's requester confirm it too (default false: two people)
+  CUTOVER_REMINDER_CRON    cron spec of the weekly test reminder (default "0 9 * * MON")
+  CUTOVER_TZ               IANA time zone for the reminder and times shown (default UTC)
+  CUTOVER_DATE             planned final cutover date, YYYY-MM-DD (optional)
+  CUTOVER_DB               SQLite file (default cutoverbot.db) or postgres:// URL (several replicas)
+  CUTOVER_POLL_INTERVAL    how often running jobs' logs are read (default 15s)
+  CUTOVER_WATCH_INTERVAL   how often source servers are read for notices (default 1m)
+  CUTOVER_LAG_THRESHOLD    replication lag that blocks launches and raises a notice (default 15m)
+  CUTOVER_COMMAND_TIMEOUT  time limit of one command or click (default 60s)
+  CUTOVER_HTTP_ADDR        /healthz, /readyz, /metrics listener (default :8080; port 0 picks one; off disables)
+  CUTOVER_LOG_FORMAT       json (default) or text;  CUTOVER_LOG_LEVEL debug|info|warn|error
+  AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, …   the AWS SDK's standard chain
+  AWS_ENDPOINT_URL_MGN, AWS_ENDPOINT_URL_EC2      point the AWS clients elsewhere (emulators)
+`
+
+func runBot(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, runUsage) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	awsCfg, err := awsConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, awsCfg, logger)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
