@@ -292,7 +292,7 @@ func (d *demo) newestWithButton(actionID string) (slackemu.Message, error) {
 }
 
 func (d *demo) print(where string, m slackemu.Message) {
-	text := strings.TrimSpace(m.PlainText())
+	text := strings.TrimSpace(d.sb.slack.Render(m))
 	if text == "" {
 		text = m.Text
 	}

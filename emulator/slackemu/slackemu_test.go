@@ -935,3 +935,21 @@ func TestPlainTextAndButtons(t *testing.T) {
 		t.Errorf("PlainText without blocks: got %q, want %q", got, "plain")
 	}
 }
+
+func TestRender(t *testing.T) {
+	s := New(Options{})
+	s.AddUser("U0ANN", "ann")
+	tests := []struct{ text, want string }{
+		{"asked by <@U0ANN>", "asked by @ann"},
+		{"<@U0ZZZ> unknown", "@U0ZZZ unknown"},
+		{"see <https://slack.com/archives/C1/p1|its thread>", "see its thread"},
+		{"in <#C0MIG|migration>", "in #migration"},
+		{"hey <!channel>", "hey @channel"},
+		{"a &lt;!channel&gt; &amp; b", "a <!channel> & b"},
+	}
+	for _, tt := range tests {
+		if got := s.Render(Message{Text: tt.text}); got != tt.want {
+			t.Errorf("Render(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+package slackemu
+
+import (
+	"regexp"
+	"strings"
+)
+
+// mrkdwnToken matches Slack's angle-bracket markup: mentions, channel links, special mentions,
+// and links with or without a label.
+var mrkdwnToken = regexp.MustCompile(`<([^<>|]+)(?:\|([^<>]*))?>`)
+
+// Render draws a message's text as a Slack client shows it to a person: PlainText with
+// mentions resolved to names ("@ann", "#migration", "@channel"), links shown by their label,
+// and the entities &amp; &lt; &gt; decoded.
+func (s *Server) Render(m Message) string {
+	s.mu.Lock()
+	users := make(map[string]string, len(s.users))
+	for id, name := range s.users {
+		users[id] = name
+	}
+	s.mu.Unlock()
+	text := mrkdwnToken.ReplaceAllStringFunc(m.PlainText(), func(tok string) string {
+		parts := mrkdwnToken.FindStringSubmatch(tok)
+		target, label := parts[1], parts[2]
+		switch {
+		case strings.HasPrefix(target, "@"):
+			if name, ok := users[target[1:]]; ok {
+				return "@" + name
+			}
+			return "@" + target[1:]
+		case strings.HasPrefix(target, "#"):
+			if label != "" {
+				return "#" + label
+			}
+			return target
+		case strings.HasPrefix(target, "!"):
+			if label != "" {
+				return label
+			}
+			return "@" + strings.TrimPrefix(target, "!")
+		case label != "":
+			return label
+		}
+		return target
+	})
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
+}
