@@ -57,6 +57,7 @@ type Store interface {
 	DecideConfirmation(ctx context.Context, id string, to store.ConfirmationState, by string, now time.Time) (store.Confirmation, error)
 	CompleteConfirmation(ctx context.Context, id string, state store.ConfirmationState, jobID, errText string) error
 	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)
+	Confirmations(ctx context.Context, state store.ConfirmationState) ([]store.Confirmation, error)
 	RecentJobs(ctx context.Context, serverID string, limit int) ([]store.Job, error)
 	Once(ctx context.Context, key string, now time.Time) (bool, error)
 	Audit(ctx context.Context, e store.AuditEntry) error

@@ -126,7 +126,7 @@ func (a *app) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.bot.Run(ctx) })
 	g.Go(func() error { return a.notifier.Run(ctx) })
-	g.Go(func() error { return a.expireCards(ctx) })
+	g.Go(func() error { return a.housekeeping(ctx) })
 	if a.cfg.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 		if err != nil {
@@ -158,18 +158,23 @@ func (a *app) Run(ctx context.Context) error {
 	return err
 }
 
-// expireCards edits confirmation cards whose time ran out, so that nobody presses a dead button.
-func (a *app) expireCards(ctx context.Context) error {
+// housekeeping edits confirmation cards whose time ran out, so that nobody presses a dead
+// button, and settles confirmations a stopped process left unfinished (after the command
+// timeout, so that a request a live replica is still carrying out is left alone).
+func (a *app) housekeeping(ctx context.Context) error {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
+		if err := a.handlers.SettleInterrupted(ctx, 2*a.cfg.CommandTimeout); err != nil && ctx.Err() == nil {
+			a.logger.WarnContext(ctx, "settle interrupted requests", "err", err)
+		}
+		if err := a.handlers.ExpireCards(ctx); err != nil && ctx.Err() == nil {
+			a.logger.WarnContext(ctx, "expire confirmation cards", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			if err := a.handlers.ExpireCards(ctx); err != nil && ctx.Err() == nil {
-				a.logger.WarnContext(ctx, "expire confirmation cards", "err", err)
-			}
 		}
 	}
 }
