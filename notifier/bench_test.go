@@ -10,22 +10,23 @@ import (
 	"github.com/cutoverbot/cutoverbot/migration"
 )
 
-// BenchmarkProgressFanout follows 20 concurrent test launches of 10 servers each (MGN's
-// limits: 20 active jobs, 200 servers across them) through both emulators in real time:
+// BenchmarkProgressFanout follows 20 concurrent test launches of 50 servers each through both
+// emulators in real time (MGN allows 20 active jobs but only 200 servers across them, so the
+// emulator's quota is raised to load the notifier five times beyond what MGN would):
 // Slack allows one post per 20 ms per channel (Slack's 1 s, 50 times faster), jobs run at
 // mgnemu's fast pace, and logs are polled every 250 ms. It reports the DescribeJobLogItems
 // calls per job per poll, the events delivered, lost and duplicated, and the worst delay
 // from a log event to the Slack reply carrying it.
 func BenchmarkProgressFanout(b *testing.B) {
 	const (
-		jobs, perJob = 20, 10
+		jobs, perJob = 20, 50
 		poll         = 250 * time.Millisecond
 		postEvery    = 20 * time.Millisecond
 	)
 	for range b.N {
 		b.StopTimer()
-		fleet := launchable(mgnemu.GenerateFleet(300, time.Now()), jobs*perJob)
-		r := newRig(b, rigOptions{servers: fleet, realClock: true, quiet: true, postInterval: postEvery})
+		fleet := launchable(mgnemu.GenerateFleet(3*jobs*perJob, time.Now()), jobs*perJob)
+		r := newRig(b, rigOptions{servers: fleet, realClock: true, quiet: true, postInterval: postEvery, maxActive: jobs * perJob})
 		n := r.notifier(b, r.store, "bench", func(c *Config) { c.Now, c.PollInterval = time.Now, poll })
 		var started []migration.Job
 		var parents []string

@@ -51,6 +51,7 @@ type rigOptions struct {
 	postInterval time.Duration         // Slack's per-channel limit; 0: unlimited
 	realClock    bool                  // jobs run on time.Now instead of the manual clock
 	quiet        bool                  // discard logs (benchmarks)
+	maxActive    int                   // mgnemu's quota of servers in active jobs; 0: MGN's 200
 	// attempts is the SDK's attempts per call; 0: 3. Under -race a fresh client's first
 	// call to the emulator now and then loses its connection while reading the answer,
 	// which the SDK retries.
@@ -73,7 +74,7 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	if servers == nil {
 		servers = mgnemu.SampleFleet(now())
 	}
-	r.mgn = mgnemu.New(mgnemu.Options{Now: now, Servers: servers})
+	r.mgn = mgnemu.New(mgnemu.Options{Now: now, Servers: servers, MaxServersInActiveJobs: o.maxActive})
 	if err := r.mgn.Start("127.0.0.1:0"); err != nil {
 		tb.Fatal(err)
 	}

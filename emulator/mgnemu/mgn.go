@@ -281,8 +281,8 @@ func (s *Server) launch(body []byte, initiatedBy string) (int, any, *apiError) {
 	for _, j := range active {
 		busy += len(j.ParticipatingServers)
 	}
-	if busy+len(in.SourceServerIDs) > maxServersActiveJobs {
-		return 0, nil, conflictError(fmt.Sprintf("Cannot start job: at most %d source servers may be in active jobs", maxServersActiveJobs))
+	if busy+len(in.SourceServerIDs) > s.maxActiveServers {
+		return 0, nil, conflictError(fmt.Sprintf("Cannot start job: at most %d source servers may be in active jobs", s.maxActiveServers))
 	}
 	var notFound, archived, inJob, wrongState, notReady []string
 	for _, id := range in.SourceServerIDs {

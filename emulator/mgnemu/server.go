@@ -34,16 +34,21 @@ type Options struct {
 	Region, AccountID string
 	// Seed makes generated IDs and IPs reproducible; 0 is a fixed default.
 	Seed uint64
+	// MaxServersInActiveJobs is the quota of source servers across all active jobs; 0 means
+	// MGN's 200. Load tests raise it to drive more servers at once than MGN would take.
+	MaxServersInActiveJobs int
 }
 
 // Server is an MGN + EC2 emulator. Create it with New, then either Start it on a
 // listener or mount Handler. All methods are safe for concurrent use.
 type Server struct {
-	now     func() time.Time
-	pace    Pace
-	logger  *slog.Logger
-	region  string
-	account string
+	now  func() time.Time
+	pace Pace
+	// maxActiveServers is the quota of servers across active jobs.
+	maxActiveServers int
+	logger           *slog.Logger
+	region           string
+	account          string
 
 	mu         sync.Mutex
 	servers    map[string]*SourceServer
@@ -100,6 +105,10 @@ func New(opts Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.maxActiveServers = opts.MaxServersInActiveJobs
+	if s.maxActiveServers <= 0 {
+		s.maxActiveServers = maxServersActiveJobs
 	}
 	if s.pace == (Pace{}) {
 		s.pace = FastPace()
