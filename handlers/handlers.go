@@ -232,8 +232,10 @@ func plain(text string) bot.Message {
 	return bot.Message{Text: fallback(text), Blocks: []slack.Block{section(text)}}
 }
 
-// audit appends to the audit log; a failure is logged, never shown.
+// audit appends to the audit log and writes the entry as a log line too; a failure to store it
+// is logged, never shown.
 func (h *Handler) audit(ctx context.Context, user, action string, servers []string, outcome, jobID, detail string) {
+	h.logger.InfoContext(ctx, "audit", "user", user, "action", action, "server_ids", servers, "outcome", outcome, "job_id", jobID, "detail", detail)
 	err := h.store.Audit(context.WithoutCancel(ctx), store.AuditEntry{
 		At: h.cfg.Now(), User: user, Action: action, ServerIDs: servers, Outcome: outcome, JobID: jobID, Detail: detail,
 	})
