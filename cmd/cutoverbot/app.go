@@ -192,7 +192,7 @@ func (a *app) httpHandler() http.Handler {
 		}
 		return 0
 	}))
-	reg.MustRegister(&awsCallsCollector{c: a.aws})
+	reg.MustRegister(&awsCallsCollector{c: a.aws}, &botCollector{b: a.bot})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -224,6 +224,25 @@ func (c *awsCallsCollector) Collect(ch chan<- prometheus.Metric) {
 	for op, n := range c.c.Calls() {
 		ch <- prometheus.MustNewConstMetric(awsCallsDesc, prometheus.CounterValue, float64(n), op)
 	}
+}
+
+// botCollector exports the Socket Mode connection's counters.
+type botCollector struct{ b *bot.Bot }
+
+var botDesc = prometheus.NewDesc("cutoverbot_slack_envelopes_total", "Socket Mode envelopes by what became of them.", []string{"outcome"}, nil)
+var botConnDesc = prometheus.NewDesc("cutoverbot_slack_connects_total", "Socket Mode connections opened.", nil, nil)
+
+func (c *botCollector) Describe(ch chan<- *prometheus.Desc) { ch <- botDesc; ch <- botConnDesc }
+
+func (c *botCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.b.Stats()
+	for outcome, n := range map[string]uint64{
+		"received": s.Received, "acked": s.Acked, "ack_error": s.AckErrors, "busy": s.Busy,
+		"duplicate": s.Duplicates, "dispatched": s.Dispatched, "dropped": s.Dropped,
+	} {
+		ch <- prometheus.MustNewConstMetric(botDesc, prometheus.CounterValue, float64(n), outcome)
+	}
+	ch <- prometheus.MustNewConstMetric(botConnDesc, prometheus.CounterValue, float64(s.Connects))
 }
 
 // holderID names this process for leases: host, pid and start time.

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -41,16 +44,22 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startBot starts the emulators and `cutoverbot run` against them; the bot stops, and must stop
-// cleanly, when the test ends.
-func startBot(t *testing.T, extra map[string]string) *e2e {
+// newE2E starts the emulators on loopback, with MGN's jobs on a manual clock set to start; they
+// stop when the test ends. The test starts the bot itself.
+func newE2E(t *testing.T, start time.Time) *e2e {
 	t.Helper()
-	clock := mgnemu.NewManualClock(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	clock := mgnemu.NewManualClock(start)
 	sb, err := startSandbox(sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
+	return &e2e{t: t, sb: sb, clock: clock, logs: &syncBuffer{}}
+}
+
+// botEnv is the bot's configuration on top of the sandbox's: a fresh SQLite store, short
+// intervals, no HTTP listener, text logs; extra overrides it.
+func botEnv(t *testing.T, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"CUTOVER_DB":             filepath.Join(t.TempDir(), "cutoverbot.db"),
 		"CUTOVER_POLL_INTERVAL":  "50ms",
@@ -62,7 +71,15 @@ func startBot(t *testing.T, extra map[string]string) *e2e {
 	for k, v := range extra {
 		env[k] = v
 	}
-	e := &e2e{t: t, sb: sb, clock: clock, logs: &syncBuffer{}}
+	return env
+}
+
+// startBot starts the emulators and `cutoverbot run` against them; the bot stops, and must stop
+// cleanly, when the test ends.
+func startBot(t *testing.T, extra map[string]string) *e2e {
+	t.Helper()
+	e := newE2E(t, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	sb, env := e.sb, botEnv(t, extra)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"run"}, sb.getenv(env), strings.NewReader(""), e.logs, e.logs) }()
@@ -457,4 +474,45 @@ func (e *e2e) dumpOnFail() string {
 		}
 	})
 	return ""
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := startBot(t, map[string]string{"CUTOVER_HTTP_ADDR": "127.0.0.1:0"})
+	e.command(sandboxOperator, "status")
+	addr := e.httpAddr()
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": `cutoverbot_aws_calls_total{operation="DescribeSourceServers"}`,
+	} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: got %d %q, want 200 containing %q", path, resp.StatusCode, b, want)
+		}
+	}
+}
+
+var httpAddrLog = regexp.MustCompile(`msg="http endpoints listening".* addr=(\S+)`)
+
+// httpAddr is the address the bot's HTTP endpoints listen on, read from its log.
+func (e *e2e) httpAddr() string {
+	e.t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		if m := httpAddrLog.FindStringSubmatch(e.logs.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			e.t.Fatal("the bot never logged its HTTP address")
+		}
+	}
 }

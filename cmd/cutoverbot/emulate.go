@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 )
@@ -50,6 +51,19 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, kv := range sb.env() {
 		fmt.Fprintf(stdout, "export %s=%q\n", kv[0], kv[1])
 	}
+	console := strings.TrimSuffix(sb.slack.URL(), "/api/") + "/console"
+	fmt.Fprintf(stdout, `#
+# Then, in another terminal: cutoverbot run
+# and act as the people in #migration (%s): ann (%s, operator), bob (%s, approver), eve (%s):
+#   curl -d user=%s -d channel=%s -d text='status' %s/command
+#   curl -d user=%s -d channel=%s -d text='launch db01 cutover' %s/command
+#   curl -d user=%s -d channel=%s -d action=confirm %s/click
+#   curl %s/channel/%s
+`, sandboxChannel, sandboxOperator, sandboxApprover, sandboxOther,
+		sandboxOperator, sandboxChannel, console,
+		sandboxOperator, sandboxChannel, console,
+		sandboxApprover, sandboxChannel, console,
+		console, sandboxChannel)
 	<-ctx.Done()
 	return nil
 }

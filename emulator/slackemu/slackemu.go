@@ -199,6 +199,7 @@ func (s *Server) Start(addr string) error {
 	mux.HandleFunc("/api/{method}", s.serveAPI)
 	mux.HandleFunc("/link/", s.serveLink)
 	mux.HandleFunc("/response/{id}", s.serveResponse)
+	mux.HandleFunc("/console/", s.serveConsole)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("unmodelled path", "path", r.URL.Path)
 		http.Error(w, "slackemu: unmodelled path "+r.URL.Path, http.StatusNotFound)

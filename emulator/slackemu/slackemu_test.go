@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -951,5 +952,44 @@ func TestRender(t *testing.T) {
 		if got := s.Render(Message{Text: tt.text}); got != tt.want {
 			t.Errorf("Render(%q) = %q, want %q", tt.text, got, tt.want)
 		}
+	}
+}
+
+func TestConsole(t *testing.T) {
+	s := startServer(t, Options{})
+	a := connect(t, s, 2*time.Second)
+	base := strings.TrimSuffix(s.URL(), "/api/")
+	post := func(path string, form url.Values) string {
+		t.Helper()
+		resp, err := http.PostForm(base+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: got %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	post("/console/command", url.Values{"user": {testUser}, "channel": {testChannel}, "text": {"status web01"}})
+	if cmd, ok := a.next(t).Data.(slack.SlashCommand); !ok || cmd.Text != "status web01" || cmd.UserID != testUser {
+		t.Fatalf("console command arrived as %+v, want /cutover status web01 from %s", cmd, testUser)
+	}
+	if _, _, err := a.api.PostMessageContext(t.Context(), testChannel, slack.MsgOptionText("card", false), slack.MsgOptionBlocks(cardBlocks()...)); err != nil {
+		t.Fatal(err)
+	}
+	post("/console/click", url.Values{"user": {otherUser}, "channel": {testChannel}, "action": {"cutover_confirm"}})
+	if ic, ok := a.next(t).Data.(slack.InteractionCallback); !ok || ic.User.ID != otherUser {
+		t.Fatalf("console click arrived as %+v, want a click by %s", ic, otherUser)
+	}
+	resp, err := http.Get(base + "/console/channel/" + testChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "[Confirm cutover]") {
+		t.Errorf("console channel view:\n%s\nwant the card with its buttons", b)
 	}
 }
