@@ -110,15 +110,15 @@ func (d *demo) play(ctx context.Context) error {
 		return err
 	}
 	d.say("1. Is everything in sync? Ann asks for the fleet status.")
-	if _, err := d.command(ctx, sandboxOperator, "status"); err != nil {
+	if err := d.command(ctx, sandboxOperator, "status"); err != nil {
 		return err
 	}
 	d.say("2. Ann tries to launch a test of web02, which is still in its initial sync.")
-	if _, err := d.command(ctx, sandboxOperator, "launch web02 test"); err != nil {
+	if err := d.command(ctx, sandboxOperator, "launch web02 test"); err != nil {
 		return err
 	}
 	d.say("3. Ann launches this week's test of web01; the team follows it in a thread.")
-	if _, err := d.command(ctx, sandboxOperator, "launch web01 test"); err != nil {
+	if err := d.command(ctx, sandboxOperator, "launch web01 test"); err != nil {
 		return err
 	}
 	if err := d.waitJobEnd(ctx, 1); err != nil {
@@ -126,7 +126,7 @@ func (d *demo) play(ctx context.Context) error {
 	}
 	d.printThread(1)
 	d.say("4. Ann requests the cutover of db01: a confirmation card for an approver.")
-	if _, err := d.command(ctx, sandboxOperator, "launch db01 cutover"); err != nil {
+	if err := d.command(ctx, sandboxOperator, "launch db01 cutover"); err != nil {
 		return err
 	}
 	card, err := d.newestWithButton(render.ActionConfirm)
@@ -169,74 +169,95 @@ func (d *demo) waitConnected(ctx context.Context) error {
 	return nil
 }
 
-// command sends "/cutover text" as user and prints what that user then sees: the answer only
-// they see, and what was posted in the channel.
-func (d *demo) command(ctx context.Context, user, text string) ([]slackemu.Message, error) {
-	fmt.Fprintf(d.out, "%s: /cutover %s\n", sandboxUsers[user], text)
-	eph, posts := len(d.sb.slack.Ephemerals(user)), len(d.sb.slack.Messages(sandboxChannel))
-	del, err := d.sb.slack.SlashCommand(ctx, user, sandboxChannel, text)
-	if err != nil {
-		return nil, err
-	}
-	return d.answer(ctx, del, user, eph, posts)
+// view is what a person sees at one moment: the ephemeral messages shown to them, and every
+// channel message and thread reply with its edit count.
+type view struct {
+	ephemeral int
+	seen      map[string]int // ts -> edits
 }
 
+func (d *demo) look(user string) view {
+	v := view{ephemeral: len(d.sb.slack.Ephemerals(user)), seen: map[string]int{}}
+	d.eachMessage(func(m slackemu.Message, _ bool) { v.seen[m.TS] = m.Edits })
+	return v
+}
+
+// eachMessage visits the channel's messages in order, each followed by its thread's replies.
+func (d *demo) eachMessage(fn func(m slackemu.Message, reply bool)) {
+	for _, m := range d.sb.slack.Messages(sandboxChannel) {
+		if m.ThreadTS != "" && m.ThreadTS != m.TS {
+			continue // a broadcast reply; visited in its thread
+		}
+		fn(m, false)
+		for _, r := range d.sb.slack.Replies(sandboxChannel, m.TS) {
+			fn(r, true)
+		}
+	}
+}
+
+// changed reports whether anything the user sees differs from before.
+func (d *demo) changed(user string, before view) bool {
+	now := d.look(user)
+	if now.ephemeral > before.ephemeral || len(now.seen) > len(before.seen) {
+		return true
+	}
+	for ts, edits := range now.seen {
+		if before.seen[ts] != edits {
+			return true
+		}
+	}
+	return false
+}
+
+// command sends "/cutover text" as user and prints what that user then sees.
+func (d *demo) command(ctx context.Context, user, text string) error {
+	fmt.Fprintf(d.out, "%s: /cutover %s\n", sandboxUsers[user], text)
+	before := d.look(user)
+	del, err := d.sb.slack.SlashCommand(ctx, user, sandboxChannel, text)
+	if err != nil {
+		return err
+	}
+	return d.answer(ctx, del, user, before)
+}
+
+// click presses a button as user and prints what that user then sees.
 func (d *demo) click(ctx context.Context, user, ts, actionID string) error {
-	eph, posts := len(d.sb.slack.Ephemerals(user)), len(d.sb.slack.Messages(sandboxChannel))
-	edits := d.edits(ts)
+	before := d.look(user)
 	del, err := d.sb.slack.Click(ctx, user, sandboxChannel, ts, actionID)
 	if err != nil {
 		return err
 	}
-	if _, err := d.answerOr(ctx, del, user, eph, posts, func(s *slackemu.Server) bool { return d.edits(ts) > edits }); err != nil {
-		return err
-	}
-	if d.edits(ts) > edits {
-		for _, m := range d.sb.slack.Messages(sandboxChannel) {
-			if m.TS == ts {
-				d.print("#migration (card updated)", m)
-			}
-		}
-	}
-	return nil
+	return d.answer(ctx, del, user, before)
 }
 
-func (d *demo) edits(ts string) int {
-	for _, m := range d.sb.slack.Messages(sandboxChannel) {
-		if m.TS == ts {
-			return m.Edits
-		}
-	}
-	return 0
-}
-
-func (d *demo) answer(ctx context.Context, del *slackemu.Delivery, user string, eph, posts int) ([]slackemu.Message, error) {
-	return d.answerOr(ctx, del, user, eph, posts, nil)
-}
-
-func (d *demo) answerOr(ctx context.Context, del *slackemu.Delivery, user string, eph, posts int, also func(*slackemu.Server) bool) ([]slackemu.Message, error) {
+// answer waits for Slack's ack and the first visible change, then prints what changed.
+func (d *demo) answer(ctx context.Context, del *slackemu.Delivery, user string, before view) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	ack, err := del.WaitAck(ctx)
 	if err != nil || ack.TimedOut {
-		return nil, fmt.Errorf("cutoverbot did not acknowledge within Slack's 3 seconds")
+		return fmt.Errorf("cutoverbot did not acknowledge within Slack's 3 seconds")
 	}
-	err = d.sb.slack.WaitFor(ctx, func(s *slackemu.Server) bool {
-		return len(s.Ephemerals(user)) > eph || len(s.Messages(sandboxChannel)) > posts || (also != nil && also(s))
-	})
-	if err != nil {
-		return nil, errors.New("no answer in Slack")
+	if err := d.sb.slack.WaitFor(ctx, func(*slackemu.Server) bool { return d.changed(user, before) }); err != nil {
+		return errors.New("no answer in Slack")
 	}
-	var out []slackemu.Message
-	for _, m := range d.sb.slack.Ephemerals(user)[eph:] {
+	for _, m := range d.sb.slack.Ephemerals(user)[before.ephemeral:] {
 		d.print("only visible to "+sandboxUsers[user], m)
-		out = append(out, m)
 	}
-	for _, m := range d.sb.slack.Messages(sandboxChannel)[posts:] {
-		d.print("#migration", m)
-		out = append(out, m)
-	}
-	return out, nil
+	d.eachMessage(func(m slackemu.Message, reply bool) {
+		edits, ok := before.seen[m.TS]
+		where := "#migration"
+		if reply {
+			where = "  └ thread"
+		}
+		switch {
+		case !ok:
+			d.print(where, m)
+		case edits != m.Edits:
+			d.print(where+" (updated)", m)
+		}
+	})
+	return nil
 }
 
 // waitJobEnd waits until n launch threads have their final, broadcast reply.
@@ -280,15 +301,18 @@ func (d *demo) printThread(n int) {
 }
 
 func (d *demo) newestWithButton(actionID string) (slackemu.Message, error) {
-	msgs := d.sb.slack.Messages(sandboxChannel)
-	for i := len(msgs) - 1; i >= 0; i-- {
-		for _, b := range msgs[i].Buttons() {
-			if b.ActionID == actionID {
-				return msgs[i], nil
+	var found *slackemu.Message
+	d.eachMessage(func(m slackemu.Message, _ bool) {
+		for _, b := range m.Buttons() {
+			if render.BaseActionID(b.ActionID) == actionID {
+				found = &m
 			}
 		}
+	})
+	if found == nil {
+		return slackemu.Message{}, fmt.Errorf("no message with a %q button in #migration", actionID)
 	}
-	return slackemu.Message{}, fmt.Errorf("no message with a %q button in #migration", actionID)
+	return *found, nil
 }
 
 func (d *demo) print(where string, m slackemu.Message) {
@@ -302,15 +326,13 @@ func (d *demo) print(where string, m slackemu.Message) {
 
 // transcript prints the channel top to bottom, each thread under its parent.
 func (d *demo) transcript() {
-	for _, m := range d.sb.slack.Messages(sandboxChannel) {
-		if m.ThreadTS != "" && m.ThreadTS != m.TS {
-			continue // a broadcast reply; shown in its thread
+	d.eachMessage(func(m slackemu.Message, reply bool) {
+		where := "#migration "
+		if reply {
+			where = "  └ thread "
 		}
-		d.print("#migration "+d.clock(m), m)
-		for _, r := range d.sb.slack.Replies(sandboxChannel, m.TS) {
-			d.print("  └ thread "+d.clock(r), r)
-		}
-	}
+		d.print(where+d.clock(m), m)
+	})
 }
 
 func (d *demo) clock(m slackemu.Message) string { return m.Posted.Format("15:04:05") }
@@ -355,10 +377,11 @@ func (d *demo) interactive(ctx context.Context, stdin io.Reader) {
 		var err error
 		switch {
 		case strings.HasPrefix(rest, "/cutover"):
-			_, err = d.command(ctx, user, strings.TrimSpace(strings.TrimPrefix(rest, "/cutover")))
+			err = d.command(ctx, user, strings.TrimSpace(strings.TrimPrefix(rest, "/cutover")))
 		case strings.HasPrefix(rest, "click "):
 			var m slackemu.Message
 			action := strings.TrimSpace(strings.TrimPrefix(rest, "click "))
+			fmt.Fprintf(d.out, "%s presses the newest %q button\n", sandboxUsers[user], action)
 			if m, err = d.newestWithButton(action); err == nil {
 				err = d.click(ctx, user, m.TS, action)
 			}
