@@ -339,7 +339,7 @@ func (h *Handler) cutoverConfirmed(ctx context.Context, o origin, cb slack.Inter
 		h.logger.ErrorContext(ctx, "follow failed", "ref", ref, "job_id", job.ID, "err", err)
 		status += fmt.Sprintf(" (its progress thread could not be opened, ref %s; `/cutover jobs` shows its status)", ref)
 	} else {
-		status += fmt.Sprintf(", followed in <%s|its thread>", threadLink(h.cfg.Channel, parent))
+		status += ", followed " + followedIn(h.cfg.Channel, parent)
 	}
 	h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, status+"."))
 }

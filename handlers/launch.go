@@ -161,7 +161,7 @@ func (h *Handler) startTest(ctx context.Context, o origin, servers []migration.S
 		h.logger.ErrorContext(ctx, "follow failed", "ref", ref, "job_id", job.ID, "err", err)
 		text += fmt.Sprintf(" I could not open its progress thread in %s (ref %s); `/cutover jobs` shows its status.", channelRef(h.cfg.Channel), ref)
 	default:
-		text += fmt.Sprintf(" Progress is followed in <%s|its thread> in %s.", threadLink(h.cfg.Channel, parent), channelRef(h.cfg.Channel))
+		text += " Progress is followed " + followedIn(h.cfg.Channel, parent) + "."
 	}
 	if warn := warnings(pre); warn != "" {
 		text += "\n" + warn

@@ -79,7 +79,7 @@ func (h *Handler) settle(ctx context.Context, c store.Confirmation) error {
 		if job != nil {
 			status = fmt.Sprintf(":white_check_mark: %s — job %s", confirmed, code(job.ID))
 			if parent, err := h.follower.Follow(ctx, *job, c.DecidedBy); err == nil {
-				status += fmt.Sprintf(", followed in <%s|its thread>", threadLink(h.cfg.Channel, parent))
+				status += ", followed " + followedIn(h.cfg.Channel, parent)
 			}
 			status += "."
 		}

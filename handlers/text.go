@@ -78,6 +78,15 @@ func threadLink(channel, ts string) string {
 	return "https://slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
 }
 
+// followedIn says where a job's progress is followed: a link to its thread, or just the
+// channel while the thread's first message is still being posted (ts "").
+func followedIn(channel, ts string) string {
+	if ts == "" {
+		return "in a thread in " + channelRef(channel)
+	}
+	return fmt.Sprintf("in <%s|its thread> in %s", threadLink(channel, ts), channelRef(channel))
+}
+
 // errorText turns an error met while doing something (e.g. "start the test") into words for
 // Slack. The kinds the domain knows get a helpful sentence and are logged as warnings;
 // anything else is logged in full under a short reference that the answer shows.

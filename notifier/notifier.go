@@ -115,7 +115,6 @@ type Notifier struct {
 	namesAt  time.Time          // last refresh of names (cfg.Now)
 	known    map[string]time.Time
 	jobsFrom time.Time // next job listing starts here; zero before the first
-	baseline bool      // server states have been recorded once since start
 }
 
 // New returns a Notifier. It fails when cfg.Channel is empty or the reminder spec does not

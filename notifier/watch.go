@@ -69,7 +69,8 @@ func (s serverState) problem() bool {
 	return s.errCode != ""
 }
 
-// watchServers posts one notice per server state transition. Of several replicas seeing the
+// watchServers posts one notice per server state transition, across restarts: the states are
+// compared with those stored at the last pass, whichever replica made it. Of several replicas seeing the
 // same transition only the one whose compare-and-swap wins posts it.
 func (n *Notifier) watchServers(ctx context.Context) error {
 	servers, err := n.aws.Servers(ctx)
@@ -81,9 +82,6 @@ func (n *Notifier) watchServers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch servers: %w", err)
 	}
-	n.mu.Lock()
-	first := !n.baseline
-	n.mu.Unlock()
 	now := n.cfg.Now()
 	var errs []error
 	for _, s := range servers {
@@ -97,8 +95,11 @@ func (n *Notifier) watchServers(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		if !won || first || prev == "" {
-			continue // another replica announces it, or this is the baseline, or a new server
+		// The stored state is the last one announced, so a change that happened while no
+		// replica was running is announced too. A server with no stored state is the baseline
+		// (the first read into an empty store, or a server new to MGN): recorded, not posted.
+		if !won || prev == "" {
+			continue // another replica announces it, or a baseline
 		}
 		text := n.notice(s, prev, next)
 		if text == "" {
@@ -113,11 +114,6 @@ func (n *Notifier) watchServers(ctx context.Context) error {
 			continue
 		}
 		n.logger.InfoContext(ctx, "replication notice posted", "server_id", s.ID, "from", prev, "to", next)
-	}
-	if len(errs) == 0 && first {
-		n.mu.Lock()
-		n.baseline = true
-		n.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }

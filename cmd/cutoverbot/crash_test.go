@@ -1,0 +1,524 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store/storetest"
+)
+
+// The crash tests run `cutoverbot run` as a child process (see TestMain), SIGKILL it at chosen
+// moments and start it again on the same store, while the emulators keep running in the test
+// process. MGN's jobs move on a manual clock, so "mid-job" is a known point of the job log; a
+// kill is placed between job polls (once the bot has read the log again after its last reply),
+// never in the instant between Slack accepting a reply and the bot saving its progress.
+//
+// With FastPace a single-server launch logs, at these clock offsets from its start:
+//
+//	0.5s JOB_START, CLEANUP_START        (2 items)
+//	1.5s CLEANUP_END, SNAPSHOT_START     (4)
+//	3.5s SNAPSHOT_END, CONVERSION_START  (6)
+//	6.5s CONVERSION_END, LAUNCH_START    (8)
+//	9.5s JOB_END                         (9)
+//
+// The clock moves at most two items at a time, so that every item gets its own reply (the
+// notifier combines a backlog of more than five into one).
+
+// eventWords is what the thread reply of each job log event says.
+var eventWords = map[string]string{
+	"JOB_START":        "Job started",
+	"CLEANUP_START":    "removing instances from earlier launches",
+	"CLEANUP_END":      "instances from earlier launches removed",
+	"SNAPSHOT_START":   "taking the final snapshot",
+	"SNAPSHOT_END":     "snapshot taken",
+	"CONVERSION_START": "converter started",
+	"CONVERSION_END":   "conversion finished",
+	"LAUNCH_START":     "launching the target instance",
+	"JOB_END":          "Job ended",
+}
+
+// jobAt moves MGN's clock by d, which brings the job log to the given number of items.
+func (e *e2e) jobAt(jobID string, d time.Duration, items int) {
+	e.t.Helper()
+	e.clock.Advance(d)
+	log, _ := e.sb.mgn.JobLog(jobID)
+	if len(log) != items {
+		e.t.Fatalf("job log has %d items after the clock moved, want %d", len(log), items)
+	}
+}
+
+// onlyJob waits until MGN has exactly one job and returns it.
+func (e *e2e) onlyJob() mgnemu.Job {
+	e.t.Helper()
+	poll(e.t, "the launch job", func() bool { return len(e.sb.mgn.Jobs()) > 0 })
+	jobs := e.sb.mgn.Jobs()
+	if len(jobs) != 1 {
+		e.t.Fatalf("MGN has %d jobs, want 1: %+v", len(jobs), jobs)
+	}
+	return jobs[0]
+}
+
+// parents returns the top-level messages that open a thread for jobID ("Test launch of web01
+// started by … — job `mgnjob-…`").
+func (e *e2e) parents(jobID string) []slackemu.Message {
+	var out []slackemu.Message
+	for _, m := range e.channel() {
+		if m.ThreadTS == "" && strings.Contains(m.Text, "job `"+jobID+"`") &&
+			(strings.HasPrefix(m.Text, "Test launch of ") || strings.HasPrefix(m.Text, "Cutover of ")) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitParent waits for the thread parent of jobID.
+func (e *e2e) waitParent(jobID string) slackemu.Message {
+	e.t.Helper()
+	e.wait(func(*slackemu.Server) bool { return len(e.parents(jobID)) > 0 }, "the thread parent of "+jobID)
+	return e.parents(jobID)[0]
+}
+
+// waitReplies waits until the thread has n replies and the bot has started the job poll after
+// the one that posted the last of them, so that its progress is saved: a kill now falls
+// between polls. It fails if the thread has more than n replies.
+func (e *e2e) waitReplies(parentTS string, n int) {
+	e.t.Helper()
+	e.wait(func(s *slackemu.Server) bool { return len(s.Replies(sandboxChannel, parentTS)) >= n },
+		fmt.Sprintf("%d thread replies", n))
+	reads := e.sb.mgn.Calls("DescribeJobLogItems")
+	poll(e.t, "the next job log read", func() bool { return e.sb.mgn.Calls("DescribeJobLogItems") > reads })
+	if got := e.sb.slack.Replies(sandboxChannel, parentTS); len(got) != n {
+		e.t.Fatalf("thread has %d replies, want %d:\n%s", len(got), n, replyTexts(got))
+	}
+}
+
+// waitFinal waits until the thread of a job whose log has items items ends with its final
+// reply.
+func (e *e2e) waitFinal(parentTS string, items int) {
+	e.t.Helper()
+	e.wait(func(s *slackemu.Server) bool {
+		r := s.Replies(sandboxChannel, parentTS)
+		return len(r) > items || (len(r) > 0 && r[len(r)-1].Broadcast)
+	}, "the final report")
+}
+
+// watchPasses waits until the bot started n more passes of its server watcher: each pass reads
+// the servers, then lists the jobs (one DescribeJobs call), so that the second of them began
+// after this call.
+func (e *e2e) watchPasses(n int) {
+	e.t.Helper()
+	from := e.sb.mgn.Calls("DescribeJobs")
+	poll(e.t, fmt.Sprintf("%d watch passes", n), func() bool { return e.sb.mgn.Calls("DescribeJobs") >= from+n })
+}
+
+func replyTexts(ms []slackemu.Message) string {
+	var b strings.Builder
+	for i, m := range ms {
+		fmt.Fprintf(&b, "  %2d broadcast=%v %q\n", i+1, m.Broadcast, m.Text)
+	}
+	return b.String()
+}
+
+// checkThread checks the thread of jobID under parentTS against MGN's job log: one reply per
+// log item, in log order, each saying that item and nothing else; once the job ended, one
+// final reply, broadcast to the channel. It also checks that the job has exactly one thread.
+func (e *e2e) checkThread(jobID, parentTS string) {
+	t := e.t
+	t.Helper()
+	log, ok := e.sb.mgn.JobLog(jobID)
+	if !ok {
+		t.Fatalf("MGN has no job %s", jobID)
+	}
+	ended := len(log) > 0 && log[len(log)-1].Event == "JOB_END"
+	want := len(log)
+	if ended {
+		want++
+	}
+	replies := e.sb.slack.Replies(sandboxChannel, parentTS)
+	if len(replies) != want {
+		t.Errorf("thread has %d replies, want %d (%d log items + final report):\n%s", len(replies), want, len(log), replyTexts(replies))
+	}
+	for i, item := range log[:min(len(log), len(replies))] {
+		r := replies[i]
+		words := []string{eventWords[item.Event]}
+		if d := item.EventData; d != nil {
+			srv, _ := e.sb.mgn.Server(d.SourceServerID)
+			words = append(words, srv.Tags["Name"]+": ")
+			switch item.Event {
+			case "CONVERSION_START":
+				words = append(words, d.ConversionServerID)
+			case "LAUNCH_START":
+				words = append(words, d.TargetInstanceID)
+			}
+		}
+		for _, w := range words {
+			if !strings.Contains(r.Text, w) {
+				t.Errorf("reply %d is %q, want it to say %s (%q)", i+1, r.Text, item.Event, w)
+			}
+		}
+		if strings.Contains(r.Text, "\n") || r.Broadcast {
+			t.Errorf("reply %d is %q (broadcast %v), want one unbroadcast line for %s", i+1, r.Text, r.Broadcast, item.Event)
+		}
+	}
+	broadcasts := 0
+	for _, r := range replies {
+		if r.Broadcast {
+			broadcasts++
+		}
+	}
+	switch {
+	case !ended && broadcasts != 0:
+		t.Errorf("thread of a running job has %d broadcast replies, want 0", broadcasts)
+	case ended && broadcasts != 1:
+		t.Errorf("thread has %d broadcast replies, want exactly 1 final report", broadcasts)
+	case ended && len(replies) == want:
+		if final := replies[want-1]; !final.Broadcast || !strings.Contains(final.Text, "finished") {
+			t.Errorf("last reply is %q (broadcast %v), want the broadcast final report", final.Text, final.Broadcast)
+		}
+	}
+	if ps := e.parents(jobID); len(ps) != 1 || ps[0].TS != parentTS {
+		t.Errorf("job %s has %d thread parents, want exactly 1 (ts %s)", jobID, len(ps), parentTS)
+	}
+}
+
+// clickConcurrently presses the button n times at once as user and waits for every ack.
+func (e *e2e) clickConcurrently(user, ts, actionID string, n int) []*slackemu.Delivery {
+	e.t.Helper()
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		out []*slackemu.Delivery
+	)
+	for range n {
+		wg.Go(func() {
+			d, err := e.sb.slack.Click(e.t.Context(), user, sandboxChannel, ts, actionID)
+			if err != nil {
+				e.t.Error(err)
+				return
+			}
+			mu.Lock()
+			out = append(out, d)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(out) != n {
+		e.t.FailNow()
+	}
+	for _, d := range out {
+		e.acked(d)
+	}
+	return out
+}
+
+// redeliver sends each delivery again, as Slack does when it retries an envelope, and waits
+// for the acks.
+func (e *e2e) redeliver(ds ...*slackemu.Delivery) []*slackemu.Delivery {
+	e.t.Helper()
+	var out []*slackemu.Delivery
+	for _, d := range ds {
+		r, err := e.sb.slack.Redeliver(e.t.Context(), d)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.acked(r)
+		out = append(out, r)
+	}
+	return out
+}
+
+// message returns the channel message with ts as it is now.
+func (e *e2e) message(ts string) slackemu.Message {
+	m, _ := e.findChannel(func(m slackemu.Message) bool { return m.TS == ts })
+	return m
+}
+
+// waitCard waits until the card with ts says want.
+func (e *e2e) waitCard(ts, want string) slackemu.Message {
+	e.t.Helper()
+	e.wait(func(*slackemu.Server) bool { return strings.Contains(e.message(ts).PlainText(), want) },
+		fmt.Sprintf("the card to say %q", want))
+	return e.message(ts)
+}
+
+// ephemeralsSince waits until user has n ephemeral messages after the first `from` and
+// returns them.
+func (e *e2e) ephemeralsSince(user string, from, n int) []slackemu.Message {
+	e.t.Helper()
+	e.wait(func(s *slackemu.Server) bool { return len(s.Ephemerals(user)) >= from+n },
+		fmt.Sprintf("%d answers to %s", n, user))
+	return e.sb.slack.Ephemerals(user)[from:]
+}
+
+// startProcConnected starts a bot process and waits until Slack counts want sockets.
+func (e *e2e) startProcConnected(name string, env map[string]string, want int) *botProc {
+	e.t.Helper()
+	p := e.startProc(name, env)
+	e.wait(func(s *slackemu.Server) bool { return s.Connections() == want }, fmt.Sprintf("%s to connect (%d sockets)", name, want))
+	return p
+}
+
+// killProc SIGKILLs p and waits until Slack has closed its socket, leaving want sockets.
+func (e *e2e) killProc(p *botProc, want int) {
+	e.t.Helper()
+	p.kill()
+	e.wait(func(s *slackemu.Server) bool { return s.Connections() == want }, fmt.Sprintf("the socket of %s to close", p.name))
+}
+
+// TestCrashResumesJobThread kills the bot twice while a test launch runs: once with log items
+// arriving while it is down, once with none. Every log item is posted once, in order, in the
+// one thread, and the final report once.
+func TestCrashResumesJobThread(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		e := newE2E(t, time.Now().UTC().Truncate(time.Second))
+		e.dumpOnFail()
+		env := e.procEnv(map[string]string{"CUTOVER_DB": dsn})
+		bot := e.startProcConnected("bot 1", env, 1)
+
+		e.command(sandboxOperator, "launch web01 test")
+		job := e.onlyJob()
+		parent := e.waitParent(job.JobID)
+		e.jobAt(job.JobID, 500*time.Millisecond, 2)
+		e.waitReplies(parent.TS, 2)
+		e.jobAt(job.JobID, time.Second, 4)
+		e.waitReplies(parent.TS, 4)
+
+		e.killProc(bot, 0)
+		e.jobAt(job.JobID, 2*time.Second, 6) // two items while the bot is down
+		bot = e.startProcConnected("bot 2", env, 1)
+		e.waitReplies(parent.TS, 6)
+		bot.waitLog("that it resumed the thread", "job thread resumed", job.JobID, "posted=4")
+		e.jobAt(job.JobID, 3*time.Second, 8)
+		e.waitReplies(parent.TS, 8)
+
+		e.killProc(bot, 0)
+		bot = e.startProcConnected("bot 3", env, 1)
+		reads := e.sb.mgn.Calls("DescribeJobLogItems")
+		poll(t, "bot 3 to take the job over", func() bool { return e.sb.mgn.Calls("DescribeJobLogItems") > reads })
+		e.jobAt(job.JobID, 3*time.Second, 9)
+		e.waitFinal(parent.TS, 9)
+		bot.waitLog("that it ended the job", "job ended", job.JobID, "posted=9")
+		e.watchPasses(2) // anything posted twice would show by now
+		e.checkThread(job.JobID, parent.TS)
+		if n := e.sb.mgn.Calls("StartTest"); n != 1 {
+			t.Errorf("StartTest called %d times, want 1", n)
+		}
+	})
+}
+
+// TestCrashCutoverConfirmedAcrossRestarts requests a cutover, kills the bot before anyone
+// confirmed it, has the approver confirm it on the restarted bot (with a double click and a
+// redelivery), kills the bot again mid-cutover, and has Slack redeliver the confirm clicks to
+// the third process: one StartCutover, one thread, every log item once.
+func TestCrashCutoverConfirmedAcrossRestarts(t *testing.T) {
+	e := newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	// Ann is an approver too, so only the two-person rule keeps her from confirming her request.
+	env := e.procEnv(map[string]string{"CUTOVER_APPROVERS": sandboxApprover + "," + sandboxOperator})
+	bot := e.startProcConnected("bot 1", env, 1)
+	e.command(sandboxOperator, "launch db01 cutover")
+	card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
+	if !ok {
+		t.Fatal("no confirmation card in the channel")
+	}
+	e.killProc(bot, 0)
+
+	bot = e.startProcConnected("bot 2", env, 1)
+	// The two-person rule still holds: the requester is read from the store.
+	ann := len(e.sb.slack.Ephemerals(sandboxOperator))
+	e.clickConcurrently(sandboxOperator, card.TS, render.ActionConfirm, 1)
+	if got := e.ephemeralsSince(sandboxOperator, ann, 1)[0].PlainText(); !strings.Contains(got, "two-person rule") {
+		t.Errorf("requester's own confirm answered %q, want a two-person rule refusal", got)
+	}
+	bob := len(e.sb.slack.Ephemerals(sandboxApprover))
+	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 2)
+	clicks = append(clicks, e.redeliver(clicks[0])...)
+	e.waitCard(card.TS, "followed in")
+	for i, m := range e.ephemeralsSince(sandboxApprover, bob, 2) {
+		if !strings.Contains(m.PlainText(), "already confirmed") {
+			t.Errorf("answer %d to a repeated confirm is %q, want it to say the request was already confirmed", i+1, m.PlainText())
+		}
+	}
+	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+		t.Fatalf("StartCutover called %d times for one confirmation, want 1", n)
+	}
+	job := e.onlyJob()
+	parent := e.waitParent(job.JobID)
+	e.jobAt(job.JobID, 500*time.Millisecond, 2)
+	e.waitReplies(parent.TS, 2)
+	e.jobAt(job.JobID, time.Second, 4)
+	e.waitReplies(parent.TS, 4)
+	e.killProc(bot, 0)
+
+	e.startProcConnected("bot 3", env, 1)
+	bob = len(e.sb.slack.Ephemerals(sandboxApprover))
+	e.redeliver(clicks...)
+	for i, m := range e.ephemeralsSince(sandboxApprover, bob, len(clicks)) {
+		if txt := m.PlainText(); !strings.Contains(txt, "already confirmed") || !strings.Contains(txt, job.JobID) {
+			t.Errorf("answer %d to a confirm redelivered after the restart is %q, want already confirmed with job %s", i+1, txt, job.JobID)
+		}
+	}
+	e.jobAt(job.JobID, 2*time.Second, 6)
+	e.waitReplies(parent.TS, 6)
+	e.jobAt(job.JobID, 3*time.Second, 8)
+	e.waitReplies(parent.TS, 8)
+	e.jobAt(job.JobID, 3*time.Second, 9)
+	e.waitFinal(parent.TS, 9)
+	e.watchPasses(2)
+	e.checkThread(job.JobID, parent.TS)
+	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover called %d times, want exactly 1", n)
+	}
+	if jobs := e.sb.mgn.Jobs(); len(jobs) != 1 {
+		t.Errorf("MGN has %d jobs, want the one cutover", len(jobs))
+	}
+}
+
+// TestCrashBetweenConfirmAndStartCutover kills the bot while its StartCutover call is in
+// flight, so that MGN never starts the cutover. The restarted bot does not launch on its own:
+// it closes the card saying nothing was changed, answers a redelivered click that the request
+// was confirmed and failed, and a new request launches exactly once.
+func TestCrashBetweenConfirmAndStartCutover(t *testing.T) {
+	e := newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	// Requests confirmed 2×CUTOVER_COMMAND_TIMEOUT ago whose outcome was never recorded are
+	// settled at start-up.
+	const commandTimeout = 2 * time.Second
+	env := e.procEnv(map[string]string{"CUTOVER_COMMAND_TIMEOUT": commandTimeout.String()})
+	bot := e.startProcConnected("bot 1", env, 1)
+	e.command(sandboxOperator, "launch db01 cutover")
+	card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
+	if !ok {
+		t.Fatal("no confirmation card in the channel")
+	}
+	e.sb.mgn.SetLatency("StartCutover", time.Minute)
+	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 1)
+	poll(t, "the StartCutover call", func() bool { return e.sb.mgn.Calls("StartCutover") == 1 })
+	decidedBefore := time.Now() // the confirmation was recorded before the call
+	e.killProc(bot, 0)
+	e.sb.mgn.SetLatency("StartCutover", 0)
+	if jobs := e.sb.mgn.Jobs(); len(jobs) != 0 {
+		t.Fatalf("MGN started %d jobs for a StartCutover cut off by the crash, want 0", len(jobs))
+	}
+
+	// Start again once the request is old enough to be settled at start-up.
+	select {
+	case <-time.After(time.Until(decidedBefore.Add(2*commandTimeout + 200*time.Millisecond))):
+	case <-t.Context().Done():
+		t.Fatal(t.Context().Err())
+	}
+	e.startProcConnected("bot 2", env, 1)
+	closed := e.waitCard(card.TS, "nothing was changed")
+	if hasButton(closed, render.ActionConfirm) || !strings.Contains(closed.PlainText(), "launch "+mgnemu.SampleDB01+" cutover") {
+		t.Errorf("settled card: %q with buttons %v, want no buttons and how to ask again", closed.PlainText(), closed.Buttons())
+	}
+	bob := len(e.sb.slack.Ephemerals(sandboxApprover))
+	e.redeliver(clicks...)
+	if got := e.ephemeralsSince(sandboxApprover, bob, 1)[0].PlainText(); !strings.Contains(got, "already confirmed") || !strings.Contains(got, "failed") {
+		t.Errorf("answer to the redelivered confirm is %q, want it to say the request was confirmed and failed", got)
+	}
+	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+		t.Fatalf("StartCutover called %d times, want only the one cut off by the crash", n)
+	}
+
+	// Asked again, the cutover starts once.
+	e.command(sandboxOperator, "launch db01 cutover")
+	again, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
+	if !ok || again.TS == card.TS {
+		t.Fatal("no new confirmation card in the channel")
+	}
+	e.clickConcurrently(sandboxApprover, again.TS, render.ActionConfirm, 2)
+	e.waitCard(again.TS, "followed in")
+	job := e.onlyJob()
+	e.waitParent(job.JobID)
+	if n := e.sb.mgn.Calls("StartCutover"); n != 2 {
+		t.Errorf("StartCutover called %d times, want 2 (the interrupted one and the new one)", n)
+	}
+}
+
+// webReachesContinuous is web02 finishing its initial sync.
+func webReachesContinuous(s *mgnemu.SourceServer) {
+	s.DataReplicationInfo.DataReplicationState = "CONTINUOUS"
+	s.DataReplicationInfo.LagDuration = mgnemu.FormatDuration(time.Second)
+	s.DataReplicationInfo.EtaDateTime = ""
+	s.LifeCycle.State = "READY_FOR_TEST"
+}
+
+// notices counts the channel's top-level messages that contain text.
+func (e *e2e) notices(text string) int {
+	n := 0
+	for _, m := range e.channel() {
+		if m.ThreadTS == "" && strings.Contains(m.Text, text) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitNotice waits for a notice containing text.
+func (e *e2e) waitNotice(text string) {
+	e.t.Helper()
+	e.wait(func(*slackemu.Server) bool { return e.notices(text) > 0 }, "the notice "+text)
+}
+
+const (
+	web02Continuous = "web02 reached Continuous Data Replication"
+	web02Lagging    = "🐢 web02 lag is 20 min"
+	file01Recovered = "file01 replication recovered"
+)
+
+// TestRestartSendsNoticesOnce kills the bot after it posted a replication notice: the
+// restarted bot does not post it again, and announces the next change once.
+func TestRestartSendsNoticesOnce(t *testing.T) {
+	e := newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	env := e.procEnv(nil)
+	bot := e.startProcConnected("bot 1", env, 1)
+	e.watchPasses(2) // the first pass records the fleet's states
+	e.sb.mgn.Update(mgnemu.SampleWeb02, webReachesContinuous)
+	e.waitNotice(web02Continuous)
+	e.killProc(bot, 0)
+
+	e.startProcConnected("bot 2", env, 1)
+	e.watchPasses(3)
+	e.sb.mgn.Update(mgnemu.SampleWeb02, func(s *mgnemu.SourceServer) {
+		s.DataReplicationInfo.LagDuration = mgnemu.FormatDuration(20 * time.Minute)
+	})
+	e.waitNotice(web02Lagging)
+	e.watchPasses(2)
+	for _, text := range []string{web02Continuous, web02Lagging} {
+		if n := e.notices(text); n != 1 {
+			t.Errorf("%d notices %q, want 1", n, text)
+		}
+	}
+	if n := len(e.channel()); n != 2 {
+		t.Errorf("channel has %d messages, want the 2 notices", n)
+	}
+}
+
+// TestRestartAnnouncesChangeWhileDown changes a server's replication while the bot is down:
+// the restarted bot announces it once.
+func TestRestartAnnouncesChangeWhileDown(t *testing.T) {
+	e := newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	env := e.procEnv(nil)
+	bot := e.startProcConnected("bot 1", env, 1)
+	e.watchPasses(2)
+	e.killProc(bot, 0)
+	e.sb.mgn.Update(mgnemu.SampleFile01, func(s *mgnemu.SourceServer) {
+		s.DataReplicationInfo.DataReplicationState = "CONTINUOUS"
+		s.DataReplicationInfo.DataReplicationError = nil
+		s.DataReplicationInfo.LagDuration = mgnemu.FormatDuration(2 * time.Second)
+	})
+	e.startProcConnected("bot 2", env, 1)
+	e.watchPasses(3)
+	if n := e.notices(file01Recovered); n != 1 {
+		t.Errorf("%d notices %q after a restart, want 1: a change made while the bot was down is announced once", n, file01Recovered)
+	}
+}

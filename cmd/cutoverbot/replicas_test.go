@@ -1,0 +1,104 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store/storetest"
+)
+
+// TestReplicasShareClicksAndJobs runs two bot processes on one PostgreSQL schema, both
+// connected to Slack, which spreads envelopes over the open sockets. Repeated and redelivered
+// confirm clicks land on both replicas and start one cutover; the job is followed by one
+// replica, which is then SIGKILLed mid-job; the other takes the job over when the lease runs
+// out and completes the thread with no reply lost or repeated. A replication notice is
+// posted once.
+func TestReplicasShareClicksAndJobs(t *testing.T) {
+	dsn := storetest.Postgres(t)
+	e := newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	// A job lease lasts three polls; a poll of 1 s keeps it well above the time a reply may
+	// wait for Slack's posting limit (1 per second per channel).
+	env := e.procEnv(map[string]string{"CUTOVER_DB": dsn, "CUTOVER_POLL_INTERVAL": "1s"})
+	replicas := []*botProc{e.startProc("replica 1", env), e.startProc("replica 2", env)}
+	e.wait(func(s *slackemu.Server) bool { return s.Connections() == 2 }, "both replicas to connect")
+
+	e.command(sandboxOperator, "launch db01 cutover")
+	card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
+	if !ok {
+		t.Fatal("no confirmation card in the channel")
+	}
+	bob := len(e.sb.slack.Ephemerals(sandboxApprover))
+	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 3)
+	clicks = append(clicks, e.redeliver(clicks[0], clicks[1])...)
+	e.waitCard(card.TS, "followed in")
+	for i, m := range e.ephemeralsSince(sandboxApprover, bob, len(clicks)-1) {
+		if !strings.Contains(m.PlainText(), "already confirmed") {
+			t.Errorf("answer %d to a repeated confirm is %q, want it to say the request was already confirmed", i+1, m.PlainText())
+		}
+	}
+	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+		t.Fatalf("StartCutover called %d times for %d clicks on one card, want 1", n, len(clicks))
+	}
+	for _, r := range replicas {
+		if r.logged("msg=click", "action_id="+render.ActionConfirm) == 0 {
+			t.Errorf("%s handled none of the %d confirm clicks, want Slack to have spread them over both sockets", r.name, len(clicks))
+		}
+	}
+
+	job := e.onlyJob()
+	parent := e.waitParent(job.JobID)
+	var holder, survivor *botProc
+	for _, r := range replicas {
+		if r.logged("job followed", job.JobID) > 0 {
+			holder = r
+		} else {
+			survivor = r
+		}
+	}
+	if holder == nil || survivor == nil {
+		t.Fatalf("want exactly one replica to have opened the thread of %s", job.JobID)
+	}
+
+	// A notice while both replicas watch the servers is posted once.
+	e.watchPasses(4)
+	e.sb.mgn.Update(mgnemu.SampleWeb02, webReachesContinuous)
+	e.waitNotice(web02Continuous)
+
+	e.jobAt(job.JobID, 500*time.Millisecond, 2)
+	e.waitReplies(parent.TS, 2)
+	e.jobAt(job.JobID, time.Second, 4)
+	e.waitReplies(parent.TS, 4)
+	if n := survivor.logged("job thread resumed", job.JobID); n != 0 {
+		t.Errorf("%s took over the job %d times while %s was alive, want 0: one replica follows a job at a time", survivor.name, n, holder.name)
+	}
+	if n := e.notices(web02Continuous); n != 1 {
+		t.Errorf("%d notices %q from two replicas, want 1", n, web02Continuous)
+	}
+
+	e.killProc(holder, 1)
+	e.jobAt(job.JobID, 2*time.Second, 6) // while the dead replica's lease runs out
+	survivor.waitLog("that it took the job over", "job thread resumed", job.JobID, "posted=4")
+	e.waitReplies(parent.TS, 6)
+	bob = len(e.sb.slack.Ephemerals(sandboxApprover))
+	e.redeliver(clicks[0])
+	if got := e.ephemeralsSince(sandboxApprover, bob, 1)[0].PlainText(); !strings.Contains(got, "already confirmed") {
+		t.Errorf("answer to a confirm redelivered to %s is %q, want already confirmed", survivor.name, got)
+	}
+	e.jobAt(job.JobID, 3*time.Second, 8)
+	e.waitReplies(parent.TS, 8)
+	e.jobAt(job.JobID, 3*time.Second, 9)
+	e.waitFinal(parent.TS, 9)
+	e.watchPasses(2)
+	e.checkThread(job.JobID, parent.TS)
+	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover called %d times, want exactly 1", n)
+	}
+	if n := e.notices(web02Continuous); n != 1 {
+		t.Errorf("%d notices %q, want 1", n, web02Continuous)
+	}
+}
