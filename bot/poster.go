@@ -29,7 +29,6 @@ type Message struct {
 type RespondOptions struct {
 	InChannel       bool // visible to the channel; false = ephemeral, only the user sees it
 	ReplaceOriginal bool // replace the message the interaction came from
-	DeleteOriginal  bool // delete the message the interaction came from
 }
 
 // PosterConfig tunes a Poster. Zero values pick the defaults named on each field.
@@ -237,9 +236,6 @@ func respond(ctx context.Context, api *slack.Client, responseURL string, m Messa
 	}
 	if o.ReplaceOriginal {
 		opts = append(opts, slack.MsgOptionReplaceOriginal(responseURL))
-	}
-	if o.DeleteOriginal {
-		opts = append(opts, slack.MsgOptionDeleteOriginal(responseURL))
 	}
 	_, _, err := api.PostMessageContext(ctx, "", opts...)
 	return err

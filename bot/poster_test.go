@@ -259,12 +259,6 @@ func TestRespond(t *testing.T) {
 			}
 			return ""
 		}},
-		{"delete original", RespondOptions{DeleteOriginal: true}, func(card slackemu.Message, ch, eph []slackemu.Message) string {
-			if !card.Deleted {
-				return "card not deleted"
-			}
-			return ""
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

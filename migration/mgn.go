@@ -198,11 +198,15 @@ func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 
 // JobLog reads the items of a job's log after cur, in log order, and returns the cursor to read
 // from next time. In steady state that is one DescribeJobLogItems call: the page the cursor
-// points into is read again and only its new items are returned. Should MGN refuse a stored page
-// token, the log is read from its start and the items already seen are skipped.
+// points into is read again and only its new items are returned. Should MGN refuse a page
+// token, the log is read from its start once and the items already seen are skipped; a token
+// refused again after that fails the call. On failure it returns no events and cur unchanged, so that the caller reads the same items
+// again next time.
 func (c *Client) JobLog(ctx context.Context, jobID string, cur Cursor) ([]Event, Cursor, error) {
+	start := cur
 	token, skip := cur.PageToken, cur.PageOffset
 	var events []Event
+	reread := false
 	for {
 		in := &mgn.DescribeJobLogItemsInput{JobID: aws.String(jobID), MaxResults: aws.Int32(c.pageSize)}
 		if token != "" {
@@ -210,14 +214,13 @@ func (c *Client) JobLog(ctx context.Context, jobID string, cur Cursor) ([]Event,
 		}
 		out, err := c.mgn.DescribeJobLogItems(ctx, in)
 		if err != nil {
-			if token != "" && errors.Is(mapError("", err), ErrInvalid) {
+			if token != "" && !reread && errors.Is(mapError("", err), ErrInvalid) {
+				reread = true
 				c.logger.WarnContext(ctx, "job log token refused, rereading from the start", "job_id", jobID)
-				token, skip = "", cur.Seen-len(events)
-				cur.Seen -= len(events)
-				events = events[:0]
+				token, skip, cur, events = "", start.Seen, start, events[:0]
 				continue
 			}
-			return events, cur, mapError("describe job log "+jobID, err)
+			return nil, start, mapError("describe job log "+jobID, err)
 		}
 		n := len(out.Items)
 		from := min(skip, n)

@@ -1,12 +1,17 @@
 package migration_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -433,6 +438,49 @@ func TestJobLogRefusedToken(t *testing.T) {
 				t.Errorf("JobLog from the new cursor %+v: got %d events, %v; want none", next, len(more), err)
 			}
 		})
+	}
+}
+
+// TestJobLogTokenRefusedAgain: an MGN that refuses even the tokens it has just issued gets one
+// reread from the start, not an endless loop of them, and a failed read hands back the cursor
+// it was given with no events.
+func TestJobLogTokenRefusedAgain(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil, migration.Options{})
+	job, _ := runJob(t, r)
+	var logCalls atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if req.URL.Path == "/DescribeJobLogItems" {
+			logCalls.Add(1)
+			if bytes.Contains(body, []byte(`"nextToken"`)) {
+				w.Header().Set("X-Amzn-ErrorType", "ValidationException")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `{"message":"Invalid nextToken","reason":"fieldValidationFailed"}`)
+				return
+			}
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		r.emu.Handler().ServeHTTP(w, req)
+	}))
+	t.Cleanup(front.Close)
+	client := migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		migration.Options{MGNEndpoint: front.URL, EC2Endpoint: front.URL, PageSize: 2, RetryMaxAttempts: 1})
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	cur := migration.Cursor{Seen: 3, PageToken: "bG9nOjI", PageOffset: 1} // "log:2"
+	evs, next, err := client.JobLog(ctx, job.ID, cur)
+	if !errors.Is(err, migration.ErrInvalid) {
+		t.Errorf("JobLog: got error %v, want ErrInvalid", err)
+	}
+	if len(evs) != 0 || next != cur {
+		t.Errorf("JobLog after a failure: got %d events and cursor %+v, want none and %+v", len(evs), next, cur)
+	}
+	// The stored token, the first page from the start, its next token: then give up.
+	if got := logCalls.Load(); got != 3 {
+		t.Errorf("DescribeJobLogItems calls: got %d, want 3", got)
 	}
 }
 

@@ -53,43 +53,31 @@ func (s *Store) AuditLog(ctx context.Context, serverID string, limit int) ([]Aud
 	return es, nil
 }
 
+func scanAudit(row scanner) (AuditEntry, error) {
+	var (
+		e  AuditEntry
+		at int64
+	)
+	err := row.Scan(&e.ID, &at, &e.User, &e.Action, &e.Outcome, &e.JobID, &e.Detail)
+	e.At = fromMicros(at)
+	return e, err
+}
+
 func (s *Store) auditLog(ctx context.Context, serverID string, limit int) ([]AuditEntry, error) {
 	const columns = `SELECT id, at, user_id, action, outcome, job_id, detail FROM audit_log`
 	const order = ` ORDER BY at DESC, id DESC`
 	var (
-		rows *sql.Rows
-		err  error
+		es  []AuditEntry
+		err error
 	)
 	if serverID == "" {
-		rows, err = s.db.QueryContext(ctx, columns+order+limitClause(limit))
+		es, err = collect(ctx, s.db, scanAudit, columns+order+limitClause(limit))
 	} else {
-		rows, err = s.db.QueryContext(ctx, columns+` WHERE id IN (SELECT audit_id FROM audit_servers WHERE server_id = $1)`+
+		es, err = collect(ctx, s.db, scanAudit, columns+` WHERE id IN (SELECT audit_id FROM audit_servers WHERE server_id = $1)`+
 			order+limitClause(limit), serverID)
 	}
-	if err != nil {
-		return nil, err
-	}
-	var es []AuditEntry
-	for rows.Next() {
-		var (
-			e  AuditEntry
-			at int64
-		)
-		if err := rows.Scan(&e.ID, &at, &e.User, &e.Action, &e.Outcome, &e.JobID, &e.Detail); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		e.At = fromMicros(at)
-		es = append(es, e)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(es) == 0 {
-		return es, nil
+	if err != nil || len(es) == 0 {
+		return es, err
 	}
 	ids := make([]int64, len(es))
 	for i, e := range es {

@@ -46,7 +46,7 @@ const confirmationColumns = `id, action, requested_by, channel, message_ts, crea
 const confirmationServersQuery = `SELECT confirmation_id, server_id FROM confirmation_servers
 	WHERE confirmation_id IN (%s) ORDER BY confirmation_id, pos`
 
-func scanConfirmation(row interface{ Scan(...any) error }) (Confirmation, error) {
+func scanConfirmation(row scanner) (Confirmation, error) {
 	var (
 		c                Confirmation
 		created, expires int64
@@ -225,23 +225,8 @@ func (s *Store) Confirmations(ctx context.Context, state ConfirmationState) ([]C
 }
 
 func (s *Store) queryConfirmations(ctx context.Context, query string, args ...any) ([]Confirmation, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	cs, err := collect(ctx, s.db, scanConfirmation, query, args...)
 	if err != nil {
-		return nil, err
-	}
-	var cs []Confirmation
-	for rows.Next() {
-		c, err := scanConfirmation(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		cs = append(cs, c)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	ptrs := make([]*Confirmation, len(cs))

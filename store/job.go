@@ -28,7 +28,7 @@ const jobColumns = `job_id, kind, channel, parent_ts, started_by, started_at, lo
 
 const jobServersQuery = `SELECT job_id, server_id FROM job_servers WHERE job_id IN (%s) ORDER BY job_id, pos`
 
-func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+func scanJob(row scanner) (Job, error) {
 	var (
 		j                Job
 		started, updated int64
@@ -114,27 +114,9 @@ func (s *Store) RecentJobs(ctx context.Context, serverID string, limit int) ([]J
 }
 
 func (s *Store) queryJobs(ctx context.Context, query string, args ...any) ([]Job, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	var js []Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		js = append(js, j)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(js) == 0 {
-		return js, nil
+	js, err := collect(ctx, s.db, scanJob, query, args...)
+	if err != nil || len(js) == 0 {
+		return js, err
 	}
 	ids := make([]string, len(js))
 	for i, j := range js {

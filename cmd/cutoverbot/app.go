@@ -123,15 +123,19 @@ func newApp(ctx context.Context, cfg Config, awsCfg aws.Config, logger *slog.Log
 // Run runs the bot, the notifier and the HTTP endpoints until ctx ends or one of them fails.
 func (a *app) Run(ctx context.Context) error {
 	defer a.store.Close()
+	// Listen before any actor starts: a failure here returns with nothing left running.
+	var ln net.Listener
+	if a.cfg.HTTPAddr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on CUTOVER_HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.bot.Run(ctx) })
 	g.Go(func() error { return a.notifier.Run(ctx) })
 	g.Go(func() error { return a.housekeeping(ctx) })
-	if a.cfg.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("listen on CUTOVER_HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
-		}
+	if ln != nil {
 		a.httpAddr = ln.Addr().String()
 		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -85,7 +86,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(name, "is required: comma-separated Slack user IDs (U…) or user-group IDs (S…)")
 			return nil
 		}
-		var out []string
+		var (
+			out       []string
+			malformed bool
+		)
 		for f := range strings.SplitSeq(v, ",") {
 			f = strings.TrimSpace(f)
 			if f == "" {
@@ -93,9 +97,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 			if !memberID.MatchString(f) {
 				bad(name, "%q is not a Slack user ID (U…) or user-group ID (S…)", f)
+				malformed = true
 				continue
 			}
 			out = append(out, f)
+		}
+		if len(out) == 0 && !malformed {
+			bad(name, "%q names nobody: comma-separated Slack user IDs (U…) or user-group IDs (S…)", v)
 		}
 		return out
 	}
@@ -141,11 +149,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.Operators = ids("CUTOVER_OPERATORS")
 	c.Approvers = ids("CUTOVER_APPROVERS")
-	if v := get("CUTOVER_SELF_APPROVAL", "false"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad("CUTOVER_SELF_APPROVAL", "%q is not true or false", v)
-		}
+	selfApproval := get("CUTOVER_SELF_APPROVAL", "false")
+	if b, err := strconv.ParseBool(selfApproval); err != nil {
+		bad("CUTOVER_SELF_APPROVAL", "%q is not true or false", selfApproval)
+	} else {
 		c.SelfApproval = b
 	}
 
@@ -167,28 +174,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.CutoverDate = d
 	}
-	if c.DB == "" {
-		bad("CUTOVER_DB", "is empty")
-	}
 	c.PollInterval = dur("CUTOVER_POLL_INTERVAL", "15s")
 	c.WatchInterval = dur("CUTOVER_WATCH_INTERVAL", "1m")
 	c.LagThreshold = dur("CUTOVER_LAG_THRESHOLD", "15m")
 	c.CommandTimeout = dur("CUTOVER_COMMAND_TIMEOUT", "60s")
-	switch addr := get("CUTOVER_HTTP_ADDR", ":8080"); addr {
-	case "off":
-		c.HTTPAddr = ""
-	default:
-		if !strings.Contains(addr, ":") {
+	if addr := get("CUTOVER_HTTP_ADDR", ":8080"); addr != "off" {
+		if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
 			bad("CUTOVER_HTTP_ADDR", "%q is not host:port (\":8080\", \"127.0.0.1:0\") or off", addr)
 		}
 		c.HTTPAddr = addr
 	}
-	for name, u := range map[string]string{"AWS_ENDPOINT_URL_MGN": c.MGNEndpoint, "AWS_ENDPOINT_URL_EC2": c.EC2Endpoint} {
-		if u == "" {
+	for _, e := range []struct{ name, url string }{{"AWS_ENDPOINT_URL_MGN", c.MGNEndpoint}, {"AWS_ENDPOINT_URL_EC2", c.EC2Endpoint}} {
+		if e.url == "" {
 			continue
 		}
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			bad(name, "%q is not an http(s) URL", u)
+		if p, err := url.Parse(e.url); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad(e.name, "%q is not an http(s) URL", e.url)
 		}
 	}
 	if c.Region == "" && c.Profile == "" {
@@ -211,6 +212,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("configuration:\n  %w", joinLines(errs))
 	}
 	return c, nil
+}
+
+// validPort reports whether p is a port number, 0 (any free port) to 65535.
+func validPort(p string) bool {
+	n, err := strconv.ParseUint(p, 10, 16)
+	return err == nil && n <= 65535
 }
 
 // joinLines joins errors one per line, indented under the heading.

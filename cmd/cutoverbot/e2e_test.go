@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -201,11 +203,14 @@ func TestConfigRejectsMalformedValues(t *testing.T) {
 		{"CUTOVER_DATE", "15.12.2026"},
 		{"CUTOVER_POLL_INTERVAL", "15"},
 		{"CUTOVER_HTTP_ADDR", "8080"},
+		{"CUTOVER_HTTP_ADDR", "localhost:http-alt"},
+		{"CUTOVER_HTTP_ADDR", ":99999"},
+		{"CUTOVER_APPROVERS", " , "},
 		{"AWS_ENDPOINT_URL_MGN", "localhost:4566"},
 		{"CUTOVER_SELF_APPROVAL", "maybe"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			env := map[string]string{tt.name: tt.value}
 			for k, v := range good {
 				if _, ok := env[k]; !ok {
@@ -514,5 +519,34 @@ func (e *e2e) httpAddr() string {
 		case <-deadline:
 			e.t.Fatal("the bot never logged its HTTP address")
 		}
+	}
+}
+
+// TestListenFailureLeavesNothingRunning: when the HTTP address is taken, run fails at once and
+// leaves no actor running (none of them would have an owner left to stop it).
+func TestListenFailureLeavesNothingRunning(t *testing.T) {
+	e := newE2E(t, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	env := botEnv(t, map[string]string{"CUTOVER_HTTP_ADDR": taken.Addr().String()})
+	baseline := runtime.NumGoroutine()
+
+	err = run(t.Context(), []string{"run"}, e.sb.getenv(env), strings.NewReader(""), e.logs, e.logs)
+	if err == nil || !strings.Contains(err.Error(), "CUTOVER_HTTP_ADDR") {
+		t.Fatalf("run with a taken HTTP address: got %v, want an error naming CUTOVER_HTTP_ADDR", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for n := runtime.NumGoroutine(); n > baseline; n = runtime.NumGoroutine() {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines after run returned: got %d, want at most %d (as before run)\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+	}
+	if n := e.sb.slack.Connections(); n != 0 {
+		t.Errorf("Socket Mode connections after a failed start: got %d, want 0", n)
 	}
 }
