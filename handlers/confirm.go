@@ -154,49 +154,52 @@ func serverList(servers []migration.Server) string {
 }
 
 // closedCard is the card after its decision: the request, and what became of it, without
-// buttons.
-func (h *Handler) closedCard(c store.Confirmation, status string) bot.Message {
+// buttons. The servers are named when the fleet is at hand, else by their IDs.
+func (h *Handler) closedCard(ctx context.Context, c store.Confirmation, status string) bot.Message {
 	w := words[c.Action]
-	names := strings.Join(c.ServerIDs, ", ")
+	ids := strings.Join(c.ServerIDs, ", ")
+	names := ids
+	if fleet, err := h.fleetServers(ctx, false); err == nil {
+		named := make([]string, len(c.ServerIDs))
+		for i, id := range c.ServerIDs {
+			named[i] = id
+			if j := slices.IndexFunc(fleet, func(s migration.Server) bool { return s.ID == id }); j >= 0 {
+				named[i] = esc(fleet[j].DisplayName())
+			}
+		}
+		names = strings.Join(named, ", ")
+	}
 	blocks := []slack.Block{
 		render.Header(w.header + ": " + names),
-		section(fmt.Sprintf("%s asked to %s %s at %s.", mention(c.RequestedBy), verb(c.Action), code(names), h.clock(c.CreatedAt))),
+		section(fmt.Sprintf("%s asked to %s %s at %s.", mention(c.RequestedBy), verb(c.Action), code(ids), h.clock(c.CreatedAt))),
 		section(status),
 	}
 	return bot.Message{Text: fallback(status), Blocks: blocks}
 }
 
-// namedClosedCard is closedCard with the servers' names when the fleet is at hand.
-func (h *Handler) namedClosedCard(ctx context.Context, c store.Confirmation, status string) bot.Message {
-	m := h.closedCard(c, status)
-	if fleet, err := h.fleetServers(ctx, false); err == nil {
-		var names []string
-		for _, id := range c.ServerIDs {
-			name := id
-			for _, s := range fleet {
-				if s.ID == id {
-					name = s.DisplayName()
-				}
-			}
-			names = append(names, esc(name))
-		}
-		m.Blocks[0] = render.Header(words[c.Action].header + ": " + strings.Join(names, ", "))
-	}
-	return m
-}
-
-// editCard replaces the card in place; the card's place is the stored one, else the clicked
-// message.
-func (h *Handler) editCard(ctx context.Context, c store.Confirmation, cb slack.InteractionCallback, m bot.Message) {
+// closeCard replaces the card in place with its closed form saying status; the card's place
+// is the stored one, else the clicked message. It reports whether the card now says so: a
+// caller whose only answer is the card tells the clicker instead when it does not.
+func (h *Handler) closeCard(ctx context.Context, c store.Confirmation, cb slack.InteractionCallback, status string) bool {
 	channel, ts := c.Channel, c.MessageTS
 	if channel == "" || ts == "" {
 		channel, ts = cb.Container.ChannelID, cb.Container.MessageTs
 	}
 	if channel == "" || ts == "" {
-		return
+		h.logger.WarnContext(ctx, "card not updated: its message is unknown", "confirmation", c.ID)
+		return false
 	}
-	if err := h.poster.Update(ctx, channel, ts, m); err != nil {
-		h.logger.ErrorContext(ctx, "card update failed", "channel", channel, "ts", ts, "err", err)
+	if err := h.poster.Update(ctx, channel, ts, h.closedCard(ctx, c, status)); err != nil {
+		h.logger.ErrorContext(ctx, "card update failed", "confirmation", c.ID, "channel", channel, "ts", ts, "err", err)
+		return false
+	}
+	return true
+}
+
+// closeCardOrTell closes the card, or tells the clicker the status when the card cannot say it.
+func (h *Handler) closeCardOrTell(ctx context.Context, o origin, c store.Confirmation, cb slack.InteractionCallback, status string) {
+	if !h.closeCard(ctx, c, cb, status) {
+		h.replyText(ctx, o, status)
 	}
 }
 
@@ -266,7 +269,7 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, cb slack.Interacti
 	switch {
 	case errors.Is(err, store.ErrExpired):
 		h.audit(ctx, o.user, "confirm "+c.Action, c.ServerIDs, "refused: expired", "", id)
-		h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, h.expiredStatus(c)))
+		h.closeCard(ctx, c, cb, h.expiredStatus(c))
 		h.replyText(ctx, o, fmt.Sprintf("Sorry, this request expired at %s, so nothing was launched. Ask for it again with `/cutover %s`.", h.clock(c.ExpiresAt), retryCommand(c)))
 		return
 	case errors.Is(err, store.ErrAlreadyDecided):
@@ -282,7 +285,7 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, cb slack.Interacti
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), launchBudget)
 	defer cancel()
 	confirmed := fmt.Sprintf("Confirmed by %s at %s", mention(o.user), h.clock(now))
-	h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, ":hourglass_flowing_sand: "+confirmed+" — starting…"))
+	h.closeCard(ctx, c, cb, ":hourglass_flowing_sand: "+confirmed+" — starting…")
 	if c.Action == actionFinalize {
 		h.finalizeConfirmed(ctx, o, cb, c, confirmed)
 		return
@@ -296,7 +299,7 @@ func (h *Handler) fail(ctx context.Context, o origin, cb slack.InteractionCallba
 		h.logger.WarnContext(ctx, "recording a failed confirmation failed", "err", err)
 	}
 	status := fmt.Sprintf(":x: %s, but nothing was launched: %s", confirmed, why)
-	h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, status))
+	h.closeCard(ctx, c, cb, status)
 	h.replyText(ctx, o, status)
 }
 
@@ -332,16 +335,8 @@ func (h *Handler) cutoverConfirmed(ctx context.Context, o origin, cb slack.Inter
 	if err := h.store.CompleteConfirmation(ctx, c.ID, store.Launched, job.ID, ""); err != nil {
 		h.logger.WarnContext(ctx, "recording a launched confirmation failed", "job_id", job.ID, "err", err)
 	}
-	status := fmt.Sprintf(":white_check_mark: %s — job %s", confirmed, code(job.ID))
-	parent, err := h.follower.Follow(ctx, job, o.user)
-	if err != nil {
-		ref := newRef()
-		h.logger.ErrorContext(ctx, "follow failed", "ref", ref, "job_id", job.ID, "err", err)
-		status += fmt.Sprintf(" (its progress thread could not be opened, ref %s; `/cutover jobs` shows its status)", ref)
-	} else {
-		status += ", followed " + followedIn(h.cfg.Channel, parent)
-	}
-	h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, status+"."))
+	status := fmt.Sprintf(":white_check_mark: %s — job %s; %s.", confirmed, code(job.ID), h.follow(ctx, job, o.user))
+	h.closeCardOrTell(ctx, o, c, cb, status)
 }
 
 // serversByID reads the named servers afresh.
@@ -382,7 +377,7 @@ func (h *Handler) cancelClick(ctx context.Context, o origin, cb slack.Interactio
 	c, err = h.store.DecideConfirmation(ctx, id, store.Cancelled, o.user, now)
 	switch {
 	case errors.Is(err, store.ErrExpired):
-		h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, h.expiredStatus(c)))
+		h.closeCard(ctx, c, cb, h.expiredStatus(c))
 		h.replyText(ctx, o, fmt.Sprintf("This request had already expired at %s; nothing was launched.", h.clock(c.ExpiresAt)))
 		return
 	case errors.Is(err, store.ErrAlreadyDecided):
@@ -393,7 +388,7 @@ func (h *Handler) cancelClick(ctx context.Context, o origin, cb slack.Interactio
 		return
 	}
 	h.audit(ctx, o.user, "cancel "+c.Action, c.ServerIDs, "cancelled", "", id)
-	h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s; nothing was launched.", mention(o.user), h.clock(now))))
+	h.closeCardOrTell(ctx, o, c, cb, fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s; nothing was launched.", mention(o.user), h.clock(now)))
 }
 
 // ExpireCards marks the confirmations past their expiry as expired and edits their cards to
@@ -407,7 +402,7 @@ func (h *Handler) ExpireCards(ctx context.Context) error {
 	}
 	for _, c := range cs {
 		h.audit(ctx, "", "expire "+c.Action, c.ServerIDs, "expired", "", c.ID)
-		h.editCard(ctx, c, slack.InteractionCallback{}, h.namedClosedCard(ctx, c, h.expiredStatus(c)))
+		h.closeCard(ctx, c, slack.InteractionCallback{}, h.expiredStatus(c))
 	}
 	return nil
 }

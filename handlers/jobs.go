@@ -23,33 +23,29 @@ const (
 	jobsHistory     = 30 * 24 * time.Hour
 )
 
-// optionalServer resolves an optional SERVER argument; "" means every server. When it
-// fails it has answered the user.
-func (h *Handler) optionalServer(ctx context.Context, o origin, names string) (migration.Server, bool, bool) {
+// optionalServer resolves an optional SERVER argument: the server's ID and " of NAME" for a
+// title, both "" when names is "" (every server). When it fails it has answered the user.
+func (h *Handler) optionalServer(ctx context.Context, o origin, names string) (id, of string, ok bool) {
 	if names == "" {
-		return migration.Server{}, false, true
+		return "", "", true
 	}
 	servers, ok := h.resolve(ctx, o, names, false)
 	if !ok {
-		return migration.Server{}, false, false
+		return "", "", false
 	}
 	if len(servers) > 1 {
 		h.replyText(ctx, o, "Name one server here, not "+plural(len(servers), "server")+".")
-		return migration.Server{}, false, false
+		return "", "", false
 	}
-	return servers[0], true, true
+	return servers[0].ID, " of " + esc(servers[0].DisplayName()), true
 }
 
 // jobs answers /cutover jobs [SERVER]: the bot's jobs with their threads, merged with MGN's
 // (including those started elsewhere), newest first.
 func (h *Handler) jobs(ctx context.Context, o origin, names string) {
-	server, one, ok := h.optionalServer(ctx, o, names)
+	filter, of, ok := h.optionalServer(ctx, o, names)
 	if !ok {
 		return
-	}
-	filter := ""
-	if one {
-		filter = server.ID
 	}
 	h.audit(ctx, o.user, "jobs", nonEmpty(filter), "answered", "", "")
 	followed, err := h.store.RecentJobs(ctx, filter, maxJobs)
@@ -77,6 +73,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		servers              []string
 		at                   time.Time
 		thread               string
+		judged               bool // status is the followed thread's outcome
 	}
 	rows := map[string]*row{}
 	for _, j := range followed {
@@ -85,8 +82,10 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 			r.thread = threadLink(j.Channel, j.ParentTS)
 		}
 		r.status = "running"
-		if j.Done {
-			r.status = j.Outcome
+		// The outcome of a job the bot followed to its end weighs the log's failures too,
+		// which MGN's job list does not show.
+		if j.Done && j.ParentTS != "" {
+			r.status, r.judged = j.Outcome, true
 		}
 		rows[j.JobID] = r
 	}
@@ -101,6 +100,9 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: j.Tags[migration.TagRequestedBy]}
 			rows[j.ID] = r
 		}
+		if !r.judged {
+			r.status = jobStatus(j)
+		}
 		switch {
 		case j.Mode() != "":
 			r.kind = string(j.Mode())
@@ -109,7 +111,6 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		case r.kind == "":
 			r.kind = strings.ToLower(j.InitiatedBy)
 		}
-		r.status = jobStatus(j)
 	}
 	list := slices.Collect(maps.Values(rows))
 	slices.SortFunc(list, func(a, b *row) int {
@@ -121,10 +122,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	if len(list) > maxJobs {
 		list = list[:maxJobs]
 	}
-	title := "Recent launch jobs"
-	if one {
-		title += " of " + esc(server.DisplayName())
-	}
+	title := "Recent launch jobs" + of
 	if len(list) == 0 {
 		h.replyText(ctx, o, "*"+title+":* none in the last 30 days. Start one with `/cutover launch SERVER test`.")
 		return
@@ -146,34 +144,34 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		}
 		lines = append(lines, line)
 	}
-	blocks := []slack.Block{render.Header(title)}
-	for _, c := range render.Lines(lines) {
-		blocks = append(blocks, section(c))
-	}
-	h.reply(ctx, o, bot.Message{Text: fallback(title), Blocks: render.Fit(blocks, "")})
+	h.replyList(ctx, o, title, title, lines)
 }
 
-// jobStatus says how an MGN job stands, judged per server when it has ended.
+// jobStatus says how an MGN job stands. A launch job that ended is judged per server by
+// launchStatus: COMPLETED only says that MGN stopped working on it, so a server that was not
+// launched (failed, or left pending) counts as failed.
 func jobStatus(j migration.Job) string {
 	if j.Active() {
 		return strings.ToLower(string(j.Status))
 	}
-	var failed, launched int
+	if j.Mode() == "" || len(j.Participants) == 0 {
+		return "completed"
+	}
+	launched := 0
 	for _, p := range j.Participants {
-		switch p.LaunchStatus {
-		case migration.LaunchFailed:
-			failed++
-		case migration.LaunchLaunched, migration.LaunchTerminated:
+		// TERMINATED: launched, and terminated since by a later launch or a revert.
+		if p.LaunchStatus == migration.LaunchLaunched || p.LaunchStatus == migration.LaunchTerminated {
 			launched++
 		}
 	}
-	switch {
-	case failed > 0 && launched > 0:
-		return fmt.Sprintf("completed, %d of %d failed", failed, len(j.Participants))
-	case failed > 0:
+	switch failed := len(j.Participants) - launched; {
+	case failed == 0:
+		return "completed"
+	case launched == 0:
 		return "failed"
+	default:
+		return fmt.Sprintf("completed, %d of %d failed", failed, len(j.Participants))
 	}
-	return "completed"
 }
 
 func nonEmpty(id string) []string {
@@ -185,13 +183,9 @@ func nonEmpty(id string) []string {
 
 // auditLog answers /cutover audit [SERVER], newest first.
 func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
-	server, one, ok := h.optionalServer(ctx, o, names)
+	filter, of, ok := h.optionalServer(ctx, o, names)
 	if !ok {
 		return
-	}
-	filter := ""
-	if one {
-		filter = server.ID
 	}
 	entries, err := h.store.AuditLog(ctx, filter, maxAuditEntries)
 	if err != nil {
@@ -199,10 +193,7 @@ func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
 		return
 	}
 	h.audit(ctx, o.user, "audit", nonEmpty(filter), "answered", "", "")
-	title := "Audit log"
-	if one {
-		title += " of " + esc(server.DisplayName())
-	}
+	title := "Audit log" + of
 	if len(entries) == 0 {
 		h.replyText(ctx, o, "*"+title+":* nothing recorded yet.")
 		return
@@ -211,7 +202,12 @@ func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
 	for _, e := range entries {
 		lines = append(lines, h.auditLine(e))
 	}
-	blocks := []slack.Block{render.Header(title + " · newest first")}
+	h.replyList(ctx, o, title+" · newest first", title, lines)
+}
+
+// replyList answers privately with a header and one line per item, within Slack's limits.
+func (h *Handler) replyList(ctx context.Context, o origin, header, title string, lines []string) {
+	blocks := []slack.Block{render.Header(header)}
 	for _, c := range render.Lines(lines) {
 		blocks = append(blocks, section(c))
 	}

@@ -49,6 +49,8 @@ func (h *Handler) preflight(ctx context.Context, servers []migration.Server, mod
 				lc.LastTestOK = nil
 			}
 		}
+		// The checks print the ETA of an initial sync in the ETA's zone: show the configured one.
+		s.Replication.ETA = s.Replication.ETA.In(h.cfg.Location)
 		out[i] = migration.CheckLaunch(s, mode, lc)
 	}
 	return out, nil
@@ -153,16 +155,7 @@ func (h *Handler) startTest(ctx context.Context, o origin, servers []migration.S
 		return
 	}
 	h.audit(ctx, o.user, "StartTest", ids, "started", job.ID, "request "+request)
-	text := fmt.Sprintf("Test launch of %s started: job %s.", serverNames(servers), code(job.ID))
-	parent, err := h.follower.Follow(ctx, job, o.user)
-	switch {
-	case err != nil:
-		ref := newRef()
-		h.logger.ErrorContext(ctx, "follow failed", "ref", ref, "job_id", job.ID, "err", err)
-		text += fmt.Sprintf(" I could not open its progress thread in %s (ref %s); `/cutover jobs` shows its status.", channelRef(h.cfg.Channel), ref)
-	default:
-		text += " Progress is followed " + followedIn(h.cfg.Channel, parent) + "."
-	}
+	text := fmt.Sprintf("Test launch of %s started: job %s. %s.", serverNames(servers), code(job.ID), capitalize(h.follow(ctx, job, o.user)))
 	if warn := warnings(pre); warn != "" {
 		text += "\n" + warn
 	}

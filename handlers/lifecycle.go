@@ -96,7 +96,7 @@ func (h *Handler) finalizeConfirmed(ctx context.Context, o origin, cb slack.Inte
 	if err := h.store.CompleteConfirmation(ctx, c.ID, store.Launched, "", ""); err != nil {
 		h.logger.WarnContext(ctx, "recording a finalized confirmation failed", "err", err)
 	}
-	h.editCard(ctx, c, cb, h.namedClosedCard(ctx, c, ":white_check_mark: "+confirmed+".\n"+strings.Join(lines, "\n")))
+	h.closeCardOrTell(ctx, o, c, cb, ":white_check_mark: "+confirmed+".\n"+strings.Join(lines, "\n"))
 }
 
 // finalizeServers calls FinalizeCutover for each server and says how each went.
@@ -146,7 +146,10 @@ func (h *Handler) finalizeClick(ctx context.Context, o origin, cb slack.Interact
 	}
 	if !first {
 		h.audit(ctx, o.user, "finalize", []string{s.ID}, "ignored: already requested", "", "")
-		h.replyText(ctx, o, fmt.Sprintf("Finalizing %s was already requested from this button; nothing more to do. `/cutover status %s` shows where it stands.", serverRef(s), esc(s.DisplayName())))
+		// The checks above passed, so the server is not finalized: the earlier request is still
+		// running, or it failed. The button is spent either way; the command is not.
+		h.replyText(ctx, o, fmt.Sprintf("Finalizing %s was already requested from this button, and it is not finalized yet. "+
+			"If that request failed, ask again with `/cutover finalize %s`.", serverRef(s), s.ID))
 		return
 	}
 	_, lines := h.finalizeServers(ctx, o.user, servers)

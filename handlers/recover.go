@@ -77,13 +77,9 @@ func (h *Handler) settle(ctx context.Context, c store.Confirmation) error {
 	if done {
 		status = fmt.Sprintf(":white_check_mark: %s.", confirmed)
 		if job != nil {
-			status = fmt.Sprintf(":white_check_mark: %s — job %s", confirmed, code(job.ID))
-			if parent, err := h.follower.Follow(ctx, *job, c.DecidedBy); err == nil {
-				status += ", followed " + followedIn(h.cfg.Channel, parent)
-			}
-			status += "."
+			status = fmt.Sprintf(":white_check_mark: %s — job %s; %s.", confirmed, code(job.ID), h.follow(ctx, *job, c.DecidedBy))
 		}
 	}
-	h.editCard(ctx, c, slack.InteractionCallback{}, h.namedClosedCard(ctx, c, status))
+	h.closeCard(ctx, c, slack.InteractionCallback{}, status)
 	return nil
 }

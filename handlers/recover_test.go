@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -92,4 +93,32 @@ func TestSettleInterruptedAfterAWS(t *testing.T) {
 	if r.message(card.TS).Edits != edits {
 		t.Errorf("second settle edited the card again")
 	}
+}
+
+// A launch whose progress thread cannot be opened says so, wherever it was started from.
+func TestFollowFailureTold(t *testing.T) {
+	t.Parallel()
+	const want = "progress thread in <#C0MIGRATE> could not be opened (ref "
+	r := newRig(t, rigOptions{})
+	r.follower.err = errors.New("slack is down")
+
+	contains(t, "test launch", r.run(operator, "launch web01 test"), "Test launch of web01 started: job `mgnjob-", "Its "+want)
+
+	card := requestCutover(t, r, operator)
+	r.click(bob, card.TS, render.ActionConfirm)
+	contains(t, "confirmed card", r.message(card.TS).PlainText(), "Confirmed by <@U0BOB>", want)
+
+	// A cutover that MGN started just before a restart, settled afterwards.
+	r = newRig(t, rigOptions{})
+	r.follower.err = errors.New("slack is down")
+	card = requestCutover(t, r, alice)
+	c := confirmedOnly(t, r, cardID(t, r, card.TS))
+	if _, err := r.aws.StartCutover(t.Context(), c.ServerIDs, map[string]string{migration.TagConfirmation: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(2 * time.Minute)
+	if err := r.h.SettleInterrupted(t.Context(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, "settled card", r.message(card.TS).PlainText(), want)
 }

@@ -90,6 +90,7 @@ type follower struct {
 
 	mu    sync.Mutex
 	calls []followCall
+	err   error // when set, Follow fails with it and posts nothing
 }
 
 type followCall struct {
@@ -99,6 +100,12 @@ type followCall struct {
 }
 
 func (f *follower) Follow(ctx context.Context, job migration.Job, startedBy string) (string, error) {
+	f.mu.Lock()
+	fail := f.err
+	f.mu.Unlock()
+	if fail != nil {
+		return "", fail
+	}
 	ts, err := f.poster.Post(ctx, f.channel, bot.Message{Text: "Launch " + job.ID + " started by <@" + startedBy + ">"})
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -165,8 +165,8 @@ func (h *Handler) fleetMessage(fleet []migration.Server, page int) bot.Message {
 		summary = append(summary, "*Needs attention:* nothing :tada:")
 	}
 	if d := h.cfg.CutoverDate; !d.IsZero() {
-		days := int(d.Sub(h.cfg.Now()).Hours() / 24)
-		when := fmt.Sprintf("in %d days", days)
+		days := render.DaysUntil(d, h.cfg.Now(), h.cfg.Location)
+		when := "in " + plural(days, "day")
 		switch {
 		case days < 0:
 			when = "passed"

@@ -78,13 +78,21 @@ func threadLink(channel, ts string) string {
 	return "https://slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
 }
 
-// followedIn says where a job's progress is followed: a link to its thread, or just the
-// channel while the thread's first message is still being posted (ts "").
-func followedIn(channel, ts string) string {
-	if ts == "" {
-		return "in a thread in " + channelRef(channel)
+// follow has the follower open the progress thread of a job that was just started, and says
+// where its progress is followed: a link to its thread, or just the channel while the thread's
+// first message is still being posted. When the thread cannot be opened it says so, with a
+// reference to the logged error.
+func (h *Handler) follow(ctx context.Context, job migration.Job, startedBy string) string {
+	ts, err := h.follower.Follow(ctx, job, startedBy)
+	switch {
+	case err != nil:
+		ref := newRef()
+		h.logger.ErrorContext(ctx, "follow failed", "ref", ref, "job_id", job.ID, "err", err)
+		return fmt.Sprintf("its progress thread in %s could not be opened (ref %s); `/cutover jobs` shows its status", channelRef(h.cfg.Channel), ref)
+	case ts == "":
+		return "progress is followed in a thread in " + channelRef(h.cfg.Channel)
 	}
-	return fmt.Sprintf("in <%s|its thread> in %s", threadLink(channel, ts), channelRef(channel))
+	return fmt.Sprintf("progress is followed in <%s|its thread> in %s", threadLink(h.cfg.Channel, ts), channelRef(h.cfg.Channel))
 }
 
 // errorText turns an error met while doing something (e.g. "start the test") into words for

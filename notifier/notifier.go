@@ -29,8 +29,6 @@ import (
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
-// A job without it was started outside the bot.
-
 // AWS is what the notifier reads from MGN and EC2. *migration.Client satisfies it.
 type AWS interface {
 	Servers(ctx context.Context) ([]migration.Server, error)

@@ -28,8 +28,8 @@ type dueServer struct {
 // dueForTest returns the servers not cut over (nor cutting over, nor disconnected) whose
 // last test launch is older than migration.StaleTestAge at now, or that were never tested,
 // stalest first. Servers that cannot be launched yet (initial sync, stalled...) are listed
-// too, with the reason and no button, so that nobody forgets them.
-func dueForTest(servers []migration.Server, now time.Time) []dueServer {
+// too, with the reason (times in loc) and no button, so that nobody forgets them.
+func dueForTest(servers []migration.Server, now time.Time, loc *time.Location) []dueServer {
 	var due []dueServer
 	for _, s := range servers {
 		switch {
@@ -43,6 +43,8 @@ func dueForTest(servers []migration.Server, now time.Time) []dueServer {
 			continue
 		}
 		d := dueServer{s: s}
+		// The checks print an initial sync's ETA in the ETA's zone.
+		s.Replication.ETA = s.Replication.ETA.In(loc)
 		p := migration.CheckLaunch(s, migration.ModeTest, migration.LaunchContext{Now: now})
 		if d.launchable = p.OK(); !d.launchable {
 			d.why = p.Failures()[0].Detail
@@ -68,7 +70,7 @@ func (n *Notifier) Remind(ctx context.Context, firing time.Time) error {
 		return fmt.Errorf("reminder: %w", err)
 	}
 	n.learnNames(servers)
-	due := dueForTest(servers, firing)
+	due := dueForTest(servers, firing, n.cfg.Location)
 	if len(due) == 0 {
 		n.logger.InfoContext(ctx, "reminder: no server due for a test launch", "at", firing)
 		return nil
@@ -133,12 +135,8 @@ func (n *Notifier) daysLeft(now time.Time) string {
 	if n.cfg.CutoverDate.IsZero() {
 		return ""
 	}
-	y, m, d := now.In(n.cfg.Location).Date()
-	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	y, m, d = n.cfg.CutoverDate.Date()
-	target := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	date := target.Format(time.DateOnly)
-	days := int(target.Sub(today).Hours() / 24)
+	date := n.cfg.CutoverDate.Format(time.DateOnly)
+	days := render.DaysUntil(n.cfg.CutoverDate, now, n.cfg.Location)
 	switch {
 	case days > 1:
 		return fmt.Sprintf("%d days left until the planned cutover on %s.", days, date)

@@ -39,7 +39,7 @@ func TestReminderContent(t *testing.T) {
 		"*6 servers* have had no test launch in the last 7 days.",
 		"14 days left until the planned cutover on 2026-03-16.",
 		"• *app01* — last test 9 days ago",
-		"• *web02* — never tested · not launchable yet: Initial sync 63%",
+		"• *web02* — never tested · not launchable yet: Initial sync 63%, ETA Mar 2 12:20 CET",
 		"• *file01* — never tested · not launchable yet: Stalled",
 	)
 	var order []string

@@ -59,6 +59,12 @@ type follow struct {
 
 	parentPhase string    // phase last shown on the parent
 	parentAt    time.Time // when the parent was last posted or updated
+
+	// What was posted but not yet recorded, because the store failed: the next pass records
+	// it instead of posting it again.
+	parentStored bool // the parent's ts is in the store
+	unsaved      bool // posted and the cursor are ahead of the store
+	finalPosted  bool // the final reply is posted; the job is not yet marked done
 }
 
 // serverLog is what the log said about one server.
@@ -69,7 +75,7 @@ type serverLog struct {
 }
 
 func newFollow(j store.Job) *follow {
-	f := &follow{job: j, posted: j.Posted, servers: map[string]*serverLog{}}
+	f := &follow{job: j, posted: j.Posted, servers: map[string]*serverLog{}, parentStored: j.ParentTS != ""}
 	c, err := migration.ParseCursor(j.Cursor)
 	if err != nil || c.Seen > j.Posted {
 		c = migration.Cursor{}
@@ -265,7 +271,9 @@ func (n *Notifier) pollJob(ctx context.Context, sj store.Job) error {
 		n.mu.Unlock()
 		return nil
 	}
-	reload := f == nil || sj.Posted != f.posted
+	// Reload when another replica posted more. A store behind this replica only missed a
+	// save that failed; reloading would post those replies again.
+	reload := f == nil || sj.Posted > f.posted
 	if f == nil {
 		f = &follow{}
 		n.follows[sj.JobID] = f
@@ -299,7 +307,7 @@ func (n *Notifier) forget(jobID string) {
 // advance reads the job's new log items, posts them, and finishes the job when it ended.
 func (n *Notifier) advance(ctx context.Context, f *follow) error {
 	id := f.job.JobID
-	if f.job.ParentTS == "" {
+	if !f.parentStored {
 		if err := n.postParent(ctx, f); err != nil {
 			return err
 		}
@@ -408,16 +416,32 @@ func (n *Notifier) postEvents(ctx context.Context, f *follow, names map[string]s
 		}
 		f.posted += k
 		f.buf = f.buf[k:]
-		if err := n.store.SaveProgress(ctx, f.job.JobID, f.storedCursor(), f.posted); err != nil {
-			if errors.Is(err, store.ErrStale) {
-				n.forget(f.job.JobID)
-				n.logger.WarnContext(ctx, "job thread advanced by another replica", "job_id", f.job.JobID)
-				return nil
-			}
+		f.unsaved = true
+		if ok, err := n.saveProgress(ctx, f); !ok || err != nil {
 			return err
 		}
 	}
+	if f.unsaved {
+		_, err := n.saveProgress(ctx, f)
+		return err
+	}
 	return nil
+}
+
+// saveProgress records what the thread shows. It reports false when another replica has
+// advanced the thread further; this one then stops following it.
+func (n *Notifier) saveProgress(ctx context.Context, f *follow) (bool, error) {
+	err := n.store.SaveProgress(ctx, f.job.JobID, f.storedCursor(), f.posted)
+	if errors.Is(err, store.ErrStale) {
+		n.forget(f.job.JobID)
+		n.logger.WarnContext(ctx, "job thread advanced by another replica", "job_id", f.job.JobID)
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f.unsaved = false
+	return true, nil
 }
 
 // eventLine is one log event as a thread reply line.
@@ -429,25 +453,28 @@ func eventLine(e migration.Event, name string) string {
 	return l
 }
 
-// postParent posts the thread parent and records it.
+// postParent posts the thread parent, unless an earlier call did, and records it.
 func (n *Notifier) postParent(ctx context.Context, f *follow) error {
 	names, err := n.serverNames(ctx, f.job.ServerIDs)
 	if err != nil {
 		return err
 	}
-	channel := n.channelOf(f.job)
-	if f.phase == "" {
-		f.phase = "waiting for MGN to start the job"
+	if f.job.ParentTS == "" {
+		channel := n.channelOf(f.job)
+		if f.phase == "" {
+			f.phase = "waiting for MGN to start the job"
+		}
+		ts, err := n.poster.Post(ctx, channel, n.parentMessage(f, names, nil))
+		if err != nil {
+			return fmt.Errorf("post job parent: %w", err)
+		}
+		f.job.Channel, f.job.ParentTS = channel, ts
+		f.parentPhase, f.parentAt = f.phase, n.cfg.Now()
 	}
-	ts, err := n.poster.Post(ctx, channel, n.parentMessage(f, names, nil))
-	if err != nil {
-		return fmt.Errorf("post job parent: %w", err)
-	}
-	if err := n.store.SetJobParent(ctx, f.job.JobID, channel, ts); err != nil {
+	if err := n.store.SetJobParent(ctx, f.job.JobID, f.job.Channel, f.job.ParentTS); err != nil {
 		return err
 	}
-	f.job.Channel, f.job.ParentTS = channel, ts
-	f.parentPhase, f.parentAt = f.phase, n.cfg.Now()
+	f.parentStored = true
 	n.logger.InfoContext(ctx, "job followed", "job_id", f.job.JobID, "servers", len(f.job.ServerIDs), "started_by", f.job.StartedBy)
 	return nil
 }
@@ -696,8 +723,11 @@ func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, nam
 		n.logger.WarnContext(ctx, "job parent not updated", "job_id", id, "err", err)
 	}
 	// A crash between this post and FinishJob posts the final reply once more on restart.
-	if _, err := n.poster.Post(ctx, channel, n.finalMessage(f, results)); err != nil {
-		return fmt.Errorf("post job outcome: %w", err)
+	if !f.finalPosted {
+		if _, err := n.poster.Post(ctx, channel, n.finalMessage(f, results)); err != nil {
+			return fmt.Errorf("post job outcome: %w", err)
+		}
+		f.finalPosted = true
 	}
 	if err := n.store.FinishJob(ctx, id, outcome(results)); err != nil {
 		return err

@@ -6,6 +6,7 @@ package render
 import (
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -144,4 +145,15 @@ func Lines(lines []string) []string {
 		out = append(out, b.String())
 	}
 	return out
+}
+
+// DaysUntil counts the calendar days from now's date in loc to date's own date (a planned
+// date, such as the final cutover): 0 on the day itself, negative once it has passed. Calendar
+// days, not 24-hour spans, so that a date at midnight is "in 1 day" all through the day before,
+// also across a switch to or from summer time.
+func DaysUntil(date, now time.Time, loc *time.Location) int {
+	y, m, d := now.In(loc).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	y, m, d = date.Date()
+	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Sub(today).Hours() / 24)
 }

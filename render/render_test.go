@@ -3,6 +3,7 @@ package render
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -113,5 +114,31 @@ func TestNumberedActionID(t *testing.T) {
 		if base := BaseActionID(id); base != ActionLaunchTest {
 			t.Errorf("BaseActionID(%q) = %q, want %q", id, base, ActionLaunchTest)
 		}
+	}
+}
+
+func TestDaysUntil(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skipf("no time zone data: %v", err)
+	}
+	date := time.Date(2025, 3, 31, 0, 0, 0, 0, berlin) // the day after the switch to summer time
+	tests := []struct {
+		name string
+		now  time.Time
+		want int
+	}{
+		{"afternoon twelve days before", time.Date(2025, 3, 19, 14, 2, 0, 0, berlin), 12},
+		{"late on the day before", time.Date(2025, 3, 30, 23, 30, 0, 0, berlin), 1},
+		{"the day before in UTC, the day itself in Berlin", time.Date(2025, 3, 30, 22, 30, 0, 0, time.UTC), 0},
+		{"the day itself", time.Date(2025, 3, 31, 18, 0, 0, 0, berlin), 0},
+		{"two days after", time.Date(2025, 4, 2, 9, 0, 0, 0, berlin), -2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := DaysUntil(date, tt.now, berlin); got != tt.want {
+				t.Errorf("DaysUntil(%v, %v): got %d, want %d", date, tt.now, got, tt.want)
+			}
+		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // childEnv, when "1", makes the test binary run `cutoverbot run` instead of the tests: the
@@ -24,7 +26,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(runChild())
 	}
-	os.Exit(m.Run())
+	// After every test has stopped its bots and emulators, no goroutine of theirs may remain.
+	goleak.VerifyTestMain(m)
 }
 
 // runChild is the bot process: `cutoverbot run` configured from the environment, stopped by

@@ -1,0 +1,70 @@
+package handlers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+func TestJobStatusJudgedPerServer(t *testing.T) {
+	t.Parallel()
+	launch := func(status migration.JobStatus, launchStatuses ...string) migration.Job {
+		j := migration.Job{ID: "mgnjob-1", Type: "LAUNCH", InitiatedBy: "START_TEST", Status: status}
+		for i, ls := range launchStatuses {
+			j.Participants = append(j.Participants, migration.Participant{ServerID: "s-" + string(rune('a'+i)), LaunchStatus: ls})
+		}
+		return j
+	}
+	tests := []struct {
+		name string
+		job  migration.Job
+		want string
+	}{
+		{"running", launch(migration.JobStarted, migration.LaunchInProgress), "started"},
+		{"all launched", launch(migration.JobCompleted, migration.LaunchLaunched, migration.LaunchLaunched), "completed"},
+		{"launched, since terminated", launch(migration.JobCompleted, migration.LaunchTerminated), "completed"},
+		{"one failed", launch(migration.JobCompleted, migration.LaunchLaunched, migration.LaunchFailed), "completed, 1 of 2 failed"},
+		{"completed but never launched", launch(migration.JobCompleted, migration.LaunchPending), "failed"},
+		{"completed, one left pending", launch(migration.JobCompleted, migration.LaunchLaunched, migration.LaunchPending), "completed, 1 of 2 failed"},
+		{"all failed", launch(migration.JobCompleted, migration.LaunchFailed, migration.LaunchFailed), "failed"},
+		{"terminate job", migration.Job{ID: "mgnjob-2", Type: "TERMINATE", InitiatedBy: migration.InitiatedByTerminate, Status: migration.JobCompleted,
+			Participants: []migration.Participant{{ServerID: "s-a"}}}, "completed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := jobStatus(tt.job); got != tt.want {
+				t.Errorf("jobStatus(%+v): got %q, want %q", tt.job, got, tt.want)
+			}
+		})
+	}
+}
+
+// A job whose log reported a failure ends COMPLETED with every server LAUNCHED; the outcome
+// its thread recorded, not MGN's status, is what /cutover jobs shows.
+func TestJobsShowThreadOutcome(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	job, err := r.aws.StartTest(t.Context(), []string{mgnemu.SampleWeb01}, map[string]string{migration.TagRequestedBy: operator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.store.FollowJob(t.Context(), store.Job{JobID: job.ID, Kind: "test", ServerIDs: []string{mgnemu.SampleWeb01},
+		Channel: migrationChannel, ParentTS: "1741010520.000100", StartedBy: operator, StartedAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.store.FinishJob(t.Context(), job.ID, "failed"); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(time.Hour)
+	jobs, err := r.aws.Jobs(t.Context(), start.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].Status != migration.JobCompleted || jobStatus(jobs[0]) != "completed" {
+		t.Fatalf("MGN jobs: got %+v, want one COMPLETED with its server launched", jobs)
+	}
+	contains(t, "jobs", r.run(eve, "jobs"), "`"+job.ID+"` · test · web01 · failed · started by <@U0OPER>")
+}
