@@ -568,19 +568,19 @@ type result struct {
 func (r result) short() string {
 	switch {
 	case r.ok:
-		return fmt.Sprintf("*%s*: ✅ launched `%s`", bot.Escape(r.name), r.target)
+		return fmt.Sprintf("*%s*: ✅ launched `%s`", bot.Escape(r.name), bot.Escape(r.target))
 	case len(r.failures) > 0:
 		return fmt.Sprintf("*%s*: ❌ failed: %s", bot.Escape(r.name), bot.Escape(strings.Join(r.failures, "; ")))
 	}
-	return fmt.Sprintf("*%s*: ❌ %s", bot.Escape(r.name), r.status)
+	return fmt.Sprintf("*%s*: ❌ %s", bot.Escape(r.name), bot.Escape(r.status))
 }
 
 func (r result) instance(id string) string {
 	in, ok := r.instances[id]
 	if !ok {
-		return fmt.Sprintf("`%s` (no longer known to EC2)", id)
+		return fmt.Sprintf("`%s` (no longer known to EC2)", bot.Escape(id))
 	}
-	return fmt.Sprintf("`%s` (%s)", id, in.State)
+	return fmt.Sprintf("`%s` (%s)", bot.Escape(id), bot.Escape(in.State))
 }
 
 // long is the final reply's line for the server.
@@ -597,7 +597,7 @@ func (r result) long() string {
 			if public == "" {
 				public = "none"
 			}
-			fmt.Fprintf(&b, " (%s) · private %s · public %s", in.State, orUnknown(in.PrivateIP), public)
+			fmt.Fprintf(&b, " (%s) · private %s · public %s", bot.Escape(in.State), bot.Escape(orUnknown(in.PrivateIP)), bot.Escape(public))
 		default:
 			fmt.Fprintf(&b, " · target %s", r.instance(r.target))
 		}

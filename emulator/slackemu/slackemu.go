@@ -15,7 +15,9 @@
 // It leaves out: Events API envelopes and their retries, modals and views,
 // attachments, files, reactions, OAuth, scopes (every token has every scope),
 // workspace-wide rate tiers other than the injected ones, message deletion
-// through chat.delete, and the Slack client's rendering beyond PlainText.
+// through chat.delete, and the Slack client's rendering beyond Render (names for mentions,
+// link labels, entities). A small console (/console/command, /console/click,
+// /console/channel/C…) stands in for the Slack client when the emulator runs on its own.
 // Any other Web API method answers {"ok":false,"error":"unknown_method"} and
 // is recorded (see Unknown).
 //
