@@ -550,3 +550,31 @@ func TestListenFailureLeavesNothingRunning(t *testing.T) {
 		t.Errorf("Socket Mode connections after a failed start: got %d, want 0", n)
 	}
 }
+
+// TestSocketReconnectMidJob drops the Slack socket while a launch's thread is being written: the
+// thread still gets every event once, and commands work again on the new socket.
+func TestSocketReconnectMidJob(t *testing.T) {
+	e := startBot(t, nil)
+	e.command(sandboxOperator, "launch web01 test")
+	parent, ok := e.findChannel(func(m slackemu.Message) bool { return strings.Contains(m.PlainText(), "web01") && m.ThreadTS == "" })
+	if !ok {
+		t.Fatal("no launch announcement in the channel")
+	}
+	e.clock.Advance(mgnemu.FastPace().Start + mgnemu.FastPace().Cleanup + time.Second)
+	e.wait(func(s *slackemu.Server) bool { return len(s.Replies(sandboxChannel, parent.TS)) >= 2 }, "the first thread replies")
+	dials := e.sb.slack.Dials()
+	e.sb.slack.Disconnect("refresh_requested")
+	e.sb.slack.DropSockets()
+	e.wait(func(s *slackemu.Server) bool { return s.Dials() > dials && s.Connections() > 0 }, "a reconnect")
+	e.finishJobs(1)
+	var thread strings.Builder
+	for _, r := range e.sb.slack.Replies(sandboxChannel, parent.TS) {
+		thread.WriteString(r.PlainText() + "\n")
+	}
+	for _, phrase := range []string{"Job started", "instances from earlier launches removed", "snapshot taken", "conversion finished", "Job ended", "finished: launched"} {
+		if n := strings.Count(thread.String(), phrase); n != 1 {
+			t.Errorf("thread mentions %q %d times, want once:\n%s", phrase, n, thread.String())
+		}
+	}
+	e.command(sandboxOperator, "status web01")
+}
