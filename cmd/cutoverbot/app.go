@@ -38,10 +38,6 @@ type app struct {
 	bot      *bot.Bot
 	notifier *notifier.Notifier
 	handlers *handlers.Handler
-
-	// ready is closed once the HTTP listener (if any) is up; httpAddr is its address.
-	ready    chan struct{}
-	httpAddr string
 }
 
 // newLogger builds the process's logger.
@@ -78,12 +74,16 @@ func awsConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 
 // newApp builds every part from the configuration. It opens the store (applying migrations)
 // and checks nothing else over the network: connections are made by Run.
-func newApp(ctx context.Context, cfg Config, awsCfg aws.Config, logger *slog.Logger) (*app, error) {
+func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
+	awsCfg, err := awsConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DB, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	a := &app{cfg: cfg, logger: logger, store: st, ready: make(chan struct{})}
+	a := &app{cfg: cfg, logger: logger, store: st}
 	a.aws = migration.New(awsCfg, migration.Options{
 		MGNEndpoint: cfg.MGNEndpoint,
 		EC2Endpoint: cfg.EC2Endpoint,
@@ -136,7 +136,6 @@ func (a *app) Run(ctx context.Context) error {
 	g.Go(func() error { return a.notifier.Run(ctx) })
 	g.Go(func() error { return a.housekeeping(ctx) })
 	if ln != nil {
-		a.httpAddr = ln.Addr().String()
 		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -150,9 +149,8 @@ func (a *app) Run(ctx context.Context) error {
 			defer cancel()
 			return srv.Shutdown(shutdown)
 		})
-		a.logger.Info("http endpoints listening", "addr", a.httpAddr)
+		a.logger.Info("http endpoints listening", "addr", ln.Addr().String())
 	}
-	close(a.ready)
 	a.logger.Info("cutoverbot started", "channel", a.cfg.Channel, "store", a.store.Backend())
 	err := g.Wait()
 	a.logger.Info("cutoverbot stopped")

@@ -68,11 +68,7 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	cfg.PostInterval = 100 * time.Millisecond
-	awsCfg, err := awsConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	a, err := newApp(ctx, cfg, awsCfg, logger)
+	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -100,11 +100,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stde
 		return err
 	}
 	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	awsCfg, err := awsConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	a, err := newApp(ctx, cfg, awsCfg, logger)
+	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
