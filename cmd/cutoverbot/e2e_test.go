@@ -578,3 +578,37 @@ func TestSocketReconnectMidJob(t *testing.T) {
 	}
 	e.command(sandboxOperator, "status web01")
 }
+
+// TestReadyzFollowsTheSocket checks the watchdog: while the bot cannot reconnect to Slack,
+// /readyz says so (503), and it turns ready again once the socket is back.
+func TestReadyzFollowsTheSocket(t *testing.T) {
+	e := startBot(t, map[string]string{"CUTOVER_HTTP_ADDR": "127.0.0.1:0"})
+	url := "http://" + e.httpAddr() + "/readyz"
+	status := func() int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	pollStatus := func(want int) {
+		t.Helper()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(15 * time.Second)
+		for status() != want {
+			select {
+			case <-tick.C:
+			case <-deadline:
+				t.Fatalf("/readyz never answered %d", want)
+			}
+		}
+	}
+	pollStatus(http.StatusOK)
+	e.sb.slack.RateLimit("apps.connections.open", 2, time.Second)
+	e.sb.slack.DropSockets()
+	pollStatus(http.StatusServiceUnavailable)
+	pollStatus(http.StatusOK)
+	e.command(sandboxOperator, "help")
+}
