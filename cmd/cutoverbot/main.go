@@ -16,6 +16,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// The IANA time zone database, embedded so that CUTOVER_TZ works in any image.
+	_ "time/tzdata"
 )
 
 func main() {
