@@ -21,15 +21,17 @@ const maxReminderServers = 100
 // dueServer is a server the reminder lists.
 type dueServer struct {
 	s          migration.Server
+	failed     bool // its last test launch failed
 	launchable bool
 	why        string // why it cannot be launched yet
 }
 
 // dueForTest returns the servers not cut over (nor cutting over, nor disconnected) whose
-// last test launch is older than migration.StaleTestAge at now, or that were never tested,
-// stalest first. Servers that cannot be launched yet (initial sync, stalled...) are listed
-// too, with the reason (times in loc) and no button, so that nobody forgets them.
-func dueForTest(servers []migration.Server, now time.Time, loc *time.Location) []dueServer {
+// last test launch failed (failed holds their IDs), is older than migration.StaleTestAge at
+// now, or that were never tested: failed tests first, then the stalest. Servers that cannot be
+// launched yet (initial sync, stalled...) are listed too, with the reason (times in loc) and no
+// button, so that nobody forgets them.
+func dueForTest(servers []migration.Server, failed map[string]bool, now time.Time, loc *time.Location) []dueServer {
 	var due []dueServer
 	for _, s := range servers {
 		switch {
@@ -39,10 +41,10 @@ func dueForTest(servers []migration.Server, now time.Time, loc *time.Location) [
 			continue
 		}
 		last := s.Lifecycle.LastTest.Initiated
-		if !last.IsZero() && now.Sub(last) <= migration.StaleTestAge {
+		if !failed[s.ID] && !last.IsZero() && now.Sub(last) <= migration.StaleTestAge {
 			continue
 		}
-		d := dueServer{s: s}
+		d := dueServer{s: s, failed: failed[s.ID]}
 		// The checks print an initial sync's ETA in the ETA's zone.
 		s.Replication.ETA = s.Replication.ETA.In(loc)
 		p := migration.CheckLaunch(s, migration.ModeTest, migration.LaunchContext{Now: now})
@@ -53,10 +55,44 @@ func dueForTest(servers []migration.Server, now time.Time, loc *time.Location) [
 	}
 	slices.SortStableFunc(due, func(a, b dueServer) int {
 		return cmp.Or(
+			-boolCompare(a.failed, b.failed),
 			a.s.Lifecycle.LastTest.Initiated.Compare(b.s.Lifecycle.LastTest.Initiated),
 			cmp.Compare(a.s.DisplayName(), b.s.DisplayName()))
 	})
 	return due
+}
+
+func boolCompare(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// failedTests returns the IDs of the servers whose latest test launch (the job their lifecycle
+// names) failed, judged by the job's launch status for the server, from MGN's jobs of the last
+// migration.StaleTestAge (older tests are due anyway).
+func (n *Notifier) failedTests(ctx context.Context, servers []migration.Server, now time.Time) (map[string]bool, error) {
+	jobs, err := n.aws.Jobs(ctx, now.Add(-migration.StaleTestAge))
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]migration.Job, len(jobs))
+	for _, j := range jobs {
+		byID[j.ID] = j
+	}
+	failed := map[string]bool{}
+	for _, s := range servers {
+		if j, ok := byID[s.Lifecycle.LastTest.JobID]; ok {
+			if p, ok := j.Participant(s.ID); ok && p.LaunchStatus == migration.LaunchFailed {
+				failed[s.ID] = true
+			}
+		}
+	}
+	return failed, nil
 }
 
 // Remind posts the weekly reminder for the firing at firing (its scheduled time): the
@@ -70,7 +106,11 @@ func (n *Notifier) Remind(ctx context.Context, firing time.Time) error {
 		return fmt.Errorf("reminder: %w", err)
 	}
 	n.learnNames(servers)
-	due := dueForTest(servers, firing, n.cfg.Location)
+	failed, err := n.failedTests(ctx, servers, firing)
+	if err != nil {
+		return fmt.Errorf("reminder: %w", err)
+	}
+	due := dueForTest(servers, failed, firing, n.cfg.Location)
 	if len(due) == 0 {
 		n.logger.InfoContext(ctx, "reminder: no server due for a test launch", "at", firing)
 		return nil
@@ -95,7 +135,17 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 	if len(due) == 1 {
 		noun, verb = "server", "has"
 	}
+	nFailed := 0
+	for _, d := range due {
+		if d.failed {
+			nFailed++
+		}
+	}
 	intro := fmt.Sprintf("*%d %s* %s had no test launch in the last 7 days.", len(due), noun, verb)
+	if nFailed > 0 {
+		intro = fmt.Sprintf("*%d %s* need a test launch: %d had none in the last 7 days, and the last test of %d failed.",
+			len(due), noun, len(due)-nFailed, nFailed)
+	}
 	if left := n.daysLeft(now); left != "" {
 		intro += "\n" + left
 	}
@@ -109,6 +159,9 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 			l += " — never tested"
 		} else {
 			l += " — last test " + migration.Ago(t, now)
+			if d.failed {
+				l += " ❌ failed"
+			}
 		}
 		if d.launchable {
 			buttons = append(buttons, render.Button(render.ActionLaunchTest, "Launch test: "+name, d.s.ID, ""))
@@ -126,6 +179,9 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 		blocks = append(blocks, render.Context(fmt.Sprintf("and %d more; see `/cutover status`", rest)))
 	}
 	text := fmt.Sprintf("Weekly reminder: %d %s %s had no test launch in the last 7 days", len(due), noun, verb)
+	if nFailed > 0 {
+		text = fmt.Sprintf("Weekly reminder: %d %s need a test launch", len(due), noun)
+	}
 	return bot.Message{Text: text, Blocks: render.Fit(blocks, "see `/cutover status`")}
 }
 

@@ -170,3 +170,33 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestReminderListsFailedTest lists a server whose test launch of this week failed, first and
+// with a Launch test button, although its last test is recent.
+func TestReminderListsFailedTest(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.mgn.FailPhase(mgnemu.SampleWeb01, "CONVERSION_FAIL", "Client.UnauthorizedOperation: You are not authorized to perform this operation")
+	r.startTest(t, nil, mgnemu.SampleWeb01)
+	r.startTest(t, nil, mgnemu.SampleAPI01)
+	r.clock.Advance(mgnemu.FastPace().Total() + time.Minute)
+	n := r.notifier(t, r.store, "a", nil)
+	if err := n.Remind(t.Context(), r.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := r.slack.Messages(channel)
+	if len(msgs) != 1 {
+		t.Fatalf("got %d messages, want 1", len(msgs))
+	}
+	text := msgs[0].PlainText()
+	contains(t, "reminder", text, "the last test of 1 failed", "• *web01* — last test 1 min ago ❌ failed")
+	if strings.Contains(text, "*api01*") {
+		t.Errorf("api01's test of this week succeeded, yet the reminder lists it:\n%s", text)
+	}
+	first, _, _ := strings.Cut(strings.SplitAfter(text, "• *")[1], "*")
+	if first != "web01" {
+		t.Errorf("first server listed: got %s, want web01 (failed tests first)", first)
+	}
+	if b := msgs[0].Buttons(); len(b) == 0 || b[0].Value != mgnemu.SampleWeb01 {
+		t.Errorf("first Launch test button: got %+v, want web01's", b)
+	}
+}
