@@ -366,12 +366,7 @@ func TestCrashCutoverConfirmedAcrossRestarts(t *testing.T) {
 	}
 	e.jobAt(job.JobID, 2*time.Second, 6)
 	e.waitReplies(parent.TS, 6)
-	e.jobAt(job.JobID, 3*time.Second, 8)
-	e.waitReplies(parent.TS, 8)
-	e.jobAt(job.JobID, 3*time.Second, 9)
-	e.waitFinal(parent.TS, 9)
-	e.watchPasses(2)
-	e.checkThread(job.JobID, parent.TS)
+	e.finishCutoverThread(job.JobID, parent.TS)
 	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
 		t.Errorf("StartCutover called %d times, want exactly 1", n)
 	}
@@ -521,4 +516,16 @@ func TestRestartAnnouncesChangeWhileDown(t *testing.T) {
 	if n := e.notices(file01Recovered); n != 1 {
 		t.Errorf("%d notices %q after a restart, want 1: a change made while the bot was down is announced once", n, file01Recovered)
 	}
+}
+
+// finishCutoverThread runs a single-server cutover job from its sixth reply to its end and
+// checks that the thread holds the job's log once, in order, with one final report.
+func (e *e2e) finishCutoverThread(jobID, parentTS string) {
+	e.t.Helper()
+	e.jobAt(jobID, 3*time.Second, 8)
+	e.waitReplies(parentTS, 8)
+	e.jobAt(jobID, 3*time.Second, 9)
+	e.waitFinal(parentTS, 9)
+	e.watchPasses(2)
+	e.checkThread(jobID, parentTS)
 }

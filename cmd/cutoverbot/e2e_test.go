@@ -507,19 +507,14 @@ var httpAddrLog = regexp.MustCompile(`msg="http endpoints listening".* addr=(\S+
 // httpAddr is the address the bot's HTTP endpoints listen on, read from its log.
 func (e *e2e) httpAddr() string {
 	e.t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for {
+	var addr string
+	poll(e.t, "the bot to log its HTTP address", func() bool {
 		if m := httpAddrLog.FindStringSubmatch(e.logs.String()); m != nil {
-			return m[1]
+			addr = m[1]
 		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			e.t.Fatal("the bot never logged its HTTP address")
-		}
-	}
+		return addr != ""
+	})
+	return addr
 }
 
 // TestListenFailureLeavesNothingRunning: when the HTTP address is taken, run fails at once and
@@ -594,16 +589,7 @@ func TestReadyzFollowsTheSocket(t *testing.T) {
 	}
 	pollStatus := func(want int) {
 		t.Helper()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		deadline := time.After(15 * time.Second)
-		for status() != want {
-			select {
-			case <-tick.C:
-			case <-deadline:
-				t.Fatalf("/readyz never answered %d", want)
-			}
-		}
+		poll(t, fmt.Sprintf("/readyz to answer %d", want), func() bool { return status() == want })
 	}
 	pollStatus(http.StatusOK)
 	e.sb.slack.RateLimit("apps.connections.open", 2, time.Second)

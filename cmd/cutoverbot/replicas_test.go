@@ -89,12 +89,7 @@ func TestReplicasShareClicksAndJobs(t *testing.T) {
 	if got := e.ephemeralsSince(sandboxApprover, bob, 1)[0].PlainText(); !strings.Contains(got, "already confirmed") {
 		t.Errorf("answer to a confirm redelivered to %s is %q, want already confirmed", survivor.name, got)
 	}
-	e.jobAt(job.JobID, 3*time.Second, 8)
-	e.waitReplies(parent.TS, 8)
-	e.jobAt(job.JobID, 3*time.Second, 9)
-	e.waitFinal(parent.TS, 9)
-	e.watchPasses(2)
-	e.checkThread(job.JobID, parent.TS)
+	e.finishCutoverThread(job.JobID, parent.TS)
 	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
 		t.Errorf("StartCutover called %d times, want exactly 1", n)
 	}
