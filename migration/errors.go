@@ -12,3 +12,8 @@ var (
 	ErrNotInitialized = errors.New("service not initialized in this region")
 	ErrUnavailable    = errors.New("service unavailable")
 )
+
+// ErrOutcomeUnknown means a change was sent to MGN, its answer was lost, and MGN could not be
+// asked afterwards whether it made the change: the caller must not say either way, and must
+// ask again later.
+var ErrOutcomeUnknown = errors.New("outcome unknown")

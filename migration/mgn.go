@@ -29,10 +29,14 @@ type Options struct {
 	// MGNEndpoint and EC2Endpoint point the clients at another endpoint (an emulator); ""
 	// keeps AWS's own.
 	MGNEndpoint, EC2Endpoint string
-	// RetryMaxAttempts bounds the SDK's standard retryer; 0 keeps the SDK default (3).
+	// RetryMaxAttempts bounds the SDK's standard retryer for reads; 0 keeps the SDK default (3).
+	// Calls that change something are never retried (see Launch).
 	RetryMaxAttempts int
 	// PageSize is maxResults for paginated reads; 0 means 1000, MGN's maximum.
 	PageSize int32
+	// OutcomeDelay is how long Launch waits before asking MGN a second time whether a launch
+	// whose answer was lost started (the third time after twice as long); 0 means 1s.
+	OutcomeDelay time.Duration
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -43,6 +47,8 @@ type Client struct {
 	ec2      *ec2.Client
 	pageSize int32
 	logger   *slog.Logger
+	// outcomeDelay: see Options.OutcomeDelay.
+	outcomeDelay time.Duration
 
 	mu    sync.Mutex
 	calls map[string]*atomic.Int64
@@ -51,7 +57,10 @@ type Client struct {
 // New builds a Client from an AWS configuration (the SDK's standard chain: region,
 // credentials, profile).
 func New(cfg aws.Config, opts Options) *Client {
-	c := &Client{pageSize: opts.PageSize, logger: opts.Logger, calls: map[string]*atomic.Int64{}}
+	c := &Client{pageSize: opts.PageSize, logger: opts.Logger, outcomeDelay: opts.OutcomeDelay, calls: map[string]*atomic.Int64{}}
+	if c.outcomeDelay <= 0 {
+		c.outcomeDelay = time.Second
+	}
 	if c.pageSize <= 0 || c.pageSize > 1000 {
 		c.pageSize = 1000
 	}
@@ -145,23 +154,124 @@ func (c *Client) Server(ctx context.Context, id string) (Server, error) {
 	return serverFromSDK(out.Items[0]), nil
 }
 
-// StartTest launches test instances for the servers. tags are put on the job for the audit
-// trail (who asked, and why).
-func (c *Client) StartTest(ctx context.Context, ids []string, tags map[string]string) (Job, error) {
-	out, err := c.mgn.StartTest(ctx, &mgn.StartTestInput{SourceServerIDs: ids, Tags: tags})
-	if err != nil {
-		return Job{}, mapError("start test "+strings.Join(ids, ","), err)
+// Launch asks MGN for the launch req describes (StartTest or StartCutover), exactly once: the
+// call is never retried, because MGN has no idempotency key and a retry after a lost answer
+// would either start a second launch or be refused while the first one runs. When the call
+// fails in a way that does not prove MGN refused it (a lost or 5xx answer, a timeout, a broken
+// connection, or a conflict that may be the request's own job), Launch asks MGN for the job
+// carrying req's key tag and returns that job, with no error, when there is one. Otherwise the
+// error says that nothing was launched; it wraps ErrOutcomeUnknown when MGN could not be asked.
+func (c *Client) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
+	if err := req.validate(); err != nil {
+		return Job{}, err
 	}
-	return jobFromSDK(out.Job), nil
+	op := fmt.Sprintf("start %s %s", req.Mode, strings.Join(req.ServerIDs, ","))
+	var (
+		out *mgntypes.Job
+		err error
+	)
+	tags := req.Tags()
+	switch req.Mode {
+	case ModeTest:
+		var r *mgn.StartTestOutput
+		if r, err = c.mgn.StartTest(ctx, &mgn.StartTestInput{SourceServerIDs: req.ServerIDs, Tags: tags}, once); err == nil {
+			out = r.Job
+		}
+	case ModeCutover:
+		var r *mgn.StartCutoverOutput
+		if r, err = c.mgn.StartCutover(ctx, &mgn.StartCutoverInput{SourceServerIDs: req.ServerIDs, Tags: tags}, once); err == nil {
+			out = r.Job
+		}
+	}
+	if err == nil {
+		return jobFromSDK(out), nil
+	}
+	err = mapError(op, err)
+	if refused(err) {
+		return Job{}, err
+	}
+	// The context may have ended with the call; asking MGN must not end with it.
+	ask, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeBudget)
+	defer cancel()
+	key, value := req.Key()
+	job, found, lerr := c.findLaunchPatiently(ask, key, value, req.Since, !errors.Is(err, ErrConflict))
+	switch {
+	case lerr != nil:
+		return Job{}, fmt.Errorf("%w: %w; asking MGN whether it started the job failed too: %w", ErrOutcomeUnknown, err, lerr)
+	case found:
+		c.logger.WarnContext(ctx, "launch answer lost, but MGN has the job", "job_id", job.ID, "err", err)
+		return job, nil
+	}
+	return Job{}, fmt.Errorf("%w (MGN has no job for this request)", err)
 }
 
-// StartCutover launches cutover instances for the servers, tagging the job like StartTest.
-func (c *Client) StartCutover(ctx context.Context, ids []string, tags map[string]string) (Job, error) {
-	out, err := c.mgn.StartCutover(ctx, &mgn.StartCutoverInput{SourceServerIDs: ids, Tags: tags})
-	if err != nil {
-		return Job{}, mapError("start cutover "+strings.Join(ids, ","), err)
+// outcomeBudget bounds the questions asked after an ambiguous failure.
+const outcomeBudget = 30 * time.Second
+
+// FindLaunch returns the launch job MGN created since since (minus a minute of clock skew)
+// whose tag key has value, and whether there is one.
+func (c *Client) FindLaunch(ctx context.Context, key, value string, since time.Time) (Job, bool, error) {
+	if key == "" || value == "" {
+		return Job{}, false, fmt.Errorf("find launch: %w: no key", ErrInvalid)
 	}
-	return jobFromSDK(out.Job), nil
+	from := time.Time{}
+	if !since.IsZero() {
+		from = since.Add(-time.Minute)
+	}
+	jobs, err := c.Jobs(ctx, from)
+	if err != nil {
+		return Job{}, false, err
+	}
+	for _, j := range jobs {
+		if j.Tags[key] == value {
+			return j, true, nil
+		}
+	}
+	return Job{}, false, nil
+}
+
+// findLaunchPatiently is FindLaunch, asked again after OutcomeDelay and after twice that when
+// MGN may still be working on a request whose answer was lost (patient), so that a job MGN
+// records a moment late is found.
+func (c *Client) findLaunchPatiently(ctx context.Context, key, value string, since time.Time, patient bool) (Job, bool, error) {
+	tries := 1
+	if patient {
+		tries = 3
+	}
+	delay := c.outcomeDelay
+	for i := range tries {
+		if i > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return Job{}, false, ctx.Err()
+			}
+			delay *= 2
+		}
+		job, found, err := c.FindLaunch(ctx, key, value, since)
+		if err != nil || found {
+			return job, found, err
+		}
+	}
+	return Job{}, false, nil
+}
+
+// once is the option of calls that change something in MGN: they are sent once and never
+// retried by the SDK (see Launch).
+func once(o *mgn.Options) { o.Retryer = aws.NopRetryer{} }
+
+// refused reports whether err proves that MGN did not act on a request: it was throttled,
+// invalid, denied, named something unknown, or the account is not set up. Anything else (a
+// conflict, a 5xx, a timeout, a broken connection) may hide an action MGN took.
+func refused(err error) bool {
+	for _, kind := range []error{ErrThrottled, ErrInvalid, ErrAccessDenied, ErrNotInitialized, ErrNotFound} {
+		if errors.Is(err, kind) {
+			return true
+		}
+	}
+	return false
 }
 
 // Jobs lists the jobs created since from (all when from is zero), newest first.
@@ -254,12 +364,13 @@ func (c *Client) RevertToReadyForCutover(ctx context.Context, id string) (Server
 }
 
 func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleState) (Server, error) {
+	op := fmt.Sprintf("change lifecycle of %s to %s", id, to)
 	out, err := c.mgn.ChangeServerLifeCycleState(ctx, &mgn.ChangeServerLifeCycleStateInput{
 		SourceServerID: aws.String(id),
 		LifeCycle:      &mgntypes.ChangeServerLifeCycleStateSourceServerLifecycle{State: to},
-	})
+	}, once)
 	if err != nil {
-		return Server{}, mapError(fmt.Sprintf("change lifecycle of %s to %s", id, to), err)
+		return c.verifyChange(ctx, id, mapError(op, err), func(s Server) bool { return s.Lifecycle.State == LifecycleState(to) })
 	}
 	return serverFromSDK(mgntypes.SourceServer{
 		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
@@ -269,17 +380,38 @@ func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.Cha
 }
 
 // FinalizeCutover ends a server's migration: MGN stops replication and removes its resources.
-// The cutover instance is kept.
+// The cutover instance is kept. Like every change it is sent once; after a failure that does
+// not prove MGN refused it, the server is read to see whether MGN finalized it.
 func (c *Client) FinalizeCutover(ctx context.Context, id string) (Server, error) {
-	out, err := c.mgn.FinalizeCutover(ctx, &mgn.FinalizeCutoverInput{SourceServerID: aws.String(id)})
+	out, err := c.mgn.FinalizeCutover(ctx, &mgn.FinalizeCutoverInput{SourceServerID: aws.String(id)}, once)
 	if err != nil {
-		return Server{}, mapError("finalize cutover "+id, err)
+		return c.verifyChange(ctx, id, mapError("finalize cutover "+id, err), Server.CutOver)
 	}
 	return serverFromSDK(mgntypes.SourceServer{
 		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
 		LifeCycle: out.LifeCycle, DataReplicationInfo: out.DataReplicationInfo,
 		SourceProperties: out.SourceProperties, LaunchedInstance: out.LaunchedInstance,
 	}), nil
+}
+
+// verifyChange settles a change whose call failed with err: unless err proves MGN refused it,
+// the server is read, and when done says the change happened the server is returned with no
+// error. When the server cannot be read the error wraps ErrOutcomeUnknown.
+func (c *Client) verifyChange(ctx context.Context, id string, err error, done func(Server) bool) (Server, error) {
+	if refused(err) {
+		return Server{}, err
+	}
+	ask, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeBudget)
+	defer cancel()
+	s, serr := c.Server(ask, id)
+	switch {
+	case serr != nil:
+		return Server{}, fmt.Errorf("%w: %w; reading the server afterwards failed too: %w", ErrOutcomeUnknown, err, serr)
+	case done(s):
+		c.logger.WarnContext(ctx, "change answer lost, but MGN made the change", "server_id", id, "err", err)
+		return s, nil
+	}
+	return Server{}, err
 }
 
 // maxFilterValues is how many values EC2 takes in one filter.

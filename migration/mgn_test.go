@@ -10,6 +10,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -49,6 +51,13 @@ func newRig(tb testing.TB, servers []mgnemu.SourceServer, opts migration.Options
 	client := migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}}, opts)
 	return &rig{emu: emu, clock: clock, client: client}
 }
+
+// launchReq is a launch of the servers by U0123, with a fresh request ID.
+func launchReq(mode migration.Mode, ids ...string) migration.LaunchRequest {
+	return migration.LaunchRequest{Mode: mode, ServerIDs: ids, RequestedBy: "U0123", Request: fmt.Sprintf("req-%d", requests.Add(1))}
+}
+
+var requests atomic.Int64
 
 func (r *rig) server(t *testing.T, id string) migration.Server {
 	t.Helper()
@@ -242,8 +251,9 @@ func TestTestLaunchFollowedThroughJobLog(t *testing.T) {
 			t.Parallel()
 			r := newRig(t, nil, migration.Options{PageSize: pageSize})
 			ctx := t.Context()
-			tags := map[string]string{"requested_by": "U0123", "reason": "rehearsal"}
-			job, err := r.client.StartTest(ctx, []string{mgnemu.SampleWeb01}, tags)
+			req := launchReq(migration.ModeTest, mgnemu.SampleWeb01)
+			tags := req.Tags()
+			job, err := r.client.Launch(ctx, req)
 			if err != nil {
 				t.Fatalf("StartTest: %v", err)
 			}
@@ -389,7 +399,7 @@ func TestTestLaunchFollowedThroughJobLog(t *testing.T) {
 // and its whole log as the emulator has it.
 func runJob(t *testing.T, r *rig) (migration.Job, []mgnemu.JobLog) {
 	t.Helper()
-	job, err := r.client.StartTest(t.Context(), []string{mgnemu.SampleWeb01}, nil)
+	job, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01))
 	if err != nil {
 		t.Fatalf("StartTest: %v", err)
 	}
@@ -534,26 +544,26 @@ func TestLaunchRefused(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		start    func(*migration.Client, context.Context, []string, map[string]string) (migration.Job, error)
+		mode     migration.Mode
 		ids      []string
 		wantKind error
 		wantCode string
 	}{
-		{name: "cutover of a server ready for test", start: (*migration.Client).StartCutover, ids: []string{mgnemu.SampleWeb01},
+		{name: "cutover of a server ready for test", mode: migration.ModeCutover, ids: []string{mgnemu.SampleWeb01},
 			wantKind: migration.ErrConflict, wantCode: "ConflictException"},
-		{name: "test of a stalled server", start: (*migration.Client).StartTest, ids: []string{mgnemu.SampleFile01},
+		{name: "test of a stalled server", mode: migration.ModeTest, ids: []string{mgnemu.SampleFile01},
 			wantKind: migration.ErrConflict, wantCode: "ConflictException"},
-		{name: "test of a server in initial sync", start: (*migration.Client).StartTest, ids: []string{mgnemu.SampleWeb02},
+		{name: "test of a server in initial sync", mode: migration.ModeTest, ids: []string{mgnemu.SampleWeb02},
 			wantKind: migration.ErrConflict, wantCode: "ConflictException"},
-		{name: "test of an unknown server", start: (*migration.Client).StartTest, ids: []string{"s-00000000000000000"},
+		{name: "test of an unknown server", mode: migration.ModeTest, ids: []string{"s-00000000000000000"},
 			wantKind: migration.ErrConflict, wantCode: "ConflictException"},
-		{name: "malformed ID", start: (*migration.Client).StartTest, ids: []string{"web01"},
+		{name: "malformed ID", mode: migration.ModeTest, ids: []string{"web01"},
 			wantKind: migration.ErrInvalid, wantCode: "ValidationException"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, nil, migration.Options{})
-			job, err := tt.start(r.client, t.Context(), tt.ids, nil)
+			job, err := r.client.Launch(t.Context(), launchReq(tt.mode, tt.ids...))
 			if !errors.Is(err, tt.wantKind) {
 				t.Fatalf("got %+v, %v; want an error of kind %v", job, err, tt.wantKind)
 			}
@@ -568,10 +578,10 @@ func TestLaunchRefused(t *testing.T) {
 	}
 	t.Run("second launch while the first runs", func(t *testing.T) {
 		r := newRig(t, nil, migration.Options{})
-		if _, err := r.client.StartTest(t.Context(), []string{mgnemu.SampleWeb01}, nil); err != nil {
+		if _, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01)); err != nil {
 			t.Fatalf("first StartTest: %v", err)
 		}
-		if _, err := r.client.StartTest(t.Context(), []string{mgnemu.SampleWeb01}, nil); !errors.Is(err, migration.ErrConflict) {
+		if _, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01)); !errors.Is(err, migration.ErrConflict) {
 			t.Errorf("second StartTest: got %v, want ErrConflict", err)
 		}
 	})
@@ -632,7 +642,7 @@ func TestLifecycleChanges(t *testing.T) {
 	}
 
 	// Cutover, revert, cutover again, finalize.
-	job, err := r.client.StartCutover(ctx, []string{mgnemu.SampleDB01}, map[string]string{"requested_by": "U0123"})
+	job, err := r.client.Launch(ctx, launchReq(migration.ModeCutover, mgnemu.SampleDB01))
 	if err != nil {
 		t.Fatalf("StartCutover(db01): %v", err)
 	}
@@ -647,7 +657,7 @@ func TestLifecycleChanges(t *testing.T) {
 	if err != nil || s.Lifecycle.State != migration.LifecycleReadyForCutover || !s.Lifecycle.LastCutover.Reverted.Equal(r.clock.Now()) {
 		t.Errorf("RevertToReadyForCutover(db01): got %s, last cutover %+v, %v; want READY_FOR_CUTOVER reverted now", s.Lifecycle.State, s.Lifecycle.LastCutover, err)
 	}
-	if _, err := r.client.StartCutover(ctx, []string{mgnemu.SampleDB01}, nil); err != nil {
+	if _, err := r.client.Launch(ctx, launchReq(migration.ModeCutover, mgnemu.SampleDB01)); err != nil {
 		t.Fatalf("second StartCutover(db01): %v", err)
 	}
 	r.clock.Advance(time.Hour)
@@ -715,7 +725,7 @@ func TestThrottlingRetried(t *testing.T) {
 	t.Run("MGN", func(t *testing.T) {
 		t.Parallel()
 		r := newRig(t, nil, migration.Options{})
-		job, err := r.client.StartTest(t.Context(), []string{mgnemu.SampleWeb01}, nil)
+		job, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01))
 		if err != nil {
 			t.Fatalf("StartTest: %v", err)
 		}
@@ -822,4 +832,149 @@ func BenchmarkServers3000(b *testing.B) {
 		b.Fatalf("pages/op: got %v, want 3", pages)
 	}
 	b.ReportMetric(pages, "pages/op")
+}
+
+// lossyProxy forwards every request to target and loses the answers to the operations named in
+// lose (their paths, e.g. "/StartCutover"): MGN acts on them, the client gets a 502.
+func lossyProxy(t *testing.T, target string, lose ...string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(resp *http.Response) error {
+		if slices.Contains(lose, resp.Request.URL.Path) {
+			return errors.New("answer lost on the way back")
+		}
+		return nil
+	}
+	p.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		w.WriteHeader(http.StatusBadGateway)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// newLossyRig is a rig whose MGN answers to the operations in lose are lost after MGN acted.
+func newLossyRig(t *testing.T, lose ...string) *rig {
+	t.Helper()
+	r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+	proxy := lossyProxy(t, r.emu.URL(), lose...)
+	r.client = migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		migration.Options{MGNEndpoint: proxy, EC2Endpoint: r.emu.URL(), OutcomeDelay: time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	return r
+}
+
+func TestLaunchAnswerLost(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []migration.Mode{migration.ModeTest, migration.ModeCutover} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			op := "StartTest"
+			if mode == migration.ModeCutover {
+				op = "StartCutover"
+			}
+			r := newLossyRig(t, "/"+op)
+			req := launchReq(mode, mgnemu.SampleDB01)
+			req.Since = epoch
+			job, err := r.client.Launch(t.Context(), req)
+			if err != nil {
+				t.Fatalf("Launch with its answer lost: %v; want the job MGN started", err)
+			}
+			jobs := r.emu.Jobs()
+			if len(jobs) != 1 || jobs[0].JobID != job.ID {
+				t.Fatalf("MGN jobs: got %d, want exactly the one returned (%s)", len(jobs), job.ID)
+			}
+			if n := r.emu.Calls(op); n != 1 {
+				t.Errorf("%s calls: got %d, want 1 (never retried)", op, n)
+			}
+		})
+	}
+}
+
+func TestLaunchNotRetried(t *testing.T) {
+	t.Parallel()
+	t.Run("5xx before MGN acted", func(t *testing.T) {
+		t.Parallel()
+		r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+		r.emu.Fail("StartCutover", 1, 503, "ServiceUnavailableException")
+		_, err := r.client.Launch(t.Context(), launchReq(migration.ModeCutover, mgnemu.SampleDB01))
+		if !errors.Is(err, migration.ErrUnavailable) || errors.Is(err, migration.ErrOutcomeUnknown) {
+			t.Fatalf("Launch: got %v, want ErrUnavailable saying nothing was launched", err)
+		}
+		if n := r.emu.Calls("StartCutover"); n != 1 {
+			t.Errorf("StartCutover calls: got %d, want 1", n)
+		}
+		if n := r.emu.Calls("DescribeJobs"); n != 3 {
+			t.Errorf("DescribeJobs calls: got %d, want 3 (asked three times before saying nothing launched)", n)
+		}
+		if jobs := r.emu.Jobs(); len(jobs) != 0 {
+			t.Errorf("jobs: got %d, want none", len(jobs))
+		}
+	})
+	t.Run("throttled", func(t *testing.T) {
+		t.Parallel()
+		r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+		r.emu.Throttle("StartTest", 1)
+		_, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01))
+		if !errors.Is(err, migration.ErrThrottled) {
+			t.Fatalf("Launch: got %v, want ErrThrottled", err)
+		}
+		if n, m := r.emu.Calls("StartTest"), r.emu.Calls("DescribeJobs"); n != 1 || m != 0 {
+			t.Errorf("calls: got %d StartTest and %d DescribeJobs, want 1 and 0 (a throttled call did nothing)", n, m)
+		}
+	})
+	t.Run("answer lost and MGN unreachable afterwards", func(t *testing.T) {
+		t.Parallel()
+		r := newLossyRig(t, "/StartCutover", "/DescribeJobs")
+		_, err := r.client.Launch(t.Context(), launchReq(migration.ModeCutover, mgnemu.SampleDB01))
+		if !errors.Is(err, migration.ErrOutcomeUnknown) {
+			t.Fatalf("Launch: got %v, want ErrOutcomeUnknown", err)
+		}
+		if jobs := r.emu.Jobs(); len(jobs) != 1 {
+			t.Errorf("jobs: got %d, want the 1 MGN started", len(jobs))
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		t.Parallel()
+		r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+		r.emu.SetLatency("StartTest", time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, err := r.client.Launch(ctx, launchReq(migration.ModeTest, mgnemu.SampleWeb01))
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, migration.ErrOutcomeUnknown) {
+			t.Fatalf("Launch: got %v, want the deadline, with MGN asked (no job)", err)
+		}
+		if n := r.emu.Calls("DescribeJobs"); n != 3 {
+			t.Errorf("DescribeJobs calls after the deadline: got %d, want 3", n)
+		}
+	})
+}
+
+func TestChangeAnswerLost(t *testing.T) {
+	t.Parallel()
+	r := newLossyRig(t, "/ChangeServerLifeCycleState", "/FinalizeCutover", "/StartCutover")
+	ctx := t.Context()
+	s, err := r.client.RevertToReadyForTest(ctx, mgnemu.SampleApp01)
+	if err != nil || s.Lifecycle.State != migration.LifecycleReadyForTest {
+		t.Fatalf("RevertToReadyForTest with its answer lost: got %s, %v; want READY_FOR_TEST, no error", s.Lifecycle.State, err)
+	}
+	if _, err := r.client.Launch(ctx, launchReq(migration.ModeCutover, mgnemu.SampleDB01)); err != nil {
+		t.Fatalf("Launch cutover: %v", err)
+	}
+	r.clock.Advance(time.Hour) // the cutover job ends
+	s, err = r.client.FinalizeCutover(ctx, mgnemu.SampleDB01)
+	if err != nil || !s.CutOver() {
+		t.Fatalf("FinalizeCutover with its answer lost: got %s, %v; want cut over, no error", s.Lifecycle.State, err)
+	}
+	if n := r.emu.Calls("FinalizeCutover"); n != 1 {
+		t.Errorf("FinalizeCutover calls: got %d, want 1", n)
+	}
+	// A refusal stays a refusal: web02 is still in initial sync.
+	if _, err := r.client.MarkReadyForCutover(ctx, mgnemu.SampleWeb02); !errors.Is(err, migration.ErrUnavailable) {
+		t.Errorf("MarkReadyForCutover(web02) through the lossy proxy: got %v, want the lost answer's error", err)
+	}
 }

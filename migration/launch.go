@@ -1,0 +1,61 @@
+package migration
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// LaunchRequest is a launch the bot asks MGN for. Its key (the confirmation for a cutover, the
+// request ID for a test) goes on the job as a tag, so that MGN can be asked afterwards whether
+// the launch started: MGN's StartTest and StartCutover have no idempotency token.
+type LaunchRequest struct {
+	Mode        Mode
+	ServerIDs   []string
+	RequestedBy string   // Slack user ID of the person who asked
+	ApprovedBy  []string // Slack user IDs of the approvers who confirmed (cutovers)
+	// Confirmation is the confirmation card's ID (cutovers); Request the bot's request ID
+	// (tests). One of them is required; Confirmation wins when both are set.
+	Confirmation, Request string
+	// Since is when the request was made: a job created before it (less a minute of clock
+	// skew) cannot be this request's.
+	Since time.Time
+}
+
+// Key is the tag (name and value) that identifies the request's job.
+func (r LaunchRequest) Key() (string, string) {
+	if r.Confirmation != "" {
+		return TagConfirmation, r.Confirmation
+	}
+	return TagRequest, r.Request
+}
+
+// Tags are the tags put on the job: who asked, who approved, and the key.
+func (r LaunchRequest) Tags() map[string]string {
+	tags := map[string]string{}
+	if r.RequestedBy != "" {
+		tags[TagRequestedBy] = r.RequestedBy
+	}
+	if len(r.ApprovedBy) > 0 {
+		tags[TagApprovedBy] = strings.Join(r.ApprovedBy, ",")
+	}
+	if r.Request != "" {
+		tags[TagRequest] = r.Request
+	}
+	if r.Confirmation != "" {
+		tags[TagConfirmation] = r.Confirmation
+	}
+	return tags
+}
+
+func (r LaunchRequest) validate() error {
+	switch {
+	case r.Mode != ModeTest && r.Mode != ModeCutover:
+		return fmt.Errorf("launch: %w: mode %q", ErrInvalid, r.Mode)
+	case len(r.ServerIDs) == 0:
+		return fmt.Errorf("launch: %w: no servers", ErrInvalid)
+	case r.Confirmation == "" && r.Request == "":
+		return fmt.Errorf("launch: %w: no confirmation or request ID to find the job by", ErrInvalid)
+	}
+	return nil
+}
