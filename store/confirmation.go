@@ -9,21 +9,45 @@ import (
 )
 
 // ConfirmationState is where a confirmation is in its life:
-// pending -> confirmed | cancelled | expired, then confirmed -> launched | failed.
+//
+//	pending --(enough approvals)--> confirmed --(owner begins the AWS call)--> calling
+//	pending --> cancelled | expired
+//	confirmed | calling --> launched (MGN has the job) | failed (MGN has nothing)
+//
+// A confirmed or calling confirmation is work in progress owned by one replica under a lease
+// (Owner, LeaseUntil) and a fence token (Fence) that grows each time ownership changes. Only
+// the owner holding the current fence can begin the AWS call or record that nothing launched;
+// after its lease ends, another replica can take the work over (TakeOverConfirmations), which
+// fences the old owner out. Recording a launch is allowed from either in-progress state
+// whoever holds the lease, because it states what MGN did.
 type ConfirmationState string
 
 // Confirmation states.
 const (
 	Pending   ConfirmationState = "pending"
 	Confirmed ConfirmationState = "confirmed"
+	Calling   ConfirmationState = "calling"
 	Cancelled ConfirmationState = "cancelled"
 	Expired   ConfirmationState = "expired"
 	Launched  ConfirmationState = "launched"
 	Failed    ConfirmationState = "failed"
 )
 
-// Confirmation is a cutover or finalize request waiting for an approver's
-// click.
+// Final reports whether nothing more happens to a confirmation in state s.
+func (s ConfirmationState) Final() bool {
+	switch s {
+	case Cancelled, Expired, Launched, Failed:
+		return true
+	}
+	return false
+}
+
+// InProgress reports whether a confirmation in state s was decided and its action is being
+// carried out.
+func (s ConfirmationState) InProgress() bool { return s == Confirmed || s == Calling }
+
+// Confirmation is a cutover or finalize request: it waits for approvers' clicks, then its
+// action is carried out once.
 type Confirmation struct {
 	ID          string // random token, carried in the button value
 	Action      string // "cutover" or "finalize"
@@ -33,35 +57,80 @@ type Confirmation struct {
 	MessageTS   string // "" until the message is posted
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
-	State       ConfirmationState // "" means Pending when created
-	DecidedBy   string            // Slack user ID; "" while pending or expired
-	DecidedAt   time.Time         // zero while pending or expired
-	JobID       string            // the launch job, once launched
-	Error       string            // why the launch failed
+	// Checks is the pre-flight shown on the card when it was requested (mrkdwn lines).
+	Checks string
+	// ApprovalsNeeded is how many distinct approvers must confirm; 0 is read as 1.
+	ApprovalsNeeded int
+	// Approvals are the approvers who confirmed so far, in order.
+	Approvals []string
+	State     ConfirmationState // "" means Pending when created
+	DecidedBy string            // who decided it: the last approver, or who cancelled; "" while pending or expired
+	DecidedAt time.Time         // zero while pending or expired
+	JobID     string            // the launch job, once launched
+	Error     string            // why nothing was launched (failed)
+	Detail    string            // what was done, in words, when there is more to say than the job (finalize)
+
+	// Owner holds the work of an in-progress confirmation until LeaseUntil; Fence grows with
+	// every change of owner.
+	Owner      string
+	LeaseUntil time.Time
+	Fence      int64
+
+	// Version grows with every change; CardVersion is the version its Slack card shows.
+	Version     int64
+	CardVersion int64
+	UpdatedAt   time.Time
+}
+
+// Token is the fence of the confirmation's current owner.
+func (c Confirmation) Token() Fence { return Fence{Owner: c.Owner, Token: c.Fence} }
+
+// Needed is how many approvals the confirmation needs (at least 1).
+func (c Confirmation) Needed() int { return max(c.ApprovalsNeeded, 1) }
+
+// Fence names an owner of a confirmation's work and the fence token it was given.
+type Fence struct {
+	Owner string
+	Token int64
+}
+
+// Outcome is how a confirmation's action ended.
+type Outcome struct {
+	State  ConfirmationState // Launched or Failed
+	JobID  string            // the launch job (Launched cutovers)
+	Error  string            // why nothing was launched (Failed)
+	Detail string            // what was done, in words
 }
 
 const confirmationColumns = `id, action, requested_by, channel, message_ts, created_at, expires_at,
-	state, decided_by, decided_at, job_id, error`
+	state, decided_by, decided_at, job_id, error, detail, checks, approvals_needed,
+	owner, lease_until, fence, version, card_version, updated_at`
 
-const confirmationServersQuery = `SELECT confirmation_id, server_id FROM confirmation_servers
+const (
+	confirmationServersQuery = `SELECT confirmation_id, server_id FROM confirmation_servers
 	WHERE confirmation_id IN (%s) ORDER BY confirmation_id, pos`
+	confirmationApprovalsQuery = `SELECT confirmation_id, user_id FROM confirmation_approvals
+	WHERE confirmation_id IN (%s) ORDER BY confirmation_id, at, user_id`
+)
 
 func scanConfirmation(row scanner) (Confirmation, error) {
 	var (
-		c                Confirmation
-		created, expires int64
-		decided          sql.NullInt64
-		state            string
+		c                                  Confirmation
+		created, expires, lease, updatedAt int64
+		decided                            sql.NullInt64
+		state                              string
 	)
 	err := row.Scan(&c.ID, &c.Action, &c.RequestedBy, &c.Channel, &c.MessageTS, &created, &expires,
-		&state, &c.DecidedBy, &decided, &c.JobID, &c.Error)
+		&state, &c.DecidedBy, &decided, &c.JobID, &c.Error, &c.Detail, &c.Checks, &c.ApprovalsNeeded,
+		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt)
 	c.CreatedAt, c.ExpiresAt, c.DecidedAt = fromMicros(created), fromMicros(expires), fromNullMicros(decided)
+	c.LeaseUntil, c.UpdatedAt = fromNullMicros(sql.NullInt64{Int64: lease, Valid: lease != 0}), fromMicros(updatedAt)
 	c.State = ConfirmationState(state)
 	return c, err
 }
 
-// CreateConfirmation stores c with its server list. It returns an error if
-// c.ID or c.Action is empty or a confirmation with c.ID exists.
+// CreateConfirmation stores c with its server list, at version 1. It returns an error if c.ID or
+// c.Action is empty or a confirmation with c.ID exists.
 func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 	if c.ID == "" || c.Action == "" {
 		return fmt.Errorf("create confirmation: id and action are required")
@@ -70,10 +139,12 @@ func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 		c.State = Pending
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO confirmations (`+confirmationColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO confirmations (id, action, requested_by, channel, message_ts,
+			created_at, expires_at, state, decided_by, decided_at, job_id, error, detail, checks, approvals_needed,
+			version, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $6)`,
 			c.ID, c.Action, c.RequestedBy, c.Channel, c.MessageTS, micros(c.CreatedAt), micros(c.ExpiresAt),
-			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error); err != nil {
+			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Checks, c.Needed()); err != nil {
 			return err
 		}
 		return insertServers(ctx, tx, "confirmation_servers", "confirmation_id, pos, server_id", c.ID, c.ServerIDs)
@@ -84,10 +155,10 @@ func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 	return nil
 }
 
-// SetConfirmationMessage records where the confirmation card was posted.
-// It returns ErrNotFound if there is no such confirmation.
+// SetConfirmationMessage records where the confirmation card was posted; the card then shows
+// the current version. It returns ErrNotFound if there is no such confirmation.
 func (s *Store) SetConfirmationMessage(ctx context.Context, id, channel, ts string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET channel = $2, message_ts = $3 WHERE id = $1`, id, channel, ts)
+	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET channel = $2, message_ts = $3, card_version = version WHERE id = $1`, id, channel, ts)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("set confirmation message %s: %w", id, err)
 	}
@@ -111,10 +182,11 @@ func (s *Store) confirmation(ctx context.Context, id string) (Confirmation, erro
 	if err != nil {
 		return Confirmation{}, err
 	}
-	return c, s.fillConfirmationServers(ctx, []*Confirmation{&c})
+	return c, s.fillConfirmations(ctx, []*Confirmation{&c})
 }
 
-func (s *Store) fillConfirmationServers(ctx context.Context, cs []*Confirmation) error {
+// fillConfirmations loads the servers and approvals of cs.
+func (s *Store) fillConfirmations(ctx context.Context, cs []*Confirmation) error {
 	if len(cs) == 0 {
 		return nil
 	}
@@ -126,62 +198,227 @@ func (s *Store) fillConfirmationServers(ctx context.Context, cs []*Confirmation)
 	if err != nil {
 		return err
 	}
+	approvals, err := loadServers(ctx, s.db, confirmationApprovalsQuery, ids)
+	if err != nil {
+		return err
+	}
 	for _, c := range cs {
-		c.ServerIDs = servers[c.ID]
+		c.ServerIDs, c.Approvals = servers[c.ID], approvals[c.ID]
 	}
 	return nil
 }
 
-// DecideConfirmation moves a pending confirmation that has not expired at
-// now to state to (Confirmed or Cancelled), recording by and now, and returns
-// it. Of several concurrent callers, in this or other replicas, exactly one
-// wins: the move is one conditional UPDATE. A loser gets the current
-// confirmation and ErrAlreadyDecided. Past its expiry a pending confirmation
-// becomes Expired, and it is returned with ErrExpired. It returns ErrNotFound
-// if there is no such confirmation.
-func (s *Store) DecideConfirmation(ctx context.Context, id string, to ConfirmationState, by string, now time.Time) (Confirmation, error) {
-	if to != Confirmed && to != Cancelled {
-		return Confirmation{}, fmt.Errorf("decide confirmation %s: cannot decide to %q", id, to)
-	}
-	c, err := s.decide(ctx, id, to, by, now)
+// Approve records user's approval of a pending confirmation that has not expired at now, and
+// returns the confirmation with its approvals and whether this call added one (false when
+// user had approved already). Past its expiry a pending confirmation becomes Expired and is
+// returned with ErrExpired; one that is no longer pending is returned with ErrAlreadyDecided.
+// It returns ErrNotFound if there is no such confirmation.
+func (s *Store) Approve(ctx context.Context, id, user string, now time.Time) (Confirmation, bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO confirmation_approvals (confirmation_id, user_id, at)
+		SELECT id, $2, $3 FROM confirmations WHERE id = $1 AND state = 'pending' AND expires_at > $3
+		ON CONFLICT (confirmation_id, user_id) DO NOTHING`, id, user, micros(now))
 	if err != nil {
-		return c, fmt.Errorf("decide confirmation %s: %w", id, err)
+		return Confirmation{}, false, fmt.Errorf("approve %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Confirmation{}, false, fmt.Errorf("approve %s: %w", id, err)
+	}
+	if n == 1 {
+		if _, err := s.db.ExecContext(ctx, `UPDATE confirmations SET version = version + 1, updated_at = $2
+			WHERE id = $1`, id, micros(now)); err != nil {
+			return Confirmation{}, false, fmt.Errorf("approve %s: %w", id, err)
+		}
+	}
+	c, err := s.settlePending(ctx, id, now)
+	if err != nil {
+		return c, false, fmt.Errorf("approve %s: %w", id, err)
+	}
+	return c, n == 1, nil
+}
+
+// settlePending returns the confirmation, expiring it first if it is pending and due. It
+// returns ErrExpired or ErrAlreadyDecided when it is not pending.
+func (s *Store) settlePending(ctx context.Context, id string, now time.Time) (Confirmation, error) {
+	// Expire it if it is due; conditional, so harmless when someone else just decided it.
+	if _, err := s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'expired', version = version + 1, updated_at = $2
+		WHERE id = $1 AND state = 'pending' AND expires_at <= $2`, id, micros(now)); err != nil {
+		return Confirmation{}, err
+	}
+	c, err := s.confirmation(ctx, id)
+	switch {
+	case err != nil:
+		return Confirmation{}, err
+	case c.State == Expired:
+		return c, ErrExpired
+	case c.State != Pending:
+		return c, ErrAlreadyDecided
 	}
 	return c, nil
 }
 
-func (s *Store) decide(ctx context.Context, id string, to ConfirmationState, by string, now time.Time) (Confirmation, error) {
-	c, err := scanConfirmation(s.db.QueryRowContext(ctx, `UPDATE confirmations
-		SET state = $2, decided_by = $3, decided_at = $4
-		WHERE id = $1 AND state = 'pending' AND expires_at > $4
-		RETURNING `+confirmationColumns, id, string(to), by, micros(now)))
+// ConfirmConfirmation moves a pending confirmation that has not expired at now and has all the
+// approvals it needs to Confirmed, decided by by, and gives its work to owner under a lease
+// until now+ttl with a new fence token. Of several concurrent callers, in this or other
+// replicas, exactly one wins: the move is one conditional UPDATE. A loser gets the current
+// confirmation and ErrAlreadyDecided (ErrNotApproved when approvals are missing). Past its
+// expiry a pending confirmation becomes Expired and is returned with ErrExpired. It returns
+// ErrNotFound if there is no such confirmation.
+func (s *Store) ConfirmConfirmation(ctx context.Context, id, by, owner string, now time.Time, ttl time.Duration) (Confirmation, error) {
+	c, err := s.updateConfirmation(ctx, `UPDATE confirmations
+		SET state = 'confirmed', decided_by = $2, decided_at = $3, owner = $4, lease_until = $5,
+			fence = fence + 1, version = version + 1, updated_at = $3
+		WHERE id = $1 AND state = 'pending' AND expires_at > $3
+			AND (SELECT COUNT(*) FROM confirmation_approvals WHERE confirmation_id = $1) >= approvals_needed
+		RETURNING `+confirmationColumns, id, by, micros(now), owner, micros(now.Add(ttl)))
 	if err == nil {
-		return c, s.fillConfirmationServers(ctx, []*Confirmation{&c})
+		return c, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return Confirmation{}, err
+		return Confirmation{}, fmt.Errorf("confirm %s: %w", id, err)
 	}
-	// Lost, expired or missing. Expire it if it is due; this too is
-	// conditional, so it is harmless when someone else just decided it.
-	if _, err := s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'expired'
-		WHERE id = $1 AND state = 'pending' AND expires_at <= $2`, id, micros(now)); err != nil {
-		return Confirmation{}, err
+	c, err = s.settlePending(ctx, id, now)
+	if err == nil {
+		err = ErrNotApproved
 	}
-	c, err = s.confirmation(ctx, id)
+	return c, fmt.Errorf("confirm %s: %w", id, err)
+}
+
+// CancelConfirmation moves a pending confirmation that has not expired at now to Cancelled,
+// by by. It fails like ConfirmConfirmation.
+func (s *Store) CancelConfirmation(ctx context.Context, id, by string, now time.Time) (Confirmation, error) {
+	c, err := s.updateConfirmation(ctx, `UPDATE confirmations
+		SET state = 'cancelled', decided_by = $2, decided_at = $3, version = version + 1, updated_at = $3
+		WHERE id = $1 AND state = 'pending' AND expires_at > $3
+		RETURNING `+confirmationColumns, id, by, micros(now))
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Confirmation{}, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	c, err = s.settlePending(ctx, id, now)
+	if err == nil {
+		err = errors.New("not cancelled") // unreachable: the update matched no pending row
+	}
+	return c, fmt.Errorf("cancel %s: %w", id, err)
+}
+
+// updateConfirmation runs an UPDATE … RETURNING of one confirmation and loads its lists. It
+// returns sql.ErrNoRows when the update matched nothing.
+func (s *Store) updateConfirmation(ctx context.Context, query string, args ...any) (Confirmation, error) {
+	c, err := scanConfirmation(s.db.QueryRowContext(ctx, query, args...))
 	if err != nil {
 		return Confirmation{}, err
 	}
-	if c.State == Expired {
-		return c, ErrExpired
-	}
-	return c, ErrAlreadyDecided
+	return c, s.fillConfirmations(ctx, []*Confirmation{&c})
 }
 
-// ExpireConfirmations moves every pending confirmation whose expiry is at or
-// before now to Expired and returns those it moved, so that their cards can
-// be updated; a confirmation is returned to one caller only.
+// BeginCall records that f's owner is about to call AWS for a Confirmed confirmation, and
+// extends its lease to now+ttl. It fails with ErrLeaseLost unless f is the current fence and
+// its lease has not ended at now: the caller must then not call AWS.
+func (s *Store) BeginCall(ctx context.Context, id string, f Fence, now time.Time, ttl time.Duration) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'calling', lease_until = $4,
+			version = version + 1, updated_at = $5
+		WHERE id = $1 AND state = 'confirmed' AND owner = $2 AND fence = $3 AND lease_until > $5`,
+		id, f.Owner, f.Token, micros(now.Add(ttl)), micros(now))
+	if err := s.fenced(ctx, id, res, err); err != nil {
+		return fmt.Errorf("begin call %s: %w", id, err)
+	}
+	return nil
+}
+
+// RenewConfirmation extends f's lease of an in-progress confirmation to now+ttl. It fails with
+// ErrLeaseLost unless f is the current fence and its lease has not ended at now.
+func (s *Store) RenewConfirmation(ctx context.Context, id string, f Fence, now time.Time, ttl time.Duration) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET lease_until = $4
+		WHERE id = $1 AND state IN ('confirmed', 'calling') AND owner = $2 AND fence = $3 AND lease_until > $5`,
+		id, f.Owner, f.Token, micros(now.Add(ttl)), micros(now))
+	if err := s.fenced(ctx, id, res, err); err != nil {
+		return fmt.Errorf("renew %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReleaseConfirmation ends f's lease at once, so that another pass (of any replica) takes the
+// work over without waiting for the lease to run out. It is a no-op when f no longer holds it.
+func (s *Store) ReleaseConfirmation(ctx context.Context, id string, f Fence) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE confirmations SET lease_until = 0
+		WHERE id = $1 AND state IN ('confirmed', 'calling') AND owner = $2 AND fence = $3`, id, f.Owner, f.Token); err != nil {
+		return fmt.Errorf("release %s: %w", id, err)
+	}
+	return nil
+}
+
+// CompleteConfirmation records how an in-progress confirmation's action ended. A launch
+// (Launched) is recorded whoever holds the lease, since it states what MGN did; that nothing
+// was launched (Failed) only by the current fence f whose lease has not ended at now, so that
+// it is never recorded while another replica may be calling AWS. It returns ErrLeaseLost when
+// f may not record a failure, ErrAlreadyDecided when the confirmation is not in progress
+// (already completed, say) and ErrNotFound when there is none.
+func (s *Store) CompleteConfirmation(ctx context.Context, id string, o Outcome, f Fence, now time.Time) error {
+	var (
+		res sql.Result
+		err error
+	)
+	switch o.State {
+	case Launched:
+		res, err = s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'launched', job_id = $2, error = '', detail = $3,
+				lease_until = 0, version = version + 1, updated_at = $4
+			WHERE id = $1 AND state IN ('confirmed', 'calling')`, id, o.JobID, o.Detail, micros(now))
+	case Failed:
+		res, err = s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'failed', error = $2, detail = $3,
+				lease_until = 0, version = version + 1, updated_at = $4
+			WHERE id = $1 AND state IN ('confirmed', 'calling') AND owner = $5 AND fence = $6 AND lease_until > $4`,
+			id, o.Error, o.Detail, micros(now), f.Owner, f.Token)
+	default:
+		return fmt.Errorf("complete confirmation %s: cannot complete as %q", id, o.State)
+	}
+	if err := s.fenced(ctx, id, res, err); err != nil {
+		return fmt.Errorf("complete confirmation %s: %w", id, err)
+	}
+	return nil
+}
+
+// fenced turns a fenced UPDATE that matched no row into the reason: ErrNotFound,
+// ErrAlreadyDecided (not in progress) or ErrLeaseLost.
+func (s *Store) fenced(ctx context.Context, id string, res sql.Result, err error) error {
+	err = affectedOne(res, err)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	c, err := s.confirmation(ctx, id)
+	switch {
+	case err != nil:
+		return err
+	case !c.State.InProgress():
+		return ErrAlreadyDecided
+	}
+	return ErrLeaseLost
+}
+
+// TakeOverConfirmations gives owner the work of at most limit in-progress confirmations whose
+// lease ended at or before now, each under a lease until now+ttl and a new fence token, and
+// returns them as they were taken (State says whether the old owner may have called AWS).
+// Each is returned to one caller only, in this or other replicas.
+func (s *Store) TakeOverConfirmations(ctx context.Context, owner string, now time.Time, ttl time.Duration, limit int) ([]Confirmation, error) {
+	cs, err := s.queryConfirmations(ctx, `UPDATE confirmations
+		SET owner = $1, lease_until = $3, fence = fence + 1, version = version + 1, updated_at = $2
+		WHERE id IN (SELECT id FROM confirmations WHERE state IN ('confirmed', 'calling') AND lease_until <= $2
+			ORDER BY decided_at, id`+limitClause(limit)+`)
+			AND state IN ('confirmed', 'calling') AND lease_until <= $2
+		RETURNING `+confirmationColumns, owner, micros(now), micros(now.Add(ttl)))
+	if err != nil {
+		return nil, fmt.Errorf("take over confirmations: %w", err)
+	}
+	return cs, nil
+}
+
+// ExpireConfirmations moves every pending confirmation whose expiry is at or before now to
+// Expired and returns those it moved, so that their cards can be updated; a confirmation is
+// returned to one caller only.
 func (s *Store) ExpireConfirmations(ctx context.Context, now time.Time) ([]Confirmation, error) {
-	cs, err := s.queryConfirmations(ctx, `UPDATE confirmations SET state = 'expired'
+	cs, err := s.queryConfirmations(ctx, `UPDATE confirmations SET state = 'expired', version = version + 1, updated_at = $1
 		WHERE state = 'pending' AND expires_at <= $1 RETURNING `+confirmationColumns, micros(now))
 	if err != nil {
 		return nil, fmt.Errorf("expire confirmations: %w", err)
@@ -189,32 +426,7 @@ func (s *Store) ExpireConfirmations(ctx context.Context, now time.Time) ([]Confi
 	return cs, nil
 }
 
-// CompleteConfirmation records the outcome of launching a Confirmed
-// confirmation: state is Launched (with the launch's jobID) or Failed (with
-// errText). It returns ErrNotFound if there is no such confirmation and
-// ErrAlreadyDecided if it is not Confirmed (already completed, say).
-func (s *Store) CompleteConfirmation(ctx context.Context, id string, state ConfirmationState, jobID, errText string) error {
-	if state != Launched && state != Failed {
-		return fmt.Errorf("complete confirmation %s: cannot complete as %q", id, state)
-	}
-	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET state = $2, job_id = $3, error = $4
-		WHERE id = $1 AND state = 'confirmed'`, id, string(state), jobID, errText)
-	err = affectedOne(res, err)
-	if errors.Is(err, ErrNotFound) {
-		if _, err2 := s.confirmation(ctx, id); err2 == nil {
-			err = ErrAlreadyDecided
-		} else if !errors.Is(err2, ErrNotFound) {
-			err = err2
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("complete confirmation %s: %w", id, err)
-	}
-	return nil
-}
-
-// Confirmations returns the confirmations in state, oldest first: after a
-// restart, Confirmed ones were approved but maybe never launched.
+// Confirmations returns the confirmations in state, oldest first.
 func (s *Store) Confirmations(ctx context.Context, state ConfirmationState) ([]Confirmation, error) {
 	cs, err := s.queryConfirmations(ctx, `SELECT `+confirmationColumns+` FROM confirmations
 		WHERE state = $1 ORDER BY created_at, id`, string(state))
@@ -222,6 +434,28 @@ func (s *Store) Confirmations(ctx context.Context, state ConfirmationState) ([]C
 		return nil, fmt.Errorf("confirmations %s: %w", state, err)
 	}
 	return cs, nil
+}
+
+// StaleCards returns at most limit confirmations whose card shows an older version than the
+// confirmation has, changed at or before before (so that a change another replica is still
+// showing is left to it), oldest change first. Cards never posted are left out.
+func (s *Store) StaleCards(ctx context.Context, before time.Time, limit int) ([]Confirmation, error) {
+	cs, err := s.queryConfirmations(ctx, `SELECT `+confirmationColumns+` FROM confirmations
+		WHERE card_version < version AND message_ts <> '' AND updated_at <= $1
+		ORDER BY updated_at, id`+limitClause(limit), micros(before))
+	if err != nil {
+		return nil, fmt.Errorf("stale cards: %w", err)
+	}
+	return cs, nil
+}
+
+// CardShown records that the confirmation's card shows version (a card never goes back).
+func (s *Store) CardShown(ctx context.Context, id string, version int64) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE confirmations SET card_version = $2
+		WHERE id = $1 AND card_version < $2`, id, version); err != nil {
+		return fmt.Errorf("card shown %s: %w", id, err)
+	}
+	return nil
 }
 
 func (s *Store) queryConfirmations(ctx context.Context, query string, args ...any) ([]Confirmation, error) {
@@ -233,7 +467,7 @@ func (s *Store) queryConfirmations(ctx context.Context, query string, args ...an
 	for i := range cs {
 		ptrs[i] = &cs[i]
 	}
-	return cs, s.fillConfirmationServers(ctx, ptrs)
+	return cs, s.fillConfirmations(ctx, ptrs)
 }
 
 // affectedOne turns an UPDATE that matched no row into ErrNotFound.

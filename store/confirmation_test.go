@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,82 +19,117 @@ func pending(id string) store.Confirmation {
 		RequestedBy: "U1",
 		CreatedAt:   t0,
 		ExpiresAt:   t0.Add(10 * time.Minute),
+		Checks:      "✅ *Replication:* Continuous Data Replication",
 		State:       store.Pending,
 	}
 }
+
+const lease = 15 * time.Second
 
 func TestConfirmationLifecycle(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T, dsn string) {
 		s := open(t, dsn)
 		ctx := t.Context()
-		want := pending("c1")
-		want.State = "" // defaults to pending
-		if err := s.CreateConfirmation(ctx, want); err != nil {
+		c := pending("c1")
+		c.State = "" // defaults to pending
+		c.ApprovalsNeeded = 2
+		if err := s.CreateConfirmation(ctx, c); err != nil {
 			t.Fatalf("CreateConfirmation: %v", err)
 		}
-		want.State = store.Pending
-		if err := s.CreateConfirmation(ctx, want); err == nil {
+		if err := s.CreateConfirmation(ctx, c); err == nil {
 			t.Errorf("CreateConfirmation of an existing id succeeded, want an error")
 		}
 		if err := s.SetConfirmationMessage(ctx, "c1", "C9", "1700000000.000100"); err != nil {
 			t.Fatalf("SetConfirmationMessage: %v", err)
 		}
-		want.Channel, want.MessageTS = "C9", "1700000000.000100"
 		got, err := s.Confirmation(ctx, "c1")
+		want := pending("c1")
+		want.ApprovalsNeeded, want.Channel, want.MessageTS = 2, "C9", "1700000000.000100"
+		want.Version, want.CardVersion, want.UpdatedAt = 1, 1, t0
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("Confirmation after create:\ngot  %+v, %v\nwant %+v, nil", got, err, want)
 		}
 
-		decidedAt := t0.Add(time.Minute)
-		got, err = s.DecideConfirmation(ctx, "c1", store.Confirmed, "U2", decidedAt)
-		want.State, want.DecidedBy, want.DecidedAt = store.Confirmed, "U2", decidedAt
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("DecideConfirmation:\ngot  %+v, %v\nwant %+v, nil", got, err, want)
+		// The first of two approvals does not confirm it.
+		at := t0.Add(time.Minute)
+		got, added, err := s.Approve(ctx, "c1", "U2", at)
+		if err != nil || !added || !reflect.DeepEqual(got.Approvals, []string{"U2"}) || got.Version != 2 {
+			t.Fatalf("Approve(U2) = %v approvals, version %d, added %v, %v; want [U2], 2, true", got.Approvals, got.Version, added, err)
 		}
-		got, err = s.DecideConfirmation(ctx, "c1", store.Cancelled, "U3", decidedAt.Add(time.Second))
-		if !errors.Is(err, store.ErrAlreadyDecided) || !reflect.DeepEqual(got, want) {
-			t.Errorf("second DecideConfirmation:\ngot  %+v, %v\nwant %+v, ErrAlreadyDecided", got, err, want)
+		if _, added, err := s.Approve(ctx, "c1", "U2", at); err != nil || added {
+			t.Errorf("Approve(U2) again: added %v, %v; want false, nil", added, err)
 		}
-		if _, err := s.DecideConfirmation(ctx, "c1", store.Launched, "U3", decidedAt); err == nil || errors.Is(err, store.ErrAlreadyDecided) {
-			t.Errorf("DecideConfirmation to launched: got %v, want an invalid-state error", err)
+		if _, err := s.ConfirmConfirmation(ctx, "c1", "U2", "A", at, lease); !errors.Is(err, store.ErrNotApproved) {
+			t.Errorf("ConfirmConfirmation with 1 of 2 approvals: got %v, want ErrNotApproved", err)
+		}
+		if _, _, err := s.Approve(ctx, "c1", "U3", at.Add(time.Second)); err != nil {
+			t.Fatalf("Approve(U3): %v", err)
+		}
+		got, err = s.ConfirmConfirmation(ctx, "c1", "U3", "A", at.Add(time.Second), lease)
+		if err != nil || got.State != store.Confirmed || got.DecidedBy != "U3" || got.Owner != "A" || got.Fence != 1 ||
+			!got.LeaseUntil.Equal(at.Add(time.Second+lease)) || !reflect.DeepEqual(got.Approvals, []string{"U2", "U3"}) {
+			t.Fatalf("ConfirmConfirmation = %+v, %v; want confirmed by U3, owned by A with fence 1, approvals U2, U3", got, err)
+		}
+		if _, err := s.ConfirmConfirmation(ctx, "c1", "U4", "B", at.Add(2*time.Second), lease); !errors.Is(err, store.ErrAlreadyDecided) {
+			t.Errorf("second ConfirmConfirmation: got %v, want ErrAlreadyDecided", err)
+		}
+		if _, _, err := s.Approve(ctx, "c1", "U4", at.Add(2*time.Second)); !errors.Is(err, store.ErrAlreadyDecided) {
+			t.Errorf("Approve after the decision: got %v, want ErrAlreadyDecided", err)
 		}
 
-		cs, err := s.Confirmations(ctx, store.Confirmed)
-		if err != nil || len(cs) != 1 || cs[0].ID != "c1" {
-			t.Errorf("Confirmations(confirmed) = %+v, %v; want [c1]", cs, err)
+		if err := s.BeginCall(ctx, "c1", got.Token(), at.Add(2*time.Second), lease); err != nil {
+			t.Fatalf("BeginCall: %v", err)
 		}
-		if err := s.CompleteConfirmation(ctx, "c1", store.Launched, "mgnjob-1", ""); err != nil {
+		if err := s.CompleteConfirmation(ctx, "c1", store.Outcome{State: store.Launched, JobID: "mgnjob-1"}, got.Token(), at.Add(3*time.Second)); err != nil {
 			t.Fatalf("CompleteConfirmation: %v", err)
 		}
-		if err := s.CompleteConfirmation(ctx, "c1", store.Failed, "", "boom"); !errors.Is(err, store.ErrAlreadyDecided) {
+		err = s.CompleteConfirmation(ctx, "c1", store.Outcome{State: store.Failed, Error: "boom"}, got.Token(), at.Add(3*time.Second))
+		if !errors.Is(err, store.ErrAlreadyDecided) {
 			t.Errorf("second CompleteConfirmation: got %v, want ErrAlreadyDecided", err)
 		}
-		want.State, want.JobID = store.Launched, "mgnjob-1"
-		got, err = s.Confirmation(ctx, "c1")
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("Confirmation after launch:\ngot  %+v, %v\nwant %+v, nil", got, err, want)
+		final, err := s.Confirmation(ctx, "c1")
+		if err != nil || final.State != store.Launched || final.JobID != "mgnjob-1" || final.Version != 6 || final.CardVersion != 1 {
+			t.Errorf("Confirmation after launch: got %+v, %v; want launched mgnjob-1 at version 6, card at 1", final, err)
 		}
-		if cs, err := s.Confirmations(ctx, store.Confirmed); err != nil || len(cs) != 0 {
-			t.Errorf("Confirmations(confirmed) after launch = %+v, %v; want none", cs, err)
+		if !final.State.Final() || final.State.InProgress() {
+			t.Errorf("launched: Final %v, InProgress %v; want true, false", final.State.Final(), final.State.InProgress())
+		}
+
+		// The card is behind; once shown, it is not.
+		stale, err := s.StaleCards(ctx, at.Add(time.Hour), 10)
+		if err != nil || len(stale) != 1 || stale[0].ID != "c1" {
+			t.Fatalf("StaleCards = %+v, %v; want [c1]", stale, err)
+		}
+		if stale, err := s.StaleCards(ctx, at, 10); err != nil || len(stale) != 0 {
+			t.Errorf("StaleCards changed before the last change = %+v, %v; want none", stale, err)
+		}
+		if err := s.CardShown(ctx, "c1", final.Version); err != nil {
+			t.Fatalf("CardShown: %v", err)
+		}
+		if err := s.CardShown(ctx, "c1", 2); err != nil {
+			t.Fatalf("CardShown(older): %v", err)
+		}
+		if stale, err := s.StaleCards(ctx, at.Add(time.Hour), 10); err != nil || len(stale) != 0 {
+			t.Errorf("StaleCards after CardShown = %+v, %v; want none", stale, err)
 		}
 	})
 }
 
-func TestDecideConfirmation(t *testing.T) {
+func TestConfirmationDecisionAtExpiry(t *testing.T) {
 	t.Parallel()
 	expires := pending("").ExpiresAt
 	tests := []struct {
 		name    string
-		to      store.ConfirmationState
+		cancel  bool
 		at      time.Time
 		want    store.ConfirmationState
 		wantErr error
 	}{
-		{"confirm before expiry", store.Confirmed, expires.Add(-time.Microsecond), store.Confirmed, nil},
-		{"cancel before expiry", store.Cancelled, t0, store.Cancelled, nil},
-		{"confirm at expiry", store.Confirmed, expires, store.Expired, store.ErrExpired},
-		{"cancel after expiry", store.Cancelled, expires.Add(time.Hour), store.Expired, store.ErrExpired},
+		{"confirm before expiry", false, expires.Add(-time.Microsecond), store.Confirmed, nil},
+		{"cancel before expiry", true, t0, store.Cancelled, nil},
+		{"confirm at expiry", false, expires, store.Expired, store.ErrExpired},
+		{"cancel after expiry", true, expires.Add(time.Hour), store.Expired, store.ErrExpired},
 	}
 	storetest.Run(t, func(t *testing.T, dsn string) {
 		s := open(t, dsn)
@@ -103,23 +139,216 @@ func TestDecideConfirmation(t *testing.T) {
 				if err := s.CreateConfirmation(ctx, pending(tt.name)); err != nil {
 					t.Fatalf("CreateConfirmation: %v", err)
 				}
-				got, err := s.DecideConfirmation(ctx, tt.name, tt.to, "U2", tt.at)
-				if !errors.Is(err, tt.wantErr) || got.State != tt.want {
-					t.Errorf("DecideConfirmation = %q, %v; want %q, %v", got.State, err, tt.want, tt.wantErr)
+				decide := func(at time.Time) (store.Confirmation, error) {
+					if tt.cancel {
+						return s.CancelConfirmation(ctx, tt.name, "U2", at)
+					}
+					if _, _, err := s.Approve(ctx, tt.name, "U2", at); err != nil {
+						return store.Confirmation{}, err
+					}
+					return s.ConfirmConfirmation(ctx, tt.name, "U2", "A", at, lease)
+				}
+				got, err := decide(tt.at)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("decide = %q, %v; want %q, %v", got.State, err, tt.want, tt.wantErr)
+				}
+				if got, _ := s.Confirmation(ctx, tt.name); got.State != tt.want {
+					t.Errorf("state: got %q, want %q", got.State, tt.want)
 				}
 				if tt.wantErr == nil {
 					return
 				}
-				// An expired confirmation stays expired, even for a clock
-				// that lags.
-				got, err = s.DecideConfirmation(ctx, tt.name, tt.to, "U2", t0)
+				// An expired confirmation stays expired, even for a clock that lags.
+				got, err = s.CancelConfirmation(ctx, tt.name, "U2", t0)
 				if !errors.Is(err, store.ErrExpired) || got.State != store.Expired {
-					t.Errorf("DecideConfirmation again = %q, %v; want expired, ErrExpired", got.State, err)
+					t.Errorf("decide again = %q, %v; want expired, ErrExpired", got.State, err)
 				}
-				if got.DecidedBy != "" || !got.DecidedAt.IsZero() {
-					t.Errorf("expired confirmation decided by %q at %v, want nobody", got.DecidedBy, got.DecidedAt)
+				if got.DecidedBy != "" || !got.DecidedAt.IsZero() || len(got.Approvals) != 0 {
+					t.Errorf("expired confirmation decided by %q at %v with approvals %v, want nobody", got.DecidedBy, got.DecidedAt, got.Approvals)
 				}
 			})
+		}
+	})
+}
+
+// TestConfirmationFencing: a replica whose lease ran out is fenced out of the AWS call and out
+// of saying that nothing launched, but a launch it did is still recorded.
+func TestConfirmationFencing(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := t.Context()
+		for _, id := range []string{"a", "b"} {
+			if err := s.CreateConfirmation(ctx, pending(id)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Approve(ctx, id, "U2", t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, err := s.ConfirmConfirmation(ctx, "a", "U2", "replica-1", t0, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.ConfirmConfirmation(ctx, "b", "U2", "replica-1", t0, lease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.BeginCall(ctx, "b", b.Token(), t0.Add(time.Second), lease); err != nil {
+			t.Fatal(err)
+		}
+
+		if got, err := s.TakeOverConfirmations(ctx, "replica-2", t0.Add(lease-time.Millisecond), lease, 10); err != nil || len(got) != 0 {
+			t.Fatalf("TakeOver during the lease = %+v, %v; want none", got, err)
+		}
+		if err := s.RenewConfirmation(ctx, "a", a.Token(), t0.Add(time.Second), lease); err != nil {
+			t.Fatalf("RenewConfirmation: %v", err)
+		}
+		// a's lease now ends at t0+1s+lease, b's at t0+1s+lease too (BeginCall extended it).
+		end := t0.Add(time.Second + lease)
+		got, err := s.TakeOverConfirmations(ctx, "replica-2", end, lease, 10)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("TakeOver after the leases = %+v, %v; want both", got, err)
+		}
+		states := map[string]store.ConfirmationState{}
+		for _, c := range got {
+			states[c.ID] = c.State
+			if c.Owner != "replica-2" || c.Fence != 2 || !c.LeaseUntil.Equal(end.Add(lease)) {
+				t.Errorf("taken over %s: owner %s fence %d lease %v; want replica-2, 2, %v", c.ID, c.Owner, c.Fence, c.LeaseUntil, end.Add(lease))
+			}
+		}
+		if states["a"] != store.Confirmed || states["b"] != store.Calling {
+			t.Errorf("taken over states: got %v, want a confirmed (AWS never called), b calling", states)
+		}
+
+		// The old owner can neither call AWS nor say that nothing launched.
+		if err := s.BeginCall(ctx, "a", a.Token(), end, lease); !errors.Is(err, store.ErrLeaseLost) {
+			t.Errorf("BeginCall by the old owner: got %v, want ErrLeaseLost", err)
+		}
+		if err := s.RenewConfirmation(ctx, "a", a.Token(), end, lease); !errors.Is(err, store.ErrLeaseLost) {
+			t.Errorf("RenewConfirmation by the old owner: got %v, want ErrLeaseLost", err)
+		}
+		err = s.CompleteConfirmation(ctx, "b", store.Outcome{State: store.Failed, Error: "x"}, b.Token(), end)
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Errorf("Failed by the old owner: got %v, want ErrLeaseLost", err)
+		}
+		// But what MGN did is recorded, whoever says it.
+		if err := s.CompleteConfirmation(ctx, "b", store.Outcome{State: store.Launched, JobID: "mgnjob-b"}, b.Token(), end); err != nil {
+			t.Errorf("Launched by the old owner: got %v, want it recorded", err)
+		}
+		// The new owner holds a.
+		a2 := got[0]
+		if a2.ID != "a" {
+			a2 = got[1]
+		}
+		if err := s.ReleaseConfirmation(ctx, "a", a2.Token()); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.TakeOverConfirmations(ctx, "replica-3", end, lease, 10)
+		if err != nil || len(again) != 1 || again[0].ID != "a" || again[0].Fence != 3 {
+			t.Fatalf("TakeOver after a release = %+v, %v; want a with fence 3", again, err)
+		}
+		if err := s.CompleteConfirmation(ctx, "a", store.Outcome{State: store.Failed, Error: "nothing"}, again[0].Token(), end); err != nil {
+			t.Errorf("Failed by the owner: %v", err)
+		}
+	})
+}
+
+// TestConfirmConcurrent clicks one card from many goroutines and two store handles (two
+// replicas): exactly one click wins, and every loser sees the stored decision.
+func TestConfirmConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		stores := []*store.Store{open(t, dsn), open(t, dsn)}
+		ctx := t.Context()
+		if err := stores[0].CreateConfirmation(ctx, pending("c1")); err != nil {
+			t.Fatalf("CreateConfirmation: %v", err)
+		}
+		const n = 20
+		results := make([]store.Confirmation, n)
+		errs := make([]error, n)
+		wins := race(n, func(i int) bool {
+			user := "U" + string(rune('A'+i))
+			st := stores[i%2]
+			if i%4 == 3 {
+				results[i], errs[i] = st.CancelConfirmation(ctx, "c1", user, t0)
+				return errs[i] == nil
+			}
+			if _, _, err := st.Approve(ctx, "c1", user, t0); err != nil {
+				results[i], errs[i] = st.Confirmation(ctx, "c1")
+				if errs[i] == nil {
+					errs[i] = err
+				}
+				return false
+			}
+			results[i], errs[i] = st.ConfirmConfirmation(ctx, "c1", user, "replica", t0, lease)
+			return errs[i] == nil
+		})
+		if wins != 1 {
+			t.Fatalf("got %d winners, want 1 (errors %v)", wins, errs)
+		}
+		final, err := stores[0].Confirmation(ctx, "c1")
+		if err != nil {
+			t.Fatalf("Confirmation: %v", err)
+		}
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
+				t.Errorf("caller %d: got %v, want nil or ErrAlreadyDecided", i, err)
+			}
+			if results[i].State != final.State || results[i].DecidedBy != final.DecidedBy {
+				t.Errorf("caller %d saw %s by %s, want the stored %s by %s", i, results[i].State, results[i].DecidedBy, final.State, final.DecidedBy)
+			}
+		}
+	})
+}
+
+// TestTakeOverConcurrent: two replicas sweeping at once take each confirmation once.
+func TestTakeOverConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		stores := []*store.Store{open(t, dsn), open(t, dsn)}
+		ctx := t.Context()
+		const n = 30
+		for i := range n {
+			id := "c" + string(rune('A'+i))
+			if err := stores[0].CreateConfirmation(ctx, pending(id)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := stores[0].Approve(ctx, id, "U2", t0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stores[0].ConfirmConfirmation(ctx, id, "U2", "dead", t0, lease); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var (
+			mu    sync.Mutex
+			taken = map[string]int{}
+		)
+		race(8, func(i int) bool {
+			for {
+				got, err := stores[i%2].TakeOverConfirmations(ctx, "r"+string(rune('0'+i)), t0.Add(lease), lease, 4)
+				if err != nil {
+					t.Errorf("TakeOver: %v", err)
+					return false
+				}
+				if len(got) == 0 {
+					return true
+				}
+				mu.Lock()
+				for _, c := range got {
+					taken[c.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+		if len(taken) != n {
+			t.Errorf("taken over: got %d confirmations, want %d", len(taken), n)
+		}
+		for id, k := range taken {
+			if k != 1 {
+				t.Errorf("%s taken over %d times, want once", id, k)
+			}
 		}
 	})
 }
@@ -136,57 +365,18 @@ func TestExpireConfirmations(t *testing.T) {
 				t.Fatalf("CreateConfirmation(%s): %v", id, err)
 			}
 		}
-		if _, err := s.DecideConfirmation(ctx, "a", store.Cancelled, "U2", t0.Add(-time.Second)); err != nil {
-			t.Fatalf("DecideConfirmation(a): %v", err)
+		if _, err := s.CancelConfirmation(ctx, "a", "U2", t0.Add(-time.Second)); err != nil {
+			t.Fatalf("CancelConfirmation(a): %v", err)
 		}
 		got, err := s.ExpireConfirmations(ctx, t0.Add(time.Minute))
-		if err != nil || len(got) != 1 || got[0].ID != "b" || got[0].State != store.Expired || len(got[0].ServerIDs) != 3 {
-			t.Fatalf("ExpireConfirmations = %+v, %v; want [b] expired with its servers", got, err)
+		if err != nil || len(got) != 1 || got[0].ID != "b" || got[0].State != store.Expired || len(got[0].ServerIDs) != 3 || got[0].Version != 2 {
+			t.Fatalf("ExpireConfirmations = %+v, %v; want [b] expired with its servers at version 2", got, err)
 		}
 		if got, err := s.ExpireConfirmations(ctx, t0.Add(time.Minute)); err != nil || len(got) != 0 {
 			t.Errorf("second ExpireConfirmations = %+v, %v; want none", got, err)
 		}
 		if cs, err := s.Confirmations(ctx, store.Pending); err != nil || len(cs) != 1 || cs[0].ID != "c" {
 			t.Errorf("Confirmations(pending) = %+v, %v; want [c]", cs, err)
-		}
-	})
-}
-
-// TestDecideConfirmationConcurrent clicks one card from many goroutines and
-// two store handles (two replicas): exactly one click wins.
-func TestDecideConfirmationConcurrent(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T, dsn string) {
-		stores := []*store.Store{open(t, dsn), open(t, dsn)}
-		ctx := t.Context()
-		if err := stores[0].CreateConfirmation(ctx, pending("c1")); err != nil {
-			t.Fatalf("CreateConfirmation: %v", err)
-		}
-		const n = 20
-		results := make([]store.Confirmation, n)
-		errs := make([]error, n)
-		wins := race(n, func(i int) bool {
-			to := store.Confirmed
-			if i%2 == 1 {
-				to = store.Cancelled
-			}
-			results[i], errs[i] = stores[i%2].DecideConfirmation(ctx, "c1", to, "U"+string(rune('A'+i)), t0)
-			return errs[i] == nil
-		})
-		if wins != 1 {
-			t.Fatalf("got %d winners, want 1 (errors %v)", wins, errs)
-		}
-		final, err := stores[0].Confirmation(ctx, "c1")
-		if err != nil {
-			t.Fatalf("Confirmation: %v", err)
-		}
-		for i, err := range errs {
-			if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
-				t.Errorf("caller %d: got %v, want nil or ErrAlreadyDecided", i, err)
-			}
-			if !reflect.DeepEqual(results[i], final) {
-				t.Errorf("caller %d got %+v, want the stored %+v", i, results[i], final)
-			}
 		}
 	})
 }

@@ -96,6 +96,30 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX audit_servers_server ON audit_servers (server_id)`,
 	}},
+	{2, "confirmations: approvals, owner lease and fence, card version", []string{
+		`ALTER TABLE confirmations ADD COLUMN approvals_needed INTEGER NOT NULL DEFAULT 1`,
+		`ALTER TABLE confirmations ADD COLUMN checks TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE confirmations ADD COLUMN detail TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE confirmations ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE confirmations ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE confirmations ADD COLUMN fence BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE confirmations ADD COLUMN version BIGINT NOT NULL DEFAULT 1`,
+		`ALTER TABLE confirmations ADD COLUMN card_version BIGINT NOT NULL DEFAULT 1`,
+		`ALTER TABLE confirmations ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE confirmations SET updated_at = COALESCE(decided_at, created_at)`,
+		`CREATE INDEX confirmations_card ON confirmations (updated_at) WHERE card_version < version`,
+		`CREATE TABLE confirmation_approvals (
+			confirmation_id TEXT NOT NULL REFERENCES confirmations (id) ON DELETE CASCADE,
+			user_id         TEXT NOT NULL,
+			at              BIGINT NOT NULL,
+			PRIMARY KEY (confirmation_id, user_id)
+		)`,
+		// Decided confirmations of the first schema had their one approval recorded as the
+		// decider.
+		`INSERT INTO confirmation_approvals (confirmation_id, user_id, at)
+			SELECT id, decided_by, decided_at FROM confirmations
+			WHERE decided_by <> '' AND state IN ('confirmed', 'launched', 'failed')`,
+	}},
 }
 
 // migrate applies the migrations the database lacks and returns how many

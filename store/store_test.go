@@ -211,7 +211,7 @@ func TestErrorsWrapSentinels(t *testing.T) {
 			"Confirmation":           errC,
 			"Job":                    errJ,
 			"SetConfirmationMessage": s.SetConfirmationMessage(ctx, "nope", "C1", "1.1"),
-			"CompleteConfirmation":   s.CompleteConfirmation(ctx, "nope", store.Launched, "j", ""),
+			"CompleteConfirmation":   s.CompleteConfirmation(ctx, "nope", store.Outcome{State: store.Launched, JobID: "j"}, store.Fence{}, t0),
 			"SetJobParent":           s.SetJobParent(ctx, "nope", "C1", "1.1"),
 			"SaveProgress":           s.SaveProgress(ctx, "nope", "c", 1),
 			"FinishJob":              s.FinishJob(ctx, "nope", "ok"),
@@ -220,8 +220,11 @@ func TestErrorsWrapSentinels(t *testing.T) {
 				t.Errorf("%s of a missing row: got %v, want ErrNotFound", name, err)
 			}
 		}
-		if _, err := s.DecideConfirmation(ctx, "nope", store.Confirmed, "U1", t0); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("DecideConfirmation of a missing row: got %v, want ErrNotFound", err)
+		if _, err := s.ConfirmConfirmation(ctx, "nope", "U1", "A", t0, time.Second); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ConfirmConfirmation of a missing row: got %v, want ErrNotFound", err)
+		}
+		if _, _, err := s.Approve(ctx, "nope", "U1", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Approve of a missing row: got %v, want ErrNotFound", err)
 		}
 	})
 }
