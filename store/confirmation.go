@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -57,8 +58,11 @@ type Confirmation struct {
 	MessageTS   string // "" until the message is posted
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
-	// Checks is the pre-flight shown on the card when it was requested (mrkdwn lines).
-	Checks string
+	// Title and Body are what the card showed when it was requested: a plain-text title and
+	// mrkdwn sections (the servers and their pre-flight checks), kept so that the card can be
+	// drawn again in any state without asking AWS.
+	Title string
+	Body  []string
 	// ApprovalsNeeded is how many distinct approvers must confirm; 0 is read as 1.
 	ApprovalsNeeded int
 	// Approvals are the approvers who confirmed so far, in order.
@@ -103,7 +107,7 @@ type Outcome struct {
 }
 
 const confirmationColumns = `id, action, requested_by, channel, message_ts, created_at, expires_at,
-	state, decided_by, decided_at, job_id, error, detail, checks, approvals_needed,
+	state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
 	owner, lease_until, fence, version, card_version, updated_at`
 
 const (
@@ -118,14 +122,19 @@ func scanConfirmation(row scanner) (Confirmation, error) {
 		c                                  Confirmation
 		created, expires, lease, updatedAt int64
 		decided                            sql.NullInt64
-		state                              string
+		state, body                        string
 	)
 	err := row.Scan(&c.ID, &c.Action, &c.RequestedBy, &c.Channel, &c.MessageTS, &created, &expires,
-		&state, &c.DecidedBy, &decided, &c.JobID, &c.Error, &c.Detail, &c.Checks, &c.ApprovalsNeeded,
+		&state, &c.DecidedBy, &decided, &c.JobID, &c.Error, &c.Detail, &c.Title, &body, &c.ApprovalsNeeded,
 		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt)
 	c.CreatedAt, c.ExpiresAt, c.DecidedAt = fromMicros(created), fromMicros(expires), fromNullMicros(decided)
 	c.LeaseUntil, c.UpdatedAt = fromNullMicros(sql.NullInt64{Int64: lease, Valid: lease != 0}), fromMicros(updatedAt)
 	c.State = ConfirmationState(state)
+	if err == nil && body != "" {
+		if jerr := json.Unmarshal([]byte(body), &c.Body); jerr != nil {
+			err = fmt.Errorf("confirmation %s: body: %w", c.ID, jerr)
+		}
+	}
 	return c, err
 }
 
@@ -138,13 +147,21 @@ func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 	if c.State == "" {
 		c.State = Pending
 	}
+	body := ""
+	if len(c.Body) > 0 {
+		b, err := json.Marshal(c.Body)
+		if err != nil {
+			return fmt.Errorf("create confirmation %s: %w", c.ID, err)
+		}
+		body = string(b)
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO confirmations (id, action, requested_by, channel, message_ts,
-			created_at, expires_at, state, decided_by, decided_at, job_id, error, detail, checks, approvals_needed,
+			created_at, expires_at, state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
 			version, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $6)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $6)`,
 			c.ID, c.Action, c.RequestedBy, c.Channel, c.MessageTS, micros(c.CreatedAt), micros(c.ExpiresAt),
-			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Checks, c.Needed()); err != nil {
+			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Title, body, c.Needed()); err != nil {
 			return err
 		}
 		return insertServers(ctx, tx, "confirmation_servers", "confirmation_id, pos, server_id", c.ID, c.ServerIDs)
@@ -314,13 +331,13 @@ func (s *Store) updateConfirmation(ctx context.Context, query string, args ...an
 	return c, s.fillConfirmations(ctx, []*Confirmation{&c})
 }
 
-// BeginCall records that f's owner is about to call AWS for a Confirmed confirmation, and
-// extends its lease to now+ttl. It fails with ErrLeaseLost unless f is the current fence and
+// BeginCall records that f's owner is about to call AWS for an in-progress confirmation (again,
+// when it took the work over after a call), and extends its lease to now+ttl. It fails with ErrLeaseLost unless f is the current fence and
 // its lease has not ended at now: the caller must then not call AWS.
 func (s *Store) BeginCall(ctx context.Context, id string, f Fence, now time.Time, ttl time.Duration) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'calling', lease_until = $4,
 			version = version + 1, updated_at = $5
-		WHERE id = $1 AND state = 'confirmed' AND owner = $2 AND fence = $3 AND lease_until > $5`,
+		WHERE id = $1 AND state IN ('confirmed', 'calling') AND owner = $2 AND fence = $3 AND lease_until > $5`,
 		id, f.Owner, f.Token, micros(now.Add(ttl)), micros(now))
 	if err := s.fenced(ctx, id, res, err); err != nil {
 		return fmt.Errorf("begin call %s: %w", id, err)

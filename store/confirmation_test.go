@@ -19,7 +19,8 @@ func pending(id string) store.Confirmation {
 		RequestedBy: "U1",
 		CreatedAt:   t0,
 		ExpiresAt:   t0.Add(10 * time.Minute),
-		Checks:      "✅ *Replication:* Continuous Data Replication",
+		Title:       "Cutover requested: web01, web02, db01",
+		Body:        []string{"<@U1> asked", "✅ *Replication:* Continuous Data Replication"},
 		State:       store.Pending,
 	}
 }

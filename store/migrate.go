@@ -98,7 +98,8 @@ var migrations = []migration{
 	}},
 	{2, "confirmations: approvals, owner lease and fence, card version", []string{
 		`ALTER TABLE confirmations ADD COLUMN approvals_needed INTEGER NOT NULL DEFAULT 1`,
-		`ALTER TABLE confirmations ADD COLUMN checks TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE confirmations ADD COLUMN title TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE confirmations ADD COLUMN body TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE confirmations ADD COLUMN detail TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE confirmations ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE confirmations ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0`,
