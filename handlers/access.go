@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/store"
 )
 
 // role is a set of people allowed to do something.
@@ -21,16 +22,15 @@ type role struct {
 func (h *Handler) operators() role { return role{"cutover operators", h.cfg.Operators} }
 func (h *Handler) approvers() role { return role{"cutover approvers", h.cfg.Approvers} }
 
-// allowed reports whether user is in any of the roles, directly or through a user group.
-// A group whose members cannot be read counts as not containing the user, unless an earlier
-// answer is cached; the error is returned only when it decided the answer.
+// allowed reports whether user is in any of the roles, directly or through a user group. It
+// fails closed: a group whose members cannot be read (Slack refuses, rate limits, the group
+// was deleted) counts as not containing the user once its cached members are older than
+// GroupTTL+GroupGrace; the error is returned when it decided the answer.
 func (h *Handler) allowed(ctx context.Context, user string, roles ...role) (bool, error) {
 	var groupErr error
 	for _, r := range roles {
-		for _, e := range r.entries {
-			if e == user {
-				return true, nil
-			}
+		if slices.Contains(r.entries, user) {
+			return true, nil
 		}
 	}
 	for _, r := range roles {
@@ -52,7 +52,8 @@ func (h *Handler) allowed(ctx context.Context, user string, roles ...role) (bool
 }
 
 // groupMembers returns a user group's members, cached for GroupTTL; concurrent lookups of one
-// group share a call. A stale list is used when Slack cannot be asked.
+// group share a call. When Slack cannot be asked, the cached list is used while it is younger
+// than GroupTTL+GroupGrace, and never after: a person removed from the group must lose access.
 func (h *Handler) groupMembers(ctx context.Context, group string) ([]string, error) {
 	now := h.cfg.Now()
 	h.mu.Lock()
@@ -80,8 +81,9 @@ func (h *Handler) groupMembers(ctx context.Context, group string) ([]string, err
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			if ok {
-				h.logger.WarnContext(ctx, "user group lookup failed, using the cached members", "group", group, "err", res.Err)
+			if ok && now.Sub(cached.at) < h.cfg.GroupTTL+h.cfg.GroupGrace {
+				h.logger.WarnContext(ctx, "user group lookup failed, using the cached members", "group", group,
+					"age", now.Sub(cached.at), "err", res.Err)
 				return cached.users, nil
 			}
 			return nil, res.Err
@@ -108,12 +110,16 @@ func (h *Handler) refuseAccess(ctx context.Context, o origin, action, doing stri
 	} else {
 		text += " None are configured; an admin sets them in the bot's configuration."
 	}
+	outcome := outRefusedAccess
 	if groupErr != nil {
 		ref := newRef()
 		h.logger.WarnContext(ctx, "user group lookup failed", "ref", ref, "user", o.user, "err", groupErr)
-		text += fmt.Sprintf(" (I could not read the members of a user group, ref %s; if you are in one, try again in a minute.)", ref)
+		text += fmt.Sprintf("\n:warning: I could not check your membership of a user group: Slack did not answer (ref %s), "+
+			"and I do not rely on old answers for this. If you are in one of these groups, try again in a minute; "+
+			"an admin finds the cause in the logs under the reference.", ref)
+		outcome = "refused: group membership unknown (ref " + ref + ")"
 	}
-	h.audit(ctx, o.user, action, servers, "refused: not allowed", "", "")
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: servers, Outcome: outcome})
 	h.replyText(ctx, o, text)
 }
 
@@ -164,6 +170,23 @@ func (h *Handler) invalidate() {
 	defer h.mu.Unlock()
 	h.fleet = nil
 	h.fleetGen++
+}
+
+// serversByID reads the named servers afresh.
+func (h *Handler) serversByID(ctx context.Context, ids []string) ([]migration.Server, error) {
+	fleet, err := h.fleetServers(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]migration.Server, 0, len(ids))
+	for _, id := range ids {
+		i := slices.IndexFunc(fleet, func(s migration.Server) bool { return s.ID == id })
+		if i < 0 {
+			return nil, fmt.Errorf("source server %s: %w", id, migration.ErrNotFound)
+		}
+		out = append(out, fleet[i])
+	}
+	return out, nil
 }
 
 // resolve finds the servers named in text. When it fails it has answered the user.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
 )
 
 // click answers one button press.
@@ -17,11 +18,11 @@ func (h *Handler) click(ctx context.Context, o origin, cb slack.InteractionCallb
 	h.logger.InfoContext(ctx, "click", "action_id", a.ActionID, "user", o.user, "channel", o.channel)
 	switch render.BaseActionID(a.ActionID) {
 	case render.ActionConfirm:
-		h.confirmClick(ctx, o, cb, value)
+		h.confirmClick(ctx, o, value)
 	case render.ActionCancel:
-		h.cancelClick(ctx, o, cb, value)
+		h.cancelClick(ctx, o, value)
 	case render.ActionFinalize:
-		h.finalizeClick(ctx, o, cb, value)
+		h.finalizeClick(ctx, o, value)
 	case render.ActionMarkReady:
 		h.changeClick(ctx, o, cb, value, h.markReady(), "mark servers ready for cutover")
 	case render.ActionRevertTest:
@@ -33,12 +34,12 @@ func (h *Handler) click(ctx context.Context, o origin, cb slack.InteractionCallb
 		if err != nil || page < 1 {
 			page = 1
 		}
-		h.audit(ctx, o.user, "status", nil, "answered page "+strconv.Itoa(page), "", "")
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, Outcome: "answered page " + strconv.Itoa(page)})
 		h.statusFleet(ctx, o, page, true)
 	case render.ActionJobThreadLink:
 		// A link button: Slack opens the URL; the click needs no answer.
 	default:
-		h.audit(ctx, o.user, "click", nil, "unknown button", "", a.ActionID)
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actClick, Outcome: "unknown button", Detail: a.ActionID})
 		h.replyText(ctx, o, "Sorry, I do not know the button "+code(a.ActionID)+"; it may come from an older version of the bot.")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
 )
 
 // command is a parsed /cutover text.
@@ -88,7 +89,7 @@ func (h *Handler) runCommand(ctx context.Context, o origin, c command) {
 	switch c.name {
 	case "status":
 		if c.servers == "" {
-			h.audit(ctx, o.user, "status", nil, "answered", "", "")
+			h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, Outcome: "answered"})
 			h.statusFleet(ctx, o, 1, false)
 			return
 		}
@@ -107,7 +108,7 @@ func (h *Handler) runCommand(ctx context.Context, o origin, c command) {
 		h.requestFinalize(ctx, o, c.servers)
 	default:
 		if c.problem != "" {
-			h.audit(ctx, o.user, "command", nil, "not understood", "", render.Truncate(c.text, 200))
+			h.audit(ctx, store.AuditEntry{User: o.user, Action: actCommand, Outcome: "not understood", Detail: render.Truncate(c.text, 200)})
 		}
 		h.reply(ctx, o, helpMessage(c.problem))
 	}

@@ -16,19 +16,18 @@ import (
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
-// Actions a confirmation card asks for.
+// Actions a confirmation card asks for. Both are irreversible and follow one approval policy:
+// requested by an operator or an approver, confirmed by Config.Approvals approvers other than
+// the requester (unless self-approval is on), the pre-flight checks run again at the deciding
+// click.
 const (
 	actionCutover  = "cutover"
 	actionFinalize = "finalize"
 )
 
-// launchBudget bounds the work after a confirmation was won (pre-flight, launch, card edit).
-// It does not end with the click's context, so that a won confirmation is not left half done.
-const launchBudget = 2 * time.Minute
-
 // cardWords are the words of a confirmation card for one action.
 type cardWords struct {
-	header, button, dialogTitle, dialogConfirm, effect string
+	header, button, dialogTitle, dialogConfirm, effect, doing string
 }
 
 var words = map[string]cardWords{
@@ -36,80 +35,257 @@ var words = map[string]cardWords{
 		header: "Cutover requested", button: "Confirm cutover", dialogTitle: "Start cutover?", dialogConfirm: "Cut over",
 		effect: "*What will happen:* instances from earlier launches of these servers are terminated, a final snapshot is taken, " +
 			"a converter starts and the cutover instance is launched. :warning: *This affects production.*",
+		doing: "cutover",
 	},
 	actionFinalize: {
 		header: "Finalize cutover requested", button: "Finalize cutover", dialogTitle: "Finalize cutover?", dialogConfirm: "Finalize",
 		effect: "*What will happen:* MGN finalizes the cutover: replication stops and the replication resources are removed; " +
 			"the cutover instance is kept. Enable termination protection on the cutover instance first; " +
 			"this stops replication and cannot be undone.",
+		doing: "finalize",
 	},
 }
 
+// Card budget: what a card's body may use of Slack's 50 blocks, leaving room for the header,
+// the effect, the status and the buttons whatever the number of servers and their names.
+const (
+	maxCardServers    = 20 // servers listed by name on a card
+	maxCardCheckLines = 40 // failing or warning check lines on a card of many servers
+	maxCardBody       = 10 // sections of the body
+	detailedChecksMax = 5  // up to this many servers, every check of every server is listed
+)
+
 // requestConfirmation stores a confirmation, posts its card in the migration channel and tells
-// the requester where it is.
+// the requester where it is. A request for a server that already has one waiting is pointed at
+// that card instead.
 func (h *Handler) requestConfirmation(ctx context.Context, o origin, action string, servers []migration.Server, pre []migration.Preflight) {
+	ids := serverIDs(servers)
+	auditAction := actRequestCutover
+	if action == actionFinalize {
+		auditAction = actRequestFinalize
+	}
+	if c, ok := h.waiting(ctx, action, ids); ok {
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: "refused: already requested", Detail: "confirmation " + c.ID})
+		h.replyText(ctx, o, fmt.Sprintf("A %s request for %s is already waiting: %s, asked by %s at %s. Approvers confirm it there; it expires at %s.",
+			words[action].doing, serverNames(servers), cardLink(c, "its card"), mention(c.RequestedBy), h.clock(c.CreatedAt), h.clock(c.ExpiresAt)))
+		return
+	}
 	now := h.cfg.Now()
 	c := store.Confirmation{
-		ID: newID(), Action: action, ServerIDs: serverIDs(servers), RequestedBy: o.user,
-		CreatedAt: now, ExpiresAt: now.Add(h.cfg.ConfirmTTL),
+		ID: newID(), Action: action, ServerIDs: ids, RequestedBy: o.user,
+		CreatedAt: now, ExpiresAt: now.Add(h.cfg.ConfirmTTL), ApprovalsNeeded: h.cfg.Approvals,
+		Title: words[action].header + ": " + plainNames(servers),
 	}
-	auditAction := "request " + action
+	c.Body = h.cardBody(c, servers, pre)
 	if err := h.store.CreateConfirmation(ctx, c); err != nil {
-		h.audit(ctx, o.user, auditAction, c.ServerIDs, "failed", "", err.Error())
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: outFailed, Detail: err.Error()})
 		h.replyText(ctx, o, h.errorText(ctx, "record the "+action+" request", err))
 		return
 	}
-	card := h.card(c, servers, pre)
-	ts, err := h.poster.Post(ctx, h.cfg.Channel, card)
+	c.State, c.Version = store.Pending, 1
+	ts, err := h.poster.Post(ctx, h.cfg.Channel, h.drawCard(c, ""))
 	if err != nil {
 		// Nobody can click a card that was never posted; close the request.
-		if _, derr := h.store.DecideConfirmation(context.WithoutCancel(ctx), c.ID, store.Cancelled, "", now); derr != nil {
+		if _, derr := h.store.CancelConfirmation(context.WithoutCancel(ctx), c.ID, "", now); derr != nil {
 			h.logger.WarnContext(ctx, "closing an unposted confirmation failed", "err", derr)
 		}
-		h.audit(ctx, o.user, auditAction, c.ServerIDs, "failed: card not posted", "", err.Error())
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: "failed: card not posted", Detail: err.Error()})
 		h.replyText(ctx, o, h.errorText(ctx, "post the confirmation card in "+channelRef(h.cfg.Channel), err))
 		return
 	}
 	if err := h.store.SetConfirmationMessage(ctx, c.ID, h.cfg.Channel, ts); err != nil {
 		h.logger.WarnContext(ctx, "recording the card failed", "err", err)
 	}
-	h.audit(ctx, o.user, auditAction, c.ServerIDs, "card posted", "", "confirmation "+c.ID)
-	text := fmt.Sprintf("The %s of %s waits for an approver: I posted <%s|a confirmation card> in %s. It expires at %s.",
-		action, serverNames(servers), threadLink(h.cfg.Channel, ts), channelRef(h.cfg.Channel), h.clock(c.ExpiresAt))
-	if !h.cfg.SelfApproval {
-		text += " Someone else must confirm it."
-	}
+	c.Channel, c.MessageTS = h.cfg.Channel, ts
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: "card posted", Detail: "confirmation " + c.ID})
+	text := fmt.Sprintf("The %s of %s waits for %s: I posted %s in %s. It expires at %s.",
+		words[action].doing, serverNames(servers), approversWanted(c.Needed(), h.cfg.SelfApproval, "you"), cardLink(c, "a confirmation card"),
+		channelRef(h.cfg.Channel), h.clock(c.ExpiresAt))
 	h.replyText(ctx, o, text)
 }
 
-// card is the confirmation card: who asked, the servers, the checks, what will happen, the
-// expiry, and the buttons.
-func (h *Handler) card(c store.Confirmation, servers []migration.Server, pre []migration.Preflight) bot.Message {
+// waiting returns a pending confirmation of action for any of the servers, if there is one.
+func (h *Handler) waiting(ctx context.Context, action string, ids []string) (store.Confirmation, bool) {
+	cs, err := h.store.Confirmations(ctx, store.Pending)
+	if err != nil {
+		h.logger.WarnContext(ctx, "reading waiting requests failed", "err", err)
+		return store.Confirmation{}, false
+	}
+	now := h.cfg.Now()
+	for _, c := range cs {
+		if c.Action == action && c.ExpiresAt.After(now) && slices.ContainsFunc(c.ServerIDs, func(id string) bool { return slices.Contains(ids, id) }) {
+			return c, true
+		}
+	}
+	return store.Confirmation{}, false
+}
+
+// approversWanted says who must confirm a request by requester ("you" or a mention): "an
+// approver", "an approver other than you", "2 approvers other than <@U1>".
+func approversWanted(n int, selfApproval bool, requester string) string {
+	who := "an approver"
+	if n > 1 {
+		who = fmt.Sprintf("%d approvers", n)
+	}
+	if selfApproval {
+		return who
+	}
+	return who + " other than " + requester
+}
+
+// cardLink links to a confirmation's card, or names it when it has no message yet.
+func cardLink(c store.Confirmation, label string) string {
+	if c.MessageTS == "" {
+		return label
+	}
+	return fmt.Sprintf("<%s|%s>", threadLink(c.Channel, c.MessageTS), label)
+}
+
+// cardBody is what a card shows of a request: who asked for what, then the pre-flight checks,
+// as mrkdwn sections that fit the card's budget whatever the number of servers and the length
+// of their names: long lists are shortened ("…and 87 more"), never the card's buttons.
+func (h *Handler) cardBody(c store.Confirmation, servers []migration.Server, pre []migration.Preflight) []string {
+	request := append([]string{fmt.Sprintf("%s asked at %s to %s %s:", mention(c.RequestedBy), h.clock(c.CreatedAt), verb(c.Action),
+		plural(len(servers), "server"))}, serverList(servers)...)
+	body := render.Lines(request)
+	var checks []string
+	if len(pre) <= detailedChecksMax {
+		checks = checkLines(pre, false)
+	} else {
+		var notable []string
+		for _, l := range checkLines(pre, false) {
+			if !strings.HasPrefix(l, "✅") {
+				notable = append(notable, l)
+			}
+		}
+		if len(notable) > maxCardCheckLines {
+			notable = append(notable[:maxCardCheckLines], fmt.Sprintf("…and %d more", len(notable)-maxCardCheckLines))
+		}
+		checks = append(notable, fmt.Sprintf("✅ Every other check passed on all %d servers.", len(pre)))
+	}
+	body = append(body, render.Lines(append([]string{"*Pre-flight checks*"}, checks...))...)
+	if len(body) > maxCardBody {
+		body = append(body[:maxCardBody-1], "…more checks are not shown; `/cutover status SERVER` shows each server.")
+	}
+	return body
+}
+
+// drawCard is a confirmation's card in its current state: its request, and while pending the
+// checks, the approvals so far and the buttons; afterwards what became of it. thread is the
+// ts of the launch's progress thread, "" when unknown.
+func (h *Handler) drawCard(c store.Confirmation, thread string) bot.Message {
 	w := words[c.Action]
-	blocks := []slack.Block{
-		render.Header(w.header + ": " + plainNames(servers)),
-		section(fmt.Sprintf("%s asked at %s to %s %s:\n%s", mention(c.RequestedBy), h.clock(c.CreatedAt), verb(c.Action),
-			plural(len(servers), "server"), serverList(servers))),
+	blocks := []slack.Block{render.Header(c.Title)}
+	status := h.cardStatus(c, thread)
+	open := c.State == store.Pending || c.State.InProgress()
+	body := c.Body
+	if !open {
+		body = body[:min(len(body), 2)] // a closed card keeps the request, not the checks
+		if len(body) == 2 && strings.HasPrefix(body[1], "*Pre-flight checks*") {
+			body = body[:1]
+		}
 	}
-	for _, chunk := range render.Lines(append([]string{"*Pre-flight checks*"}, checkLines(pre, false)...)) {
-		blocks = append(blocks, section(chunk))
+	for _, b := range body {
+		blocks = append(blocks, section(b))
 	}
-	blocks = append(blocks, section(w.effect))
-	rule := "Only the cutover approvers can confirm."
-	if !h.cfg.SelfApproval {
-		rule = "Only a cutover approver other than the requester can confirm."
+	if open {
+		blocks = append(blocks, section(w.effect))
 	}
-	blocks = append(blocks, render.Context(fmt.Sprintf("Expires at %s (%s from the request). %s",
-		h.clock(c.ExpiresAt), migration.HumanDuration(c.ExpiresAt.Sub(c.CreatedAt)), rule)))
-	confirm := render.Button(render.ActionConfirm, w.button, c.ID, slack.StyleDanger)
-	confirm.Confirm = render.Confirm(w.dialogTitle,
-		fmt.Sprintf("%s %s now? %s", capitalize(verb(c.Action)), plainNames(servers), dialogNote(c.Action)),
-		w.dialogConfirm, "Cancel", slack.StyleDanger)
-	cancel := render.Button(render.ActionCancel, "Cancel", c.ID, "")
-	blocks = append(blocks, render.Actions("confirmation", confirm, cancel)...)
-	blocks = render.Fit(blocks, "")
-	text := fmt.Sprintf("%s: %s, requested by %s; an approver must confirm.", w.header, serverNames(servers), mention(c.RequestedBy))
-	return bot.Message{Text: fallback(text), Blocks: blocks}
+	blocks = append(blocks, section(status))
+	if c.State == store.Pending {
+		blocks = append(blocks, render.Context(fmt.Sprintf("Expires at %s (%s from the request). %s",
+			h.clock(c.ExpiresAt), migration.HumanDuration(c.ExpiresAt.Sub(c.CreatedAt)), h.rule(c))))
+		confirm := render.Button(render.ActionConfirm, w.button, c.ID, slack.StyleDanger)
+		confirm.Confirm = render.Confirm(w.dialogTitle,
+			fmt.Sprintf("%s %s now? %s", capitalize(verb(c.Action)), strings.TrimPrefix(c.Title, w.header+": "), dialogNote(c.Action)),
+			w.dialogConfirm, "Cancel", slack.StyleDanger)
+		cancel := render.Button(render.ActionCancel, "Cancel", c.ID, "")
+		blocks = append(blocks, render.Actions("confirmation", confirm, cancel)...)
+	}
+	// The body was built to fit; Fit only guards the count, and keeps the buttons last.
+	if len(blocks) > render.MaxBlocks {
+		tail := blocks[len(blocks)-3:]
+		blocks = append(render.Fit(blocks[:len(blocks)-3], "")[:render.MaxBlocks-4], tail...)
+	}
+	return bot.Message{Text: fallback(c.Title + ". " + status), Blocks: blocks}
+}
+
+// rule says who may confirm a card.
+func (h *Handler) rule(c store.Confirmation) string {
+	who := "a cutover approver other than the requester"
+	if h.cfg.SelfApproval {
+		who = "a cutover approver"
+	}
+	if c.Needed() > 1 {
+		who = fmt.Sprintf("%d distinct cutover approvers", c.Needed())
+		if !h.cfg.SelfApproval {
+			who += " other than the requester"
+		}
+		return "It needs " + who + "."
+	}
+	return "Only " + who + " can confirm."
+}
+
+// cardStatus is the status line of a card in c's state.
+func (h *Handler) cardStatus(c store.Confirmation, thread string) string {
+	approved := "approved by " + mentions(c.Approvals)
+	switch c.State {
+	case store.Pending:
+		if len(c.Approvals) == 0 {
+			return fmt.Sprintf(":lock: Waiting for %s.", approversWanted(c.Needed(), h.cfg.SelfApproval, mention(c.RequestedBy)))
+		}
+		return fmt.Sprintf(":lock: Approved by %s (%d of %d); waiting for %d more.", mentions(c.Approvals), len(c.Approvals), c.Needed(), c.Needed()-len(c.Approvals))
+	case store.Confirmed, store.Calling:
+		doing := "checking the pre-flight again and starting…"
+		if c.State == store.Calling {
+			doing = "asking MGN to start it…"
+		}
+		if !c.LeaseUntil.After(h.cfg.Now()) {
+			doing = "the replica carrying it out stopped; another replica is taking over and asks MGN what happened…"
+		}
+		return fmt.Sprintf(":hourglass_flowing_sand: Requested by %s, %s at %s — %s", mention(c.RequestedBy), approved, h.clock(c.DecidedAt), doing)
+	case store.Launched:
+		head := fmt.Sprintf(":white_check_mark: Requested by %s, %s at %s", mention(c.RequestedBy), approved, h.clock(c.DecidedAt))
+		if c.Action == actionFinalize {
+			return head + ".\n" + c.Detail
+		}
+		where := "progress follows in a thread in " + channelRef(c.Channel)
+		if thread != "" {
+			where = fmt.Sprintf("progress in <%s|its thread>", threadLink(c.Channel, thread))
+		}
+		return fmt.Sprintf("%s — job %s; %s.", head, code(c.JobID), where)
+	case store.Failed:
+		return fmt.Sprintf(":x: Requested by %s, %s at %s, but nothing was launched: %s\nAsk again with `/cutover %s`.",
+			mention(c.RequestedBy), approved, h.clock(c.DecidedAt), c.Error, retryCommand(c))
+	case store.Cancelled:
+		if c.DecidedBy == "" {
+			return ":no_entry_sign: Closed; nothing was launched."
+		}
+		return fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s; nothing was launched.", mention(c.DecidedBy), h.clock(c.DecidedAt))
+	case store.Expired:
+		return fmt.Sprintf(":hourglass: Expired at %s; %s and nothing was launched. Ask again with `/cutover %s`.",
+			h.clock(c.ExpiresAt), notEnough(c), retryCommand(c))
+	}
+	return "State: " + esc(string(c.State))
+}
+
+func notEnough(c store.Confirmation) string {
+	if len(c.Approvals) == 0 {
+		return "nobody confirmed it"
+	}
+	return fmt.Sprintf("it had %d of the %d approvals it needed", len(c.Approvals), c.Needed())
+}
+
+// mentions lists users as mentions: "<@U1>, <@U2>".
+func mentions(users []string) string {
+	m := make([]string, len(users))
+	for i, u := range users {
+		m[i] = mention(u)
+	}
+	if len(m) == 0 {
+		return "nobody"
+	}
+	return strings.Join(m, ", ")
 }
 
 func dialogNote(action string) string {
@@ -140,95 +316,17 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// serverList is one line per server, at most 20.
-func serverList(servers []migration.Server) string {
+// serverList is one line per server, at most maxCardServers.
+func serverList(servers []migration.Server) []string {
 	var lines []string
 	for i, s := range servers {
-		if i == 20 {
-			lines = append(lines, fmt.Sprintf("…and %d more", len(servers)-20))
+		if i == maxCardServers {
+			lines = append(lines, fmt.Sprintf("…and %d more", len(servers)-maxCardServers))
 			break
 		}
 		lines = append(lines, "• "+serverRef(s)+" · "+esc(s.Lifecycle.State.Label()))
 	}
-	return strings.Join(lines, "\n")
-}
-
-// closedCard is the card after its decision: the request, and what became of it, without
-// buttons. The servers are named when the fleet is at hand, else by their IDs.
-func (h *Handler) closedCard(ctx context.Context, c store.Confirmation, status string) bot.Message {
-	w := words[c.Action]
-	ids := strings.Join(c.ServerIDs, ", ")
-	names := ids
-	if fleet, err := h.fleetServers(ctx, false); err == nil {
-		named := make([]string, len(c.ServerIDs))
-		for i, id := range c.ServerIDs {
-			named[i] = id
-			if j := slices.IndexFunc(fleet, func(s migration.Server) bool { return s.ID == id }); j >= 0 {
-				named[i] = esc(fleet[j].DisplayName())
-			}
-		}
-		names = strings.Join(named, ", ")
-	}
-	blocks := []slack.Block{
-		render.Header(w.header + ": " + names),
-		section(fmt.Sprintf("%s asked to %s %s at %s.", mention(c.RequestedBy), verb(c.Action), code(ids), h.clock(c.CreatedAt))),
-		section(status),
-	}
-	return bot.Message{Text: fallback(status), Blocks: blocks}
-}
-
-// closeCard replaces the card in place with its closed form saying status; the card's place
-// is the stored one, else the clicked message. It reports whether the card now says so: a
-// caller whose only answer is the card tells the clicker instead when it does not.
-func (h *Handler) closeCard(ctx context.Context, c store.Confirmation, cb slack.InteractionCallback, status string) bool {
-	channel, ts := c.Channel, c.MessageTS
-	if channel == "" || ts == "" {
-		channel, ts = cb.Container.ChannelID, cb.Container.MessageTs
-	}
-	if channel == "" || ts == "" {
-		h.logger.WarnContext(ctx, "card not updated: its message is unknown", "confirmation", c.ID)
-		return false
-	}
-	if err := h.poster.Update(ctx, channel, ts, h.closedCard(ctx, c, status)); err != nil {
-		h.logger.ErrorContext(ctx, "card update failed", "confirmation", c.ID, "channel", channel, "ts", ts, "err", err)
-		return false
-	}
-	return true
-}
-
-// closeCardOrTell closes the card, or tells the clicker the status when the card cannot say it.
-func (h *Handler) closeCardOrTell(ctx context.Context, o origin, c store.Confirmation, cb slack.InteractionCallback, status string) {
-	if !h.closeCard(ctx, c, cb, status) {
-		h.replyText(ctx, o, status)
-	}
-}
-
-// decided explains to a clicker that the confirmation was decided already.
-func (h *Handler) decided(c store.Confirmation) string {
-	switch c.State {
-	case store.Cancelled:
-		if c.DecidedBy == "" {
-			return "This request was closed; nothing was launched."
-		}
-		return fmt.Sprintf("This request was already cancelled by %s at %s.", mention(c.DecidedBy), h.clock(c.DecidedAt))
-	case store.Expired:
-		return fmt.Sprintf("This request expired at %s; nothing was launched.", h.clock(c.ExpiresAt))
-	case store.Launched:
-		t := fmt.Sprintf("This request was already confirmed by %s at %s", mention(c.DecidedBy), h.clock(c.DecidedAt))
-		if c.JobID != "" {
-			t += " — job " + code(c.JobID)
-		}
-		return t + "."
-	case store.Failed:
-		return fmt.Sprintf("This request was already confirmed by %s at %s, and it failed: %s", mention(c.DecidedBy), h.clock(c.DecidedAt), esc(c.Error))
-	}
-	return fmt.Sprintf("This request was already confirmed by %s at %s.", mention(c.DecidedBy), h.clock(c.DecidedAt))
-}
-
-// expiredStatus is what an expired card says.
-func (h *Handler) expiredStatus(c store.Confirmation) string {
-	return fmt.Sprintf(":hourglass: Expired at %s; nobody confirmed it and nothing was launched. Ask again with `/cutover %s`.",
-		h.clock(c.ExpiresAt), retryCommand(c))
+	return lines
 }
 
 func retryCommand(c store.Confirmation) string {
@@ -238,12 +336,42 @@ func retryCommand(c store.Confirmation) string {
 	return "launch " + strings.Join(c.ServerIDs, ",") + " cutover"
 }
 
-// confirmClick handles the Confirm button of a card: approvers only, never the requester
-// unless self-approval is on, and exactly one launch however many clicks arrive.
-func (h *Handler) confirmClick(ctx context.Context, o origin, cb slack.InteractionCallback, id string) {
+// decided explains to a clicker that the confirmation is no longer waiting for approvals.
+func (h *Handler) decided(c store.Confirmation) string {
+	by := fmt.Sprintf("%s at %s", mention(c.DecidedBy), h.clock(c.DecidedAt))
+	switch c.State {
+	case store.Cancelled:
+		if c.DecidedBy == "" {
+			return "This request was closed; nothing was launched."
+		}
+		return "This request was already cancelled by " + by + "."
+	case store.Expired:
+		return fmt.Sprintf("This request expired at %s; nothing was launched.", h.clock(c.ExpiresAt))
+	case store.Launched:
+		t := "This request was already confirmed by " + by
+		if c.JobID != "" {
+			t += " — job " + code(c.JobID)
+		}
+		return t + "."
+	case store.Failed:
+		return fmt.Sprintf("This request was already confirmed by %s, and nothing was launched: %s", by, c.Error)
+	case store.Confirmed, store.Calling:
+		if !c.LeaseUntil.After(h.cfg.Now()) {
+			return fmt.Sprintf("This request was confirmed by %s, but the replica carrying it out stopped. Another replica is taking it over: "+
+				"it asks MGN whether the %s started, and the card will say what happened.", by, words[c.Action].doing)
+		}
+		return fmt.Sprintf("This request was already confirmed by %s, and the %s is being started; the card will name the job.", by, words[c.Action].doing)
+	}
+	return "This request was already confirmed by " + by + "."
+}
+
+// confirmClick handles the Confirm button of a card: approvers only, never the requester unless
+// self-approval is on, Config.Approvals distinct approvers, and exactly one launch however many
+// clicks arrive, on however many replicas.
+func (h *Handler) confirmClick(ctx context.Context, o origin, id string) {
 	c, err := h.store.Confirmation(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		h.audit(ctx, o.user, "confirm", nil, "refused: unknown confirmation", "", id)
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actConfirm, Outcome: "refused: unknown confirmation", Detail: id})
 		h.replyText(ctx, o, "Sorry, I have no record of this request; it may come from an older installation. Ask again with `/cutover launch SERVER cutover`.")
 		return
 	}
@@ -251,113 +379,81 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, cb slack.Interacti
 		h.replyText(ctx, o, h.errorText(ctx, "read the request", err))
 		return
 	}
-	doing := "confirm a cutover"
-	if c.Action == actionFinalize {
-		doing = "confirm finalizing a cutover"
-	}
+	action := actionOf(actConfirm, c.Action)
 	if ok, gerr := h.allowed(ctx, o.user, h.approvers()); !ok {
-		h.refuseAccess(ctx, o, "confirm "+c.Action, doing, c.ServerIDs, gerr, h.approvers())
+		h.refuseAccess(ctx, o, action, "confirm a "+words[c.Action].doing, c.ServerIDs, gerr, h.approvers())
 		return
 	}
-	if !h.cfg.SelfApproval && o.user == c.RequestedBy && c.State == store.Pending {
-		h.audit(ctx, o.user, "confirm "+c.Action, c.ServerIDs, "refused: self-approval", "", id)
-		h.replyText(ctx, o, "Sorry, you asked for this yourself, and a second person must confirm it (two-person rule). Ask another approver.")
-		return
-	}
-	now := h.cfg.Now()
-	c, err = h.store.DecideConfirmation(ctx, id, store.Confirmed, o.user, now)
-	switch {
-	case errors.Is(err, store.ErrExpired):
-		h.audit(ctx, o.user, "confirm "+c.Action, c.ServerIDs, "refused: expired", "", id)
-		h.closeCard(ctx, c, cb, h.expiredStatus(c))
-		h.replyText(ctx, o, fmt.Sprintf("Sorry, this request expired at %s, so nothing was launched. Ask for it again with `/cutover %s`.", h.clock(c.ExpiresAt), retryCommand(c)))
-		return
-	case errors.Is(err, store.ErrAlreadyDecided):
-		h.audit(ctx, o.user, "confirm "+c.Action, c.ServerIDs, "ignored: already decided", c.JobID, id)
+	if c.State != store.Pending {
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "ignored: already decided", JobID: c.JobID, Detail: id})
 		h.replyText(ctx, o, h.decided(c))
 		return
-	case err != nil:
+	}
+	if !h.cfg.SelfApproval && o.user == c.RequestedBy {
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "refused: self-approval", Detail: id})
+		h.replyText(ctx, o, "Sorry, you asked for this yourself, and someone else must confirm it (two-person rule). Ask another approver.")
+		return
+	}
+	c, did, err := h.store.Approve(ctx, id, o.user, h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL)
+	if !h.decisionAnswered(ctx, o, c, action, err) {
+		return
+	}
+	switch did {
+	case store.ApprovalRepeated:
+		h.replyText(ctx, o, fmt.Sprintf("You approved this already (%d of %d); it waits for %d more.", len(c.Approvals), c.Needed(), c.Needed()-len(c.Approvals)))
+		return
+	case store.ApprovalAdded:
+		more := c.Needed() - len(c.Approvals)
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actionOf(actApprove, c.Action), ServerIDs: c.ServerIDs,
+			Outcome: fmt.Sprintf("approved (%d of %d)", len(c.Approvals), c.Needed()), Detail: id})
+		h.cardChanged(c.ID)
+		h.replyText(ctx, o, fmt.Sprintf("Your approval is recorded (%d of %d). The %s starts when %d more approver%s confirm%s.",
+			len(c.Approvals), c.Needed(), words[c.Action].doing, more, pluralS(more), verbS(more)))
+		return
+	}
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "confirmed",
+		Detail: fmt.Sprintf("confirmation %s; approved by %s", id, strings.Join(c.Approvals, ","))})
+	h.cardChanged(c.ID)
+	// This click won: carry the action out even if the click's context ends.
+	ctx = context.WithoutCancel(ctx)
+	h.replyText(ctx, o, h.carry(ctx, c, false))
+}
+
+// decisionAnswered answers a click whose store step failed (expired, decided meanwhile, store
+// error) and reports whether the click may go on.
+func (h *Handler) decisionAnswered(ctx context.Context, o origin, c store.Confirmation, action string, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, store.ErrExpired):
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "refused: expired", Detail: c.ID})
+		h.cardChanged(c.ID)
+		h.replyText(ctx, o, fmt.Sprintf("Sorry, this request expired at %s, so nothing was launched. Ask for it again with `/cutover %s`.", h.clock(c.ExpiresAt), retryCommand(c)))
+	case errors.Is(err, store.ErrAlreadyDecided):
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "ignored: already decided", JobID: c.JobID, Detail: c.ID})
+		h.replyText(ctx, o, h.decided(c))
+	default:
 		h.replyText(ctx, o, h.errorText(ctx, "record the confirmation", err))
-		return
 	}
-	h.audit(ctx, o.user, "confirm "+c.Action, c.ServerIDs, "confirmed", "", id)
-	// This click won; finish even if the click's context ends.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), launchBudget)
-	defer cancel()
-	confirmed := fmt.Sprintf("Confirmed by %s at %s", mention(o.user), h.clock(now))
-	h.closeCard(ctx, c, cb, ":hourglass_flowing_sand: "+confirmed+" — starting…")
-	if c.Action == actionFinalize {
-		h.finalizeConfirmed(ctx, o, cb, c, confirmed)
-		return
-	}
-	h.cutoverConfirmed(ctx, o, cb, c, confirmed)
+	return false
 }
 
-// fail records a confirmed request that could not launch and says why on the card.
-func (h *Handler) fail(ctx context.Context, o origin, cb slack.InteractionCallback, c store.Confirmation, confirmed, why, errText string) {
-	if err := h.store.CompleteConfirmation(ctx, c.ID, store.Failed, "", errText); err != nil {
-		h.logger.WarnContext(ctx, "recording a failed confirmation failed", "err", err)
+func pluralS(n int) string {
+	if n == 1 {
+		return ""
 	}
-	status := fmt.Sprintf(":x: %s, but nothing was launched: %s", confirmed, why)
-	h.closeCard(ctx, c, cb, status)
-	h.replyText(ctx, o, status)
+	return "s"
 }
 
-func (h *Handler) cutoverConfirmed(ctx context.Context, o origin, cb slack.InteractionCallback, c store.Confirmation, confirmed string) {
-	h.invalidate()
-	servers, err := h.serversByID(ctx, c.ServerIDs)
-	if err != nil {
-		h.audit(ctx, o.user, "StartCutover", c.ServerIDs, "failed: servers", "", err.Error())
-		h.fail(ctx, o, cb, c, confirmed, h.errorText(ctx, "read the servers again", err), err.Error())
-		return
+func verbS(n int) string {
+	if n == 1 {
+		return "s"
 	}
-	pre, err := h.preflight(ctx, servers, migration.ModeCutover)
-	if err != nil {
-		h.audit(ctx, o.user, "StartCutover", c.ServerIDs, "failed: pre-flight", "", err.Error())
-		h.fail(ctx, o, cb, c, confirmed, h.errorText(ctx, "run the pre-flight checks again", err), err.Error())
-		return
-	}
-	if !allOK(pre) {
-		h.audit(ctx, o.user, "StartCutover", c.ServerIDs, "refused: pre-flight failed", "", failureSummary(pre))
-		h.fail(ctx, o, cb, c, confirmed, "the pre-flight checks no longer pass:\n"+strings.Join(checkLines(pre, true), "\n"), failureSummary(pre))
-		return
-	}
-	job, err := h.aws.StartCutover(ctx, c.ServerIDs, map[string]string{
-		migration.TagRequestedBy: c.RequestedBy, migration.TagApprovedBy: o.user, migration.TagConfirmation: c.ID,
-	})
-	h.invalidate()
-	if err != nil {
-		h.audit(ctx, o.user, "StartCutover", c.ServerIDs, "failed", "", err.Error())
-		h.fail(ctx, o, cb, c, confirmed, h.errorText(ctx, "start the cutover", err), err.Error())
-		return
-	}
-	h.audit(ctx, o.user, "StartCutover", c.ServerIDs, "started", job.ID, "confirmation "+c.ID)
-	if err := h.store.CompleteConfirmation(ctx, c.ID, store.Launched, job.ID, ""); err != nil {
-		h.logger.WarnContext(ctx, "recording a launched confirmation failed", "job_id", job.ID, "err", err)
-	}
-	status := fmt.Sprintf(":white_check_mark: %s — job %s; %s.", confirmed, code(job.ID), h.follow(ctx, job, o.user))
-	h.closeCardOrTell(ctx, o, c, cb, status)
-}
-
-// serversByID reads the named servers afresh.
-func (h *Handler) serversByID(ctx context.Context, ids []string) ([]migration.Server, error) {
-	fleet, err := h.fleetServers(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	var out []migration.Server
-	for _, id := range ids {
-		i := slices.IndexFunc(fleet, func(s migration.Server) bool { return s.ID == id })
-		if i < 0 {
-			return nil, fmt.Errorf("source server %s: %w", id, migration.ErrNotFound)
-		}
-		out = append(out, fleet[i])
-	}
-	return out, nil
+	return ""
 }
 
 // cancelClick handles the Cancel button of a card: the requester, an operator or an approver.
-func (h *Handler) cancelClick(ctx context.Context, o origin, cb slack.InteractionCallback, id string) {
+func (h *Handler) cancelClick(ctx context.Context, o origin, id string) {
 	c, err := h.store.Confirmation(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		h.replyText(ctx, o, "Sorry, I have no record of this request.")
@@ -367,42 +463,37 @@ func (h *Handler) cancelClick(ctx context.Context, o origin, cb slack.Interactio
 		h.replyText(ctx, o, h.errorText(ctx, "read the request", err))
 		return
 	}
+	action := actionOf(actCancel, c.Action)
 	if o.user != c.RequestedBy {
 		if ok, gerr := h.allowed(ctx, o.user, h.operators(), h.approvers()); !ok {
-			h.refuseAccess(ctx, o, "cancel "+c.Action, "cancel someone else's request", c.ServerIDs, gerr, h.operators(), h.approvers())
+			h.refuseAccess(ctx, o, action, "cancel someone else's request", c.ServerIDs, gerr, h.operators(), h.approvers())
 			return
 		}
 	}
 	now := h.cfg.Now()
-	c, err = h.store.DecideConfirmation(ctx, id, store.Cancelled, o.user, now)
-	switch {
-	case errors.Is(err, store.ErrExpired):
-		h.closeCard(ctx, c, cb, h.expiredStatus(c))
-		h.replyText(ctx, o, fmt.Sprintf("This request had already expired at %s; nothing was launched.", h.clock(c.ExpiresAt)))
-		return
-	case errors.Is(err, store.ErrAlreadyDecided):
-		h.replyText(ctx, o, h.decided(c))
-		return
-	case err != nil:
-		h.replyText(ctx, o, h.errorText(ctx, "record the cancellation", err))
+	c, err = h.store.CancelConfirmation(ctx, id, o.user, now)
+	if !h.decisionAnswered(ctx, o, c, action, err) {
 		return
 	}
-	h.audit(ctx, o.user, "cancel "+c.Action, c.ServerIDs, "cancelled", "", id)
-	h.closeCardOrTell(ctx, o, c, cb, fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s; nothing was launched.", mention(o.user), h.clock(now)))
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "cancelled", Detail: id})
+	h.cardChanged(c.ID)
+	h.replyText(ctx, o, fmt.Sprintf(":no_entry_sign: You cancelled the %s request; nothing was launched.", words[c.Action].doing))
 }
 
-// ExpireCards marks the confirmations past their expiry as expired and edits their cards to
-// say so, so that an unanswered card does not keep its buttons. Call it periodically (every
-// minute is plenty); with several replicas each card is edited by one of them. It returns the
-// store's error; a card that cannot be edited is logged.
+// ExpireCards marks the confirmations past their expiry as expired and has their cards redrawn,
+// so that an unanswered card does not keep its buttons. Run calls it; with several replicas
+// each card is expired by one of them. It returns the store's error.
 func (h *Handler) ExpireCards(ctx context.Context) error {
 	cs, err := h.store.ExpireConfirmations(ctx, h.cfg.Now())
 	if err != nil {
 		return fmt.Errorf("expire cards: %w", err)
 	}
 	for _, c := range cs {
-		h.audit(ctx, "", "expire "+c.Action, c.ServerIDs, "expired", "", c.ID)
-		h.closeCard(ctx, c, slack.InteractionCallback{}, h.expiredStatus(c))
+		h.audit(ctx, store.AuditEntry{Action: actionOf(actExpire, c.Action), ServerIDs: c.ServerIDs, Outcome: "expired", Detail: c.ID})
+		h.cardChanged(c.ID)
 	}
 	return nil
 }
+
+// ago renders how long ago t was, relative to the handler's clock.
+func (h *Handler) since(t time.Time) time.Duration { return h.cfg.Now().Sub(t) }

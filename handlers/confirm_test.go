@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -8,19 +11,33 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
 )
 
-// A decision whose card cannot be edited (deleted, or its channel archived) is told to the
-// clicker instead of going unanswered.
+func cardID(t *testing.T, r *rig, ts string) string {
+	t.Helper()
+	for _, b := range r.message(ts).Buttons() {
+		if b.ActionID == render.ActionConfirm {
+			return b.Value
+		}
+	}
+	t.Fatalf("card %s has no confirm button", ts)
+	return ""
+}
+
+// The clicker is told the outcome even when the card's message cannot be edited (deleted, or
+// its channel archived).
 func TestDecisionToldWhenCardGone(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, user, action string
 		want               []string
 	}{
-		{"confirm", bob, render.ActionConfirm, []string{"Confirmed by <@U0BOB> at 14:02 UTC — job `mgnjob-"}},
-		{"cancel", operator, render.ActionCancel, []string{"Cancelled by <@U0OPER> at 14:02 UTC; nothing was launched."}},
+		{"confirm", bob, render.ActionConfirm, []string{"The cutover of db01 started: job `mgnjob-"}},
+		{"cancel", operator, render.ActionCancel, []string{"You cancelled the cutover request; nothing was launched."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -31,17 +48,213 @@ func TestDecisionToldWhenCardGone(t *testing.T) {
 			if err := r.store.SetConfirmationMessage(t.Context(), cardID(t, r, card.TS), migrationChannel, "1700000000.000001"); err != nil {
 				t.Fatal(err)
 			}
-			got := r.click(tt.user, card.TS, tt.action)
-			if got == "" {
+			r.h.Interaction(t.Context(), r.clickOn(tt.user, card.TS, tt.action))
+			if err := r.h.DrawCards(t.Context()); err == nil {
+				t.Errorf("DrawCards of a card whose message is gone: got no error, want message_not_found")
+			}
+			eph := r.slack.Ephemerals(tt.user)
+			if len(eph) == 0 {
 				t.Fatalf("%s click on a card that cannot be edited: got no answer, want the outcome", tt.name)
 			}
-			contains(t, tt.name+" answer", got, tt.want...)
+			contains(t, tt.name+" answer", eph[len(eph)-1].PlainText(), tt.want...)
 		})
 	}
 }
 
-// The Finalize button is spent by its first click; when that click's request failed, a later
-// click must not claim that nothing is left to do.
+// Finding: a cutover's StartCutover reached MGN and started the job, the answer was lost (502),
+// and the card said that nothing was launched. Now it is sent once, MGN is asked, and the card,
+// the store and the audit log name the job MGN has.
+func TestLostAnswerCutover(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{lose: []string{"/StartCutover"}})
+	card := requestCutover(t, r, operator)
+	answer := r.click(bob, card.TS, render.ActionConfirm)
+	jobs := r.mgn.Jobs()
+	if len(jobs) != 1 || r.lost.Load() != 1 {
+		t.Fatalf("MGN jobs after a confirmed cutover whose answer was lost: got %d (answers lost %d), want 1 (1)", len(jobs), r.lost.Load())
+	}
+	if n := r.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover calls: got %d, want 1", n)
+	}
+	job := jobs[0].JobID
+	contains(t, "answer", answer, "The cutover of db01 started: job `"+job+"`")
+	contains(t, "card", r.message(card.TS).PlainText(), "— job `"+job+"`")
+	lacks(t, "card", r.message(card.TS).PlainText(), "nothing was launched")
+	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != store.Launched || c.JobID != job {
+		t.Errorf("stored confirmation: got %s with job %q, want launched with %s", c.State, c.JobID, job)
+	}
+	audit, err := r.store.AuditLog(t.Context(), mgnemu.SampleDB01, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := audit[0]; e.Action != actStartCutover || e.Outcome != outStarted || e.JobID != job {
+		t.Errorf("newest audit entry: got %+v, want StartCutover started %s", e, job)
+	}
+}
+
+// cardID0 is the confirmation ID a card was posted with.
+func cardID0(t *testing.T, card slackemu.Message) string {
+	t.Helper()
+	for _, b := range card.Buttons() {
+		if b.ActionID == render.ActionConfirm {
+			return b.Value
+		}
+	}
+	t.Fatal("card without a Confirm button")
+	return ""
+}
+
+// A test launch whose answer is lost is found the same way.
+func TestLostAnswerTest(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{lose: []string{"/StartTest"}})
+	got := r.run(operator, "launch web01 test")
+	jobs := r.mgn.Jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("MGN jobs: got %d, want 1", len(jobs))
+	}
+	contains(t, "answer", got, "Test launch of web01 started: job `"+jobs[0].JobID+"`")
+}
+
+// When MGN cannot be asked either, nothing is claimed; the next sweep asks again and the card
+// then names the job.
+func TestOutcomeUnknownSettledLater(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{lose: []string{}})
+	card := requestCutover(t, r, operator)
+	// StartCutover's answer is lost, and so is every answer about jobs after it.
+	var started atomic.Bool
+	r.loseIf(func(path string) bool {
+		switch path {
+		case "/StartCutover":
+			started.Store(true)
+			return true
+		case "/DescribeJobs":
+			return started.Load()
+		}
+		return false
+	})
+	answer := r.click(bob, card.TS, render.ActionConfirm)
+	contains(t, "answer", answer, "AWS's answer was lost and I could not yet ask MGN whether the cutover started", "Do not ask again")
+	lacks(t, "answer", answer, "nothing was launched")
+	text := r.message(card.TS).PlainText()
+	lacks(t, "card while unknown", text, "nothing was launched", "Confirm cutover]")
+	if n := len(r.mgn.Jobs()); n != 1 {
+		t.Fatalf("MGN jobs: got %d, want the 1 that started", n)
+	}
+	// MGN answers again; a sweep (of any replica) settles it without launching again.
+	r.loseIf(nil)
+	r.sweep()
+	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := r.mgn.Jobs()[0].JobID
+	if c.State != store.Launched || c.JobID != job {
+		t.Errorf("confirmation after the sweep: got %s job %q, want launched %s", c.State, c.JobID, job)
+	}
+	contains(t, "card after the sweep", r.message(card.TS).PlainText(), "— job `"+job+"`")
+	if n := r.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover calls: got %d, want 1", n)
+	}
+	eph := r.slack.Ephemerals(bob)
+	contains(t, "update for bob", eph[len(eph)-1].PlainText(), "Update on the cutover you confirmed", "started: job `"+job+"`")
+}
+
+// Two distinct approvers, neither the requester; the card shows who approved so far.
+func TestApprovalsNeeded(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = 2 }})
+	got := r.run(alice, "launch db01 cutover")
+	contains(t, "request", got, "waits for 2 approvers other than you")
+	card := r.lastCard()
+	contains(t, "card", card.PlainText(), "Waiting for 2 approvers other than <@U0ALICE>", "It needs 2 distinct cutover approvers other than the requester.")
+	contains(t, "self", r.click(alice, card.TS, render.ActionConfirm), "two-person rule")
+	contains(t, "first approval", r.click(bob, card.TS, render.ActionConfirm), "Your approval is recorded (1 of 2)", "when 1 more approver confirms")
+	contains(t, "card after one", r.message(card.TS).PlainText(), "Approved by <@U0BOB> (1 of 2); waiting for 1 more.", "[Confirm cutover]")
+	contains(t, "same approver again", r.click(bob, card.TS, render.ActionConfirm), "You approved this already (1 of 2)")
+	if n := r.mgn.Calls("StartCutover"); n != 0 {
+		t.Fatalf("StartCutover after one approval of two: got %d, want 0", n)
+	}
+	contains(t, "second approval", r.click(approverIDs[0], card.TS, render.ActionConfirm), "The cutover of db01 started")
+	jobs := r.mgn.Jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("jobs: got %d, want 1", len(jobs))
+	}
+	if got, want := jobs[0].Tags[migration.TagApprovedBy], bob+","+approverIDs[0]; got != want {
+		t.Errorf("approved-by tag: got %q, want %q", got, want)
+	}
+	contains(t, "card", r.message(card.TS).PlainText(), "Requested by <@U0ALICE>, approved by <@U0BOB>, <@"+approverIDs[0]+">")
+}
+
+// Finding: a cutover of many servers with long names kept the first 49 blocks and lost its
+// buttons. Every card carries its buttons, whatever the list.
+func TestCardKeepsButtons(t *testing.T) {
+	t.Parallel()
+	var fleet []mgnemu.SourceServer
+	long := strings.Repeat("very-long-server-name-", 9) // about 200 characters
+	for i := range 200 {
+		s := mgnemu.SampleFleet(start)[2] // db01: ready for cutover, tested
+		name := fmt.Sprintf("%s%03d", long, i)
+		s.SourceServerID, s.Tags = mgnemu.StableID("s-", name), map[string]string{"Name": name}
+		fleet = append(fleet, s)
+	}
+	r := newRig(t, rigOptions{fleet: fleet})
+	var ids []string
+	for _, s := range fleet {
+		ids = append(ids, s.SourceServerID)
+	}
+	got := r.run(operator, "launch "+strings.Join(ids, ",")+" cutover")
+	contains(t, "request", got, "waits for an approver")
+	card := r.lastCard()
+	if n := len(card.Blocks); n > render.MaxBlocks {
+		t.Errorf("card blocks: got %d, want at most %d", n, render.MaxBlocks)
+	}
+	if b := card.Buttons(); len(b) != 2 {
+		t.Fatalf("card buttons: got %+v, want Confirm and Cancel", b)
+	}
+	contains(t, "card", card.PlainText(), "and 180 more")
+	r.click(bob, card.TS, render.ActionConfirm)
+	if n := r.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover after the confirmation: got %d, want 1", n)
+	}
+}
+
+// Finding: a group's members were used forever when Slack could not be asked. Now for
+// GroupTTL+GroupGrace at most; then access through the group is refused, with a reference, and
+// audited.
+func TestGroupMembershipFailsClosed(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	// bob is an approver through S0APPROVE: a first click reads the group.
+	contains(t, "bob", r.click(bob, card.TS, render.ActionCancel), "You cancelled")
+	r.slack.RateLimit("usergroups.users.list", 1000, time.Second)
+	card = requestCutover(t, r, operator)
+	r.clock.Advance(6 * time.Minute) // past GroupTTL, within the grace
+	contains(t, "within the grace", r.click(bob, card.TS, render.ActionCancel), "You cancelled")
+	card = requestCutover(t, r, operator)
+	r.clock.Advance(5 * time.Minute) // 11 minutes after the list was read
+	got := r.click(bob, card.TS, render.ActionConfirm)
+	contains(t, "past the grace", got, "only the cutover approvers may confirm", "I could not check your membership of a user group", "ref ")
+	if n := r.mgn.Calls("StartCutover"); n != 0 {
+		t.Errorf("StartCutover: got %d, want 0", n)
+	}
+	audit, err := r.store.AuditLog(t.Context(), mgnemu.SampleDB01, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := audit[0]; e.User != bob || !strings.HasPrefix(e.Outcome, "refused: group membership unknown") {
+		t.Errorf("audit of the refusal: got %+v, want bob refused, membership unknown", e)
+	}
+}
+
+// The Finalize button under a cutover report opens a confirmation card; when the finalize
+// fails, a later click asks again.
 func TestFinalizeButtonAfterFailure(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
@@ -56,19 +269,29 @@ func TestFinalizeButtonAfterFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.mgn.Fail("FinalizeCutover", 10, 429, "ThrottlingException")
-	r.click(bob, ts, render.ActionFinalize)
-	replies := r.slack.Replies(migrationChannel, ts)
-	if len(replies) != 1 {
-		t.Fatalf("thread replies: got %d, want 1", len(replies))
+	contains(t, "first click", r.click(operator, ts, render.ActionFinalize), "The finalize of api01 waits for an approver other than you")
+	card := r.lastCard()
+	r.mgn.Fail("FinalizeCutover", 1, 400, "ValidationException")
+	got := r.click(bob, card.TS, render.ActionConfirm)
+	contains(t, "failed finalize", got, "Nothing was launched", "MGN rejected the request as invalid")
+	contains(t, "failed card", r.message(card.TS).PlainText(), "but nothing was launched", "`/cutover finalize "+mgnemu.SampleAPI01+"`")
+	contains(t, "second click", r.click(operator, ts, render.ActionFinalize), "waits for an approver")
+	if second := r.lastCard(); second.TS == card.TS {
+		t.Fatal("second click: no new card")
 	}
-	contains(t, "failed finalize", replies[0].PlainText(), "AWS is throttling requests")
-	r.mgn.Fail("FinalizeCutover", 0, 0, "")
+	r.click(bob, r.lastCard().TS, render.ActionConfirm)
+	if st := r.lifecycle(mgnemu.SampleAPI01); st != "CUTOVER" {
+		t.Errorf("api01 lifecycle: got %s, want CUTOVER", st)
+	}
+}
 
-	got := r.click(alice, ts, render.ActionFinalize)
-	contains(t, "second click", got, "not finalized yet", "`/cutover finalize "+mgnemu.SampleAPI01+"`")
-	lacks(t, "second click", got, "nothing more to do")
-	if st := r.lifecycle(mgnemu.SampleAPI01); st != "CUTTING_OVER" {
-		t.Errorf("api01 lifecycle: got %s, want CUTTING_OVER", st)
-	}
+// A launch whose progress thread cannot be opened says so.
+func TestFollowFailureTold(t *testing.T) {
+	t.Parallel()
+	const want = "progress thread in <#C0MIGRATE> could not be opened (ref "
+	r := newRig(t, rigOptions{})
+	r.follower.err = fmt.Errorf("slack is down")
+	contains(t, "test launch", r.run(operator, "launch web01 test"), "Test launch of web01 started: job `mgnjob-", "Its "+want)
+	card := requestCutover(t, r, operator)
+	contains(t, "confirm", r.click(bob, card.TS, render.ActionConfirm), "The cutover of db01 started", want)
 }

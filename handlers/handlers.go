@@ -31,8 +31,8 @@ import (
 // AWS is what the handlers need from MGN and EC2; *migration.Client satisfies it.
 type AWS interface {
 	Servers(ctx context.Context) ([]migration.Server, error)
-	StartTest(ctx context.Context, ids []string, tags map[string]string) (migration.Job, error)
-	StartCutover(ctx context.Context, ids []string, tags map[string]string) (migration.Job, error)
+	Launch(ctx context.Context, req migration.LaunchRequest) (migration.Job, error)
+	FindLaunch(ctx context.Context, key, value string, since time.Time) (migration.Job, bool, error)
 	Jobs(ctx context.Context, from time.Time) ([]migration.Job, error)
 	MarkReadyForCutover(ctx context.Context, id string) (migration.Server, error)
 	RevertToReadyForTest(ctx context.Context, id string) (migration.Server, error)
@@ -54,11 +54,20 @@ type Store interface {
 	CreateConfirmation(ctx context.Context, c store.Confirmation) error
 	SetConfirmationMessage(ctx context.Context, id, channel, ts string) error
 	Confirmation(ctx context.Context, id string) (store.Confirmation, error)
-	DecideConfirmation(ctx context.Context, id string, to store.ConfirmationState, by string, now time.Time) (store.Confirmation, error)
-	CompleteConfirmation(ctx context.Context, id string, state store.ConfirmationState, jobID, errText string) error
-	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)
 	Confirmations(ctx context.Context, state store.ConfirmationState) ([]store.Confirmation, error)
+	Approve(ctx context.Context, id, user, owner string, now time.Time, ttl time.Duration) (store.Confirmation, store.Approval, error)
+	CancelConfirmation(ctx context.Context, id, by string, now time.Time) (store.Confirmation, error)
+	BeginCall(ctx context.Context, id string, f store.Fence, now time.Time, ttl time.Duration) error
+	RenewConfirmation(ctx context.Context, id string, f store.Fence, now time.Time, ttl time.Duration) error
+	ReleaseConfirmation(ctx context.Context, id string, f store.Fence) error
+	CompleteConfirmation(ctx context.Context, id string, o store.Outcome, f store.Fence, now time.Time) error
+	TakeOverConfirmations(ctx context.Context, owner string, now time.Time, ttl time.Duration, limit int) ([]store.Confirmation, error)
+	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)
+	StaleCards(ctx context.Context, before time.Time, limit int) ([]store.Confirmation, error)
+	CardShown(ctx context.Context, id string, version int64) error
+	Job(ctx context.Context, jobID string) (store.Job, error)
 	RecentJobs(ctx context.Context, serverID string, limit int) ([]store.Job, error)
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 	Once(ctx context.Context, key string, now time.Time) (bool, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
 	AuditLog(ctx context.Context, serverID string, limit int) ([]store.AuditEntry, error)
@@ -71,19 +80,23 @@ type Groups interface {
 }
 
 // Follower follows a launch job's progress in a thread of the migration channel; the notifier
-// implements it. Follow posts the thread's parent message (the launch announcement) and records
-// the job; it returns the parent's ts.
+// implements it. Follow records the job and posts the thread's parent message (the launch
+// announcement), or has it posted soon; it returns the parent's ts, "" while it is not posted.
 type Follower interface {
 	Follow(ctx context.Context, job migration.Job, startedBy string) (parentTS string, err error)
 }
 
 // Config tunes a Handler. Zero values pick the defaults named on each field.
 type Config struct {
-	Channel      string        // migration channel: launches, cards and notices go here
-	Operators    []string      // U… user IDs or S… user-group IDs allowed to launch tests and request cutovers
-	Approvers    []string      // U… user IDs or S… user-group IDs allowed to confirm cutovers and finalize
-	SelfApproval bool          // false: the requester of a cutover cannot confirm it (two-person rule)
-	ConfirmTTL   time.Duration // how long a confirmation card can be confirmed; 0 -> 30 min
+	Channel   string   // migration channel: launches, cards and notices go here
+	Operators []string // U… user IDs or S… user-group IDs allowed to launch tests and request cutovers and finalizes
+	Approvers []string // U… user IDs or S… user-group IDs allowed to request and to confirm cutovers and finalizes
+	// SelfApproval lets the requester's own approval count; false: approvers other than the
+	// requester must confirm (two-person rule).
+	SelfApproval bool
+	// Approvals is how many distinct approvers must confirm a cutover or finalize; 0 -> 1.
+	Approvals  int
+	ConfirmTTL time.Duration // how long a confirmation card can be confirmed; 0 -> 30 min
 	// Location is the time zone of the times shown; nil -> UTC.
 	Location *time.Location
 	// CutoverDate is the planned final cutover date shown in status; zero = none.
@@ -95,11 +108,30 @@ type Config struct {
 	// FleetTTL is how long a fetched server list is reused; 0 -> 5 s. Concurrent requests for
 	// the list share one AWS listing.
 	FleetTTL time.Duration
-	// GroupTTL is how long the members of a user group are reused; 0 -> 5 min.
-	GroupTTL time.Duration
+	// GroupTTL is how long the members of a user group are reused; 0 -> 5 min. When Slack
+	// cannot be asked, the members are used for GroupGrace more at most (0 -> 5 min); after
+	// that, access through the group is refused.
+	GroupTTL, GroupGrace time.Duration
+	// Holder names this replica as the owner of confirmations it carries out; "" -> random.
+	// Two replicas must differ.
+	Holder string
+	// LeaseTTL is how long this replica owns a confirmation's work without renewing it: after
+	// a crash, another replica takes the work over that much later; 0 -> 15 s. An AWS call is
+	// given at most half of it.
+	LeaseTTL time.Duration
+	// TakeoverWindow bounds how long after the deciding click a replica taking over a
+	// confirmation whose owner died still starts the launch itself (when MGN has no job for
+	// it and the pre-flight passes); older ones are closed as not launched; 0 -> 2 min.
+	TakeoverWindow time.Duration
+	// SweepInterval is how often Run looks for confirmations to take over, cards to redraw
+	// and cards to expire; 0 -> 2 s.
+	SweepInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
+	if c.Approvals <= 0 {
+		c.Approvals = 1
+	}
 	if c.ConfirmTTL <= 0 {
 		c.ConfirmTTL = 30 * time.Minute
 	}
@@ -118,12 +150,30 @@ func (c Config) withDefaults() Config {
 	if c.GroupTTL <= 0 {
 		c.GroupTTL = 5 * time.Minute
 	}
+	if c.GroupGrace <= 0 {
+		c.GroupGrace = 5 * time.Minute
+	}
+	if c.Holder == "" {
+		c.Holder = "handlers-" + newID()
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 15 * time.Second
+	}
+	if c.TakeoverWindow <= 0 {
+		c.TakeoverWindow = 2 * time.Minute
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = 2 * time.Second
+	}
 	return c
 }
 
-// Handler answers /cutover commands and button clicks. It is safe for concurrent use and
-// starts no goroutines of its own beyond the shared fetch of the server list, which ends
-// with the call that started it.
+// Handler answers /cutover commands and button clicks. It is safe for concurrent use. Its
+// answers to the person who clicked or typed are sent at once; edits of confirmation cards,
+// which wait for Slack's rate limits, are made by Run in the background, which also takes
+// over the confirmations a stopped replica left unfinished and expires old cards. Besides Run,
+// it starts no goroutines beyond the shared fetch of the server list, which ends with the call
+// that started it.
 type Handler struct {
 	logger   *slog.Logger
 	aws      AWS
@@ -141,6 +191,8 @@ type Handler struct {
 	fleetGen  int // bumped by invalidate, so a fetch begun before a change is not cached
 	members   map[string]groupMembers
 	groupCall singleflight.Group
+
+	cards cardQueue
 }
 
 type groupMembers struct {
@@ -159,6 +211,7 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, follower Followe
 		groups:   groups,
 		cfg:      cfg.withDefaults(),
 		members:  map[string]groupMembers{},
+		cards:    newCardQueue(),
 	}
 }
 
@@ -230,18 +283,6 @@ func (h *Handler) replyText(ctx context.Context, o origin, text string) {
 // plain is a message of one mrkdwn section (text already escaped).
 func plain(text string) bot.Message {
 	return bot.Message{Text: fallback(text), Blocks: []slack.Block{section(text)}}
-}
-
-// audit appends to the audit log and writes the entry as a log line too; a failure to store it
-// is logged, never shown.
-func (h *Handler) audit(ctx context.Context, user, action string, servers []string, outcome, jobID, detail string) {
-	h.logger.InfoContext(ctx, "audit", "user", user, "action", action, "server_ids", servers, "outcome", outcome, "job_id", jobID, "detail", detail)
-	err := h.store.Audit(context.WithoutCancel(ctx), store.AuditEntry{
-		At: h.cfg.Now(), User: user, Action: action, ServerIDs: servers, Outcome: outcome, JobID: jobID, Detail: detail,
-	})
-	if err != nil {
-		h.logger.WarnContext(ctx, "audit failed", "user", user, "action", action, "err", err)
-	}
 }
 
 // newRef returns a short random reference that ties an answer to its log line.

@@ -480,13 +480,14 @@ func TestConfirmRefusals(t *testing.T) {
 		t.Fatalf("StartCutover after refused clicks: got %d, want 0", n)
 	}
 	// bob is an approver through a user group.
-	r.click(bob, card.TS, render.ActionConfirm)
+	answer := r.click(bob, card.TS, render.ActionConfirm)
 	if n := r.mgn.Calls("StartCutover"); n != 1 {
 		t.Fatalf("StartCutover after bob's click: got %d, want 1", n)
 	}
 	now := r.message(card.TS)
 	job := r.mgn.Jobs()[0]
-	contains(t, "card after confirmation", now.PlainText(), "Confirmed by <@U0BOB> at 14:02 UTC — job `"+job.JobID+"`", "its thread")
+	contains(t, "bob's answer", answer, "The cutover of db01 started: job `"+job.JobID+"`")
+	contains(t, "card after confirmation", now.PlainText(), "Requested by <@U0ALICE>, approved by <@U0BOB> at 14:02 UTC — job `"+job.JobID+"`")
 	if len(now.Buttons()) != 0 {
 		t.Errorf("card after confirmation: got buttons %+v, want none", now.Buttons())
 	}
@@ -520,6 +521,7 @@ func TestConcurrentConfirmsLaunchOnce(t *testing.T) {
 		wg.Go(func() { r.h.Interaction(t.Context(), cb) })
 	}
 	wg.Wait()
+	r.drawCards()
 	if n := r.mgn.Calls("StartCutover"); n != 1 {
 		t.Fatalf("StartCutover calls after %d concurrent clicks: got %d, want 1", len(clicks), n)
 	}
@@ -537,7 +539,7 @@ func TestConcurrentConfirmsLaunchOnce(t *testing.T) {
 		t.Errorf("confirmation: got state %s job %s, want launched with the MGN job", c.State, c.JobID)
 	}
 	now := r.message(card.TS)
-	contains(t, "card", now.PlainText(), "Confirmed by <@"+c.DecidedBy+"> at 14:02 UTC — job `"+c.JobID+"`")
+	contains(t, "card", now.PlainText(), "approved by <@"+c.DecidedBy+"> at 14:02 UTC — job `"+c.JobID+"`")
 	if len(now.Buttons()) != 0 {
 		t.Errorf("card buttons after confirmation: got %+v, want none", now.Buttons())
 	}
@@ -564,7 +566,7 @@ func TestConfirmExpired(t *testing.T) {
 	got := r.click(bob, card.TS, render.ActionConfirm)
 	contains(t, "late click", got, "this request expired at 14:32 UTC", "`/cutover launch "+mgnemu.SampleDB01+" cutover`")
 	now := r.message(card.TS)
-	contains(t, "expired card", now.PlainText(), "Expired at 14:32 UTC; nobody confirmed it")
+	contains(t, "expired card", now.PlainText(), "Expired at 14:32 UTC; nobody confirmed it and nothing was launched")
 	if len(now.Buttons()) != 0 {
 		t.Errorf("expired card buttons: got %+v, want none", now.Buttons())
 	}
@@ -588,6 +590,7 @@ func TestExpireCards(t *testing.T) {
 	if err := r.h.ExpireCards(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	r.drawCards()
 	now := r.message(card.TS)
 	contains(t, "expired card", now.PlainText(), "Expired at 14:32 UTC; nobody confirmed it")
 	if len(now.Buttons()) != 0 || now.Edits != 1 {
@@ -598,7 +601,7 @@ func TestExpireCards(t *testing.T) {
 	if len(eph) != 1 {
 		t.Fatalf("answers to the late click: got %d, want 1", len(eph))
 	}
-	contains(t, "late click", eph[0].PlainText(), "this request expired at 14:32 UTC, so nothing was launched")
+	contains(t, "late click", eph[0].PlainText(), "This request expired at 14:32 UTC; nothing was launched")
 	if n := r.mgn.Calls("StartCutover"); n != 0 {
 		t.Errorf("StartCutover: got %d, want 0", n)
 	}
@@ -644,7 +647,7 @@ func TestConfirmRechecksPreflight(t *testing.T) {
 		t.Fatalf("StartCutover after replication stalled: got %d, want 0", n)
 	}
 	now := r.message(card.TS)
-	contains(t, "card", now.PlainText(), "Confirmed by <@U0BOB> at 14:02 UTC, but nothing was launched", "Stalled", "agent gone &lt;!channel&gt;")
+	contains(t, "card", now.PlainText(), "Requested by <@U0OPER>, approved by <@U0BOB> at 14:02 UTC, but nothing was launched", "Stalled", "agent gone &lt;!channel&gt;")
 	c, err := r.store.Confirmation(t.Context(), card.Buttons()[0].Value)
 	if err != nil {
 		t.Fatal(err)
@@ -778,24 +781,27 @@ func TestFinalize(t *testing.T) {
 	r.mgn.Update(mgnemu.SampleDB01, cuttingOver)
 	r.mgn.Update(mgnemu.SampleAPI01, cuttingOver)
 
-	contains(t, "operator", r.run(operator, "finalize db01"), "only the cutover approvers may finalize a cutover")
+	contains(t, "stranger", r.run(eve, "finalize db01"), "only the cutover operators or cutover approvers may ask to finalize a cutover")
 	contains(t, "not cutting over", r.run(alice, "finalize web01"), "cannot be finalized yet", "Ready for testing; finalizing needs a launched cutover")
 
-	got := r.run(alice, "finalize db01")
-	contains(t, "request", got, "The finalize of db01 waits for an approver")
+	// An operator asks (one policy for every irreversible action); an approver confirms.
+	got := r.run(operator, "finalize db01")
+	contains(t, "request", got, "The finalize of db01 waits for an approver other than you")
 	card := r.lastCard()
 	contains(t, "finalize card", card.PlainText(), "Finalize cutover requested: db01", "Enable termination protection on the cutover instance first", "cannot be undone", "[Finalize cutover]")
-	contains(t, "operator confirm", r.click(operator, card.TS, render.ActionConfirm), "only the cutover approvers may confirm finalizing")
-	r.click(bob, card.TS, render.ActionConfirm)
+	contains(t, "second request", r.run(alice, "finalize db01"), "A finalize request for db01 is already waiting")
+	contains(t, "operator confirm", r.click(operator, card.TS, render.ActionConfirm), "only the cutover approvers may confirm a finalize")
+	contains(t, "bob confirms", r.click(bob, card.TS, render.ActionConfirm), "Finalize:", "*db01*", "cutover finalized")
 	if n := r.mgn.Calls("FinalizeCutover"); n != 1 {
 		t.Fatalf("FinalizeCutover calls: got %d, want 1", n)
 	}
 	if got := r.lifecycle(mgnemu.SampleDB01); got != "CUTOVER" {
 		t.Errorf("db01 after finalize: got %s, want CUTOVER", got)
 	}
-	contains(t, "finalized card", r.message(card.TS).PlainText(), "Confirmed by <@U0BOB>", "cutover finalized")
+	contains(t, "finalized card", r.message(card.TS).PlainText(), "Requested by <@U0OPER>, approved by <@U0BOB>", "cutover finalized")
 
-	// The notifier's Finalize button: approvers only, once however often it is clicked.
+	// The notifier's Finalize button asks the same way: it opens one card, and never finalizes
+	// by itself however often it is clicked.
 	ts, err := r.poster.Post(t.Context(), migrationChannel, bot.Message{Text: "cutover done", Blocks: []slack.Block{
 		section("api01 cut over"),
 		slack.NewActionBlock("final", render.Button(render.ActionFinalize, "Finalize cutover", mgnemu.SampleAPI01, "danger")),
@@ -803,7 +809,7 @@ func TestFinalize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	contains(t, "operator click", r.click(operator, ts, render.ActionFinalize), "only the cutover approvers")
+	contains(t, "stranger click", r.click(eve, ts, render.ActionFinalize), "only the cutover operators or cutover approvers")
 	var clicks []slack.InteractionCallback
 	for _, u := range approverIDs[:5] {
 		clicks = append(clicks, r.clickOn(u, ts, render.ActionFinalize))
@@ -813,14 +819,30 @@ func TestFinalize(t *testing.T) {
 		wg.Go(func() { r.h.Interaction(t.Context(), cb) })
 	}
 	wg.Wait()
-	if n := r.mgn.Calls("FinalizeCutover"); n != 2 {
-		t.Errorf("FinalizeCutover calls after 5 concurrent button clicks: got %d, want 2 (one more)", n)
+	if n := r.mgn.Calls("FinalizeCutover"); n != 1 {
+		t.Errorf("FinalizeCutover calls after 5 button clicks: got %d, want still 1", n)
 	}
-	replies := r.slack.Replies(migrationChannel, ts)
-	if len(replies) != 1 {
-		t.Fatalf("thread replies under the Finalize button: got %d, want 1", len(replies))
+	cards := 0
+	for _, m := range r.channelMessages() {
+		if strings.Contains(m.PlainText(), "Finalize cutover requested: api01") {
+			cards++
+		}
 	}
-	contains(t, "thread reply", replies[0].PlainText(), "asked to finalize the cutover", "*api01*", "cutover finalized")
+	if cards != 1 {
+		t.Fatalf("finalize cards for api01 after 5 clicks: got %d, want 1", cards)
+	}
+	card = r.lastCard()
+	first := approverIDs[0]
+	c, err := r.store.Confirmation(t.Context(), cardID(t, r, card.TS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first = c.RequestedBy
+	contains(t, "requester confirms", r.click(first, card.TS, render.ActionConfirm), "two-person rule")
+	r.click(bob, card.TS, render.ActionConfirm)
+	if n := r.mgn.Calls("FinalizeCutover"); n != 2 || r.lifecycle(mgnemu.SampleAPI01) != "CUTOVER" {
+		t.Errorf("after bob confirmed api01: got %d FinalizeCutover calls and %s, want 2 and CUTOVER", n, r.lifecycle(mgnemu.SampleAPI01))
+	}
 }
 
 func TestJobsAndAudit(t *testing.T) {
@@ -829,7 +851,7 @@ func TestJobsAndAudit(t *testing.T) {
 	contains(t, "no jobs", r.run(eve, "jobs"), "none in the last 30 days")
 	r.run(operator, "launch web01 test")
 	// A job the bot does not follow, started in the console.
-	if _, err := r.aws.StartTest(t.Context(), []string{mgnemu.SampleApp01}, nil); err != nil {
+	if _, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: []string{mgnemu.SampleApp01}, Request: "console"}); err != nil {
 		t.Fatal(err)
 	}
 	// The bot's job is recorded by the follower in real life; here, by hand.

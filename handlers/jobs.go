@@ -47,7 +47,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	if !ok {
 		return
 	}
-	h.audit(ctx, o.user, "jobs", nonEmpty(filter), "answered", "", "")
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actJobs, ServerIDs: nonEmpty(filter), Outcome: "answered"})
 	followed, err := h.store.RecentJobs(ctx, filter, maxJobs)
 	if err != nil {
 		h.replyText(ctx, o, h.errorText(ctx, "read the bot's jobs", err))
@@ -192,7 +192,7 @@ func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
 		h.replyText(ctx, o, h.errorText(ctx, "read the audit log", err))
 		return
 	}
-	h.audit(ctx, o.user, "audit", nonEmpty(filter), "answered", "", "")
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actAudit, ServerIDs: nonEmpty(filter), Outcome: "answered"})
 	title := "Audit log" + of
 	if len(entries) == 0 {
 		h.replyText(ctx, o, "*"+title+":* nothing recorded yet.")

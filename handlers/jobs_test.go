@@ -47,7 +47,7 @@ func TestJobStatusJudgedPerServer(t *testing.T) {
 func TestJobsShowThreadOutcome(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
-	job, err := r.aws.StartTest(t.Context(), []string{mgnemu.SampleWeb01}, map[string]string{migration.TagRequestedBy: operator})
+	job, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: []string{mgnemu.SampleWeb01}, RequestedBy: operator, Request: "r1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,13 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/store"
 )
 
 // jobsWindow is how far back MGN's jobs are read to find running ones and the last test.
@@ -93,24 +95,24 @@ func allOK(pre []migration.Preflight) bool {
 
 // launch handles /cutover launch SERVER test|cutover and the reminder's Launch test button.
 func (h *Handler) launch(ctx context.Context, o origin, names string, mode migration.Mode, detail string) {
-	action := "launch " + string(mode)
-	doing := "launch a test"
+	action, doing, roles := actLaunchTest, "launch a test", []role{h.operators()}
 	if mode == migration.ModeCutover {
-		doing = "request a cutover"
+		// A cutover is requested by an operator or an approver, and confirmed on its card.
+		action, doing, roles = actRequestCutover, "ask for a cutover", []role{h.operators(), h.approvers()}
 	}
-	if ok, gerr := h.allowed(ctx, o.user, h.operators()); !ok {
-		h.refuseAccess(ctx, o, action, doing, nil, gerr, h.operators())
+	if ok, gerr := h.allowed(ctx, o.user, roles...); !ok {
+		h.refuseAccess(ctx, o, action, doing, nil, gerr, roles...)
 		return
 	}
 	servers, ok := h.resolve(ctx, o, names, false)
 	if !ok {
-		h.audit(ctx, o.user, action, nil, "refused: server not resolved", "", detail)
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, Outcome: outNotResolved, Detail: detail})
 		return
 	}
 	ids := serverIDs(servers)
 	pre, err := h.preflight(ctx, servers, mode)
 	if err != nil {
-		h.audit(ctx, o.user, action, ids, "failed: pre-flight", "", err.Error())
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: ids, Outcome: "failed: pre-flight", Detail: err.Error()})
 		h.replyText(ctx, o, h.errorText(ctx, "run the pre-flight checks", err))
 		return
 	}
@@ -121,7 +123,7 @@ func (h *Handler) launch(ctx context.Context, o origin, names string, mode migra
 		}
 		text := fmt.Sprintf("Sorry, %s of %s cannot start yet. These pre-flight checks failed:\n%s",
 			what, serverNames(servers), strings.Join(checkLines(pre, true), "\n"))
-		h.audit(ctx, o.user, action, ids, "refused: pre-flight failed", "", failureSummary(pre))
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: ids, Outcome: "refused: pre-flight failed", Detail: failureSummary(pre)})
 		h.replyText(ctx, o, text)
 		return
 	}
@@ -146,15 +148,24 @@ func failureSummary(pre []migration.Preflight) string {
 // the requester where.
 func (h *Handler) startTest(ctx context.Context, o origin, servers []migration.Server, pre []migration.Preflight) {
 	ids := serverIDs(servers)
-	request := newID()
-	job, err := h.aws.StartTest(ctx, ids, map[string]string{migration.TagRequestedBy: o.user, migration.TagRequest: request})
+	req := migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: ids, RequestedBy: o.user, Request: newID(), Since: h.cfg.Now()}
+	job, err := h.aws.Launch(ctx, req)
 	h.invalidate()
-	if err != nil {
-		h.audit(ctx, o.user, "StartTest", ids, "failed", "", err.Error())
+	switch {
+	case errors.Is(err, migration.ErrOutcomeUnknown):
+		ref := newRef()
+		h.logger.ErrorContext(ctx, "outcome of a test launch unknown", "ref", ref, "request", req.Request, "err", err)
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStartTest, ServerIDs: ids, Outcome: outUnknown, Detail: "request " + req.Request + "; ref " + ref})
+		h.replyText(ctx, o, fmt.Sprintf(":warning: AWS's answer to the test launch of %s was lost, and I could not ask MGN whether it started (ref %s). "+
+			"If it did, its thread appears in %s within a minute; `/cutover jobs` shows MGN's jobs. Do not launch again before you checked.",
+			serverNames(servers), ref, channelRef(h.cfg.Channel)))
+		return
+	case err != nil:
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStartTest, ServerIDs: ids, Outcome: outFailed, Detail: err.Error()})
 		h.replyText(ctx, o, h.errorText(ctx, "start the test launch of "+serverNames(servers), err))
 		return
 	}
-	h.audit(ctx, o.user, "StartTest", ids, "started", job.ID, "request "+request)
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actStartTest, ServerIDs: ids, Outcome: outStarted, JobID: job.ID, Detail: "request " + req.Request})
 	text := fmt.Sprintf("Test launch of %s started: job %s. %s.", serverNames(servers), code(job.ID), capitalize(h.follow(ctx, job, o.user)))
 	if warn := warnings(pre); warn != "" {
 		text += "\n" + warn

@@ -47,80 +47,42 @@ func (h *Handler) finalizeChecks(ctx context.Context, servers []migration.Server
 	return out, nil
 }
 
-// requestFinalize handles /cutover finalize SERVER: approvers only, behind a confirmation card.
+// requestFinalize handles /cutover finalize SERVER: an operator or an approver asks, and a
+// confirmation card waits for approvers, as for a cutover.
 func (h *Handler) requestFinalize(ctx context.Context, o origin, names string) {
-	if ok, gerr := h.allowed(ctx, o.user, h.approvers()); !ok {
-		h.refuseAccess(ctx, o, "request finalize", "finalize a cutover", nil, gerr, h.approvers())
+	if ok, gerr := h.allowed(ctx, o.user, h.operators(), h.approvers()); !ok {
+		h.refuseAccess(ctx, o, actRequestFinalize, "ask to finalize a cutover", nil, gerr, h.operators(), h.approvers())
 		return
 	}
 	servers, ok := h.resolve(ctx, o, names, false)
 	if !ok {
-		h.audit(ctx, o.user, "request finalize", nil, "refused: server not resolved", "", names)
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actRequestFinalize, Outcome: outNotResolved, Detail: names})
 		return
 	}
+	h.finalizeRequest(ctx, o, servers)
+}
+
+// finalizeRequest runs the finalize checks and, when they pass, posts the confirmation card.
+func (h *Handler) finalizeRequest(ctx context.Context, o origin, servers []migration.Server) {
 	pre, err := h.finalizeChecks(ctx, servers)
 	if err != nil {
 		h.replyText(ctx, o, h.errorText(ctx, "run the checks", err))
 		return
 	}
 	if !allOK(pre) {
-		h.audit(ctx, o.user, "request finalize", serverIDs(servers), "refused: checks failed", "", failureSummary(pre))
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actRequestFinalize, ServerIDs: serverIDs(servers), Outcome: "refused: checks failed", Detail: failureSummary(pre)})
 		h.replyText(ctx, o, fmt.Sprintf("Sorry, the cutover of %s cannot be finalized yet:\n%s", serverNames(servers), strings.Join(checkLines(pre, true), "\n")))
 		return
 	}
 	h.requestConfirmation(ctx, o, actionFinalize, servers, pre)
 }
 
-// finalizeConfirmed finalizes each server of a won finalize confirmation.
-func (h *Handler) finalizeConfirmed(ctx context.Context, o origin, cb slack.InteractionCallback, c store.Confirmation, confirmed string) {
-	h.invalidate()
-	servers, err := h.serversByID(ctx, c.ServerIDs)
-	if err != nil {
-		h.fail(ctx, o, cb, c, confirmed, h.errorText(ctx, "read the servers again", err), err.Error())
-		return
-	}
-	pre, err := h.finalizeChecks(ctx, servers)
-	if err != nil {
-		h.fail(ctx, o, cb, c, confirmed, h.errorText(ctx, "run the checks again", err), err.Error())
-		return
-	}
-	if !allOK(pre) {
-		h.fail(ctx, o, cb, c, confirmed, "the checks no longer pass:\n"+strings.Join(checkLines(pre, true), "\n"), failureSummary(pre))
-		return
-	}
-	done, lines := h.finalizeServers(ctx, o.user, servers)
-	if len(done) == 0 {
-		h.fail(ctx, o, cb, c, confirmed, strings.Join(lines, "\n"), strings.Join(lines, "; "))
-		return
-	}
-	if err := h.store.CompleteConfirmation(ctx, c.ID, store.Launched, "", ""); err != nil {
-		h.logger.WarnContext(ctx, "recording a finalized confirmation failed", "err", err)
-	}
-	h.closeCardOrTell(ctx, o, c, cb, ":white_check_mark: "+confirmed+".\n"+strings.Join(lines, "\n"))
-}
-
-// finalizeServers calls FinalizeCutover for each server and says how each went.
-func (h *Handler) finalizeServers(ctx context.Context, user string, servers []migration.Server) (done []string, lines []string) {
-	for _, s := range servers {
-		_, err := h.aws.FinalizeCutover(ctx, s.ID)
-		if err != nil {
-			h.audit(ctx, user, "FinalizeCutover", []string{s.ID}, "failed", "", err.Error())
-			lines = append(lines, "• "+serverRef(s)+": "+h.errorText(ctx, "finalize the cutover", err))
-			continue
-		}
-		h.audit(ctx, user, "FinalizeCutover", []string{s.ID}, "finalized", "", "")
-		done = append(done, s.ID)
-		lines = append(lines, "• "+serverRef(s)+": cutover finalized; replication stopped.")
-	}
-	h.invalidate()
-	return done, lines
-}
-
-// finalizeClick handles the Finalize button the notifier posts after a cutover: approvers
-// only, and once per server and cutover however often it is clicked.
-func (h *Handler) finalizeClick(ctx context.Context, o origin, cb slack.InteractionCallback, serverID string) {
-	if ok, gerr := h.allowed(ctx, o.user, h.approvers()); !ok {
-		h.refuseAccess(ctx, o, "finalize", "finalize a cutover", []string{serverID}, gerr, h.approvers())
+// finalizeClick handles the Finalize button the notifier posts after a cutover: it asks for the
+// finalize as the command does, which posts a confirmation card for approvers; it never
+// finalizes by itself.
+func (h *Handler) finalizeClick(ctx context.Context, o origin, serverID string) {
+	if ok, gerr := h.allowed(ctx, o.user, h.operators(), h.approvers()); !ok {
+		h.refuseAccess(ctx, o, actRequestFinalize, "ask to finalize a cutover", []string{serverID}, gerr, h.operators(), h.approvers())
 		return
 	}
 	servers, err := h.serversByID(ctx, []string{serverID})
@@ -128,32 +90,7 @@ func (h *Handler) finalizeClick(ctx context.Context, o origin, cb slack.Interact
 		h.replyText(ctx, o, h.errorText(ctx, "read the server", err))
 		return
 	}
-	pre, err := h.finalizeChecks(ctx, servers)
-	if err != nil {
-		h.replyText(ctx, o, h.errorText(ctx, "run the checks", err))
-		return
-	}
-	s := servers[0]
-	if !allOK(pre) {
-		h.audit(ctx, o.user, "finalize", []string{s.ID}, "refused: checks failed", "", failureSummary(pre))
-		h.replyText(ctx, o, fmt.Sprintf("Sorry, the cutover of %s cannot be finalized now:\n%s", serverRef(s), strings.Join(checkLines(pre, true), "\n")))
-		return
-	}
-	first, err := h.store.Once(ctx, "finalize:"+s.ID+":"+s.Lifecycle.LastCutover.JobID, h.cfg.Now())
-	if err != nil {
-		h.replyText(ctx, o, h.errorText(ctx, "record the click", err))
-		return
-	}
-	if !first {
-		h.audit(ctx, o.user, "finalize", []string{s.ID}, "ignored: already requested", "", "")
-		// The checks above passed, so the server is not finalized: the earlier request is still
-		// running, or it failed. The button is spent either way; the command is not.
-		h.replyText(ctx, o, fmt.Sprintf("Finalizing %s was already requested from this button, and it is not finalized yet. "+
-			"If that request failed, ask again with `/cutover finalize %s`.", serverRef(s), s.ID))
-		return
-	}
-	_, lines := h.finalizeServers(ctx, o.user, servers)
-	h.threadReply(ctx, o, cb, fmt.Sprintf("%s asked to finalize the cutover:\n%s", mention(o.user), strings.Join(lines, "\n")))
+	h.finalizeRequest(ctx, o, servers)
 }
 
 // threadReply posts text in the thread of the clicked message (or starts one under it).
@@ -174,13 +111,13 @@ func (h *Handler) threadReply(ctx context.Context, o origin, cb slack.Interactio
 
 // lifecycleChange is a move of a server's lifecycle state that a person asked for.
 type lifecycleChange struct {
-	verb string // "mark ready for cutover", "revert"
+	verb string // actMarkReady or actRevert
 	// plan says what to do with a server: call, or a polite refusal.
 	plan func(s migration.Server) (call func(ctx context.Context, id string) (migration.Server, error), refusal string)
 }
 
 func (h *Handler) markReady() lifecycleChange {
-	return lifecycleChange{verb: "mark ready for cutover", plan: func(s migration.Server) (func(context.Context, string) (migration.Server, error), string) {
+	return lifecycleChange{verb: actMarkReady, plan: func(s migration.Server) (func(context.Context, string) (migration.Server, error), string) {
 		switch s.Lifecycle.State {
 		case migration.LifecycleTesting:
 			return h.aws.MarkReadyForCutover, ""
@@ -192,7 +129,7 @@ func (h *Handler) markReady() lifecycleChange {
 }
 
 func (h *Handler) revertTest(only bool) lifecycleChange {
-	return lifecycleChange{verb: "revert", plan: func(s migration.Server) (func(context.Context, string) (migration.Server, error), string) {
+	return lifecycleChange{verb: actRevert, plan: func(s migration.Server) (func(context.Context, string) (migration.Server, error), string) {
 		switch s.Lifecycle.State {
 		case migration.LifecycleTesting:
 			return h.aws.RevertToReadyForTest, ""
@@ -210,7 +147,7 @@ func (h *Handler) revertTest(only bool) lifecycleChange {
 // result words of a lifecycle change.
 func changed(verb string, s migration.Server, after migration.Server) string {
 	switch verb {
-	case "mark ready for cutover":
+	case actMarkReady:
 		return serverRef(s) + " is now ready for cutover."
 	}
 	return fmt.Sprintf("%s reverted from %s to %s.", serverRef(s), esc(s.Lifecycle.State.Label()), esc(after.Lifecycle.State.Label()))
@@ -224,17 +161,17 @@ func (h *Handler) applyChange(ctx context.Context, user string, servers []migrat
 	for _, s := range servers {
 		call, refusal := ch.plan(s)
 		if call == nil {
-			h.audit(ctx, user, ch.verb, []string{s.ID}, "refused: "+string(s.Lifecycle.State), "", "")
+			h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: "refused: " + string(s.Lifecycle.State)})
 			lines = append(lines, refusal)
 			continue
 		}
 		after, err := call(ctx, s.ID)
 		if err != nil {
-			h.audit(ctx, user, ch.verb, []string{s.ID}, "failed", "", err.Error())
+			h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: outFailed, Detail: err.Error()})
 			lines = append(lines, serverRef(s)+": "+h.errorText(ctx, ch.verb, err))
 			continue
 		}
-		h.audit(ctx, user, ch.verb, []string{s.ID}, "done: "+string(after.Lifecycle.State), "", "")
+		h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: "done: " + string(after.Lifecycle.State)})
 		lines = append(lines, changed(ch.verb, s, after))
 		anyChanged = true
 	}

@@ -2,10 +2,17 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,6 +77,10 @@ type rig struct {
 
 	cmds   chan slack.SlashCommand
 	clicks chan slack.InteractionCallback
+	lost   atomic.Int64 // answers the lossy proxy dropped
+
+	loseMu sync.Mutex
+	lose   func(path string) bool // which answers the proxy drops; nil: none
 }
 
 // capture is a bot.Dispatcher that passes envelopes on to the test.
@@ -122,6 +133,10 @@ func (f *follower) Calls() []followCall {
 type rigOptions struct {
 	fleet  []mgnemu.SourceServer // nil: the sample fleet
 	config func(*Config)
+	// lose names MGN operations whose answers are lost after MGN acted on them (their paths,
+	// e.g. "/StartCutover"): the adapter talks to MGN through a proxy that drops them. Tests
+	// change what is lost with rig.loseIf.
+	lose []string
 }
 
 func newRig(t *testing.T, opts rigOptions) *rig {
@@ -141,8 +156,14 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.mgn.Close)
+	mgnURL := r.mgn.URL()
+	if opts.lose != nil {
+		lose := opts.lose
+		r.loseIf(func(path string) bool { return slices.Contains(lose, path) })
+		mgnURL = lossyProxy(t, mgnURL, r)
+	}
 	r.aws = migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		migration.Options{MGNEndpoint: r.mgn.URL(), EC2Endpoint: r.mgn.URL(), Logger: quiet})
+		migration.Options{MGNEndpoint: mgnURL, EC2Endpoint: r.mgn.URL(), Logger: quiet, OutcomeDelay: time.Millisecond})
 
 	r.slack = slackemu.New(slackemu.Options{Now: r.clock.Now, PostInterval: -1})
 	if err := r.slack.Start("127.0.0.1:0"); err != nil {
@@ -224,6 +245,7 @@ func (r *rig) runIn(user, channel, text string) string {
 	r.t.Helper()
 	before := len(r.slack.Ephemerals(user))
 	r.h.SlashCommand(r.t.Context(), r.command(user, channel, text))
+	r.drawCards()
 	eph := r.slack.Ephemerals(user)
 	if len(eph) <= before {
 		r.t.Fatalf("/cutover %s by %s: no answer", text, user)
@@ -260,11 +282,63 @@ func (r *rig) click(user, ts, actionID string) string {
 	r.t.Helper()
 	before := len(r.slack.Ephemerals(user))
 	r.h.Interaction(r.t.Context(), r.clickOn(user, ts, actionID))
+	r.drawCards()
 	eph := r.slack.Ephemerals(user)
 	if len(eph) <= before {
 		return ""
 	}
 	return eph[len(eph)-1].PlainText()
+}
+
+// drawCards has the handler redraw the cards that changed, as its Run loop does.
+func (r *rig) drawCards() {
+	r.t.Helper()
+	if err := r.h.DrawCards(r.t.Context()); err != nil {
+		r.t.Fatalf("DrawCards: %v", err)
+	}
+}
+
+// sweep runs one pass of the handler's periodic work: takeovers, expiry, card redraws.
+func (r *rig) sweep() {
+	r.t.Helper()
+	if err := r.h.Sweep(r.t.Context()); err != nil {
+		r.t.Fatalf("Sweep: %v", err)
+	}
+}
+
+// loseIf sets which MGN answers the lossy proxy drops, by path; nil drops none.
+func (r *rig) loseIf(f func(path string) bool) {
+	r.loseMu.Lock()
+	defer r.loseMu.Unlock()
+	r.lose = f
+}
+
+func (r *rig) losing(path string) bool {
+	r.loseMu.Lock()
+	defer r.loseMu.Unlock()
+	return r.lose != nil && r.lose(path)
+}
+
+// lossyProxy forwards every request to target and loses the answers r.loseIf names: MGN acts
+// on the requests, the client gets a 502. It counts the answers lost in r.lost.
+func lossyProxy(t *testing.T, target string, r *rig) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(resp *http.Response) error {
+		if r.losing(resp.Request.URL.Path) {
+			r.lost.Add(1)
+			return errors.New("answer lost on the way back")
+		}
+		return nil
+	}
+	p.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusBadGateway) }
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // channelMessages returns the migration channel's top-level messages.

@@ -15,6 +15,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
 )
 
 // statusPageSize is how many servers one status page lists.
@@ -229,10 +230,10 @@ const maxDetailed = 5
 func (h *Handler) statusServers(ctx context.Context, o origin, names string) {
 	servers, ok := h.resolve(ctx, o, names, false)
 	if !ok {
-		h.audit(ctx, o.user, "status", nil, "refused: server not resolved", "", render.Truncate(names, 200))
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, Outcome: outNotResolved, Detail: render.Truncate(names, 200)})
 		return
 	}
-	h.audit(ctx, o.user, "status", serverIDs(servers), "answered", "", "")
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, ServerIDs: serverIDs(servers), Outcome: "answered"})
 	more := 0
 	if len(servers) > maxDetailed {
 		more = len(servers) - maxDetailed

@@ -27,13 +27,33 @@ func serverRef(s migration.Server) string {
 	return "*" + esc(s.DisplayName()) + "* " + code(s.ID)
 }
 
-// serverNames lists the servers' display names, escaped, comma-separated.
+// A sentence names at most maxNames servers in at most maxNamesLen characters, then says how
+// many more there are.
+const (
+	maxNames    = 20
+	maxNamesLen = 800
+)
+
+// serverNames lists the servers' display names, escaped, comma-separated, shortened as the
+// constants above say.
 func serverNames(servers []migration.Server) string {
-	names := make([]string, len(servers))
-	for i, s := range servers {
-		names[i] = esc(s.DisplayName())
+	var b strings.Builder
+	n := 0
+	for _, s := range servers {
+		name := esc(s.DisplayName())
+		if n == maxNames || (n > 0 && b.Len()+len(name) > maxNamesLen) {
+			break
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(render.Truncate(name, maxNamesLen))
+		n++
 	}
-	return strings.Join(names, ", ")
+	if n < len(servers) {
+		fmt.Fprintf(&b, " and %d more", len(servers)-n)
+	}
+	return b.String()
 }
 
 // plainNames lists display names for plain_text fields (headers, dialogs). They are escaped
@@ -114,6 +134,11 @@ func (h *Handler) errorText(ctx context.Context, doing string, err error) string
 	}
 	var text string
 	switch {
+	case errors.Is(err, migration.ErrOutcomeUnknown):
+		ref := newRef()
+		h.logger.ErrorContext(ctx, "outcome unknown", "ref", ref, "doing", doing, "err", err)
+		return fmt.Sprintf("Could not %s: AWS's answer was lost and MGN could not be asked afterwards whether it was done (ref %s). "+
+			"Check `/cutover status` before you try again.", doing, ref)
 	case errors.Is(err, migration.ErrConflict):
 		text = fmt.Sprintf("Could not %s. %s.", doing, detail("MGN refused"))
 	case errors.Is(err, migration.ErrThrottled):

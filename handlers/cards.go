@@ -1,0 +1,210 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// cardQueue holds the confirmations whose cards this replica changed and has not yet redrawn.
+// Card edits wait for Slack's rate limits (chat.update is about 50 a minute), so they are made
+// in the background, never on the path of a click, and several changes of one card fold into
+// one edit of its latest state.
+type cardQueue struct {
+	// drawing is held by DrawCards: two passes at once could edit a card out of order.
+	drawing sync.Mutex
+
+	mu    sync.Mutex
+	dirty map[string]bool
+	wake  chan struct{}
+	// drawn is a digest of the message last drawn per card, so that a card waiting only for
+	// its thread link is not edited again with the same content.
+	drawn map[string][32]byte
+	// links are launched cards whose thread was not posted yet, by when to stop waiting.
+	links map[string]time.Time
+}
+
+func newCardQueue() cardQueue {
+	return cardQueue{dirty: map[string]bool{}, wake: make(chan struct{}, 1), drawn: map[string][32]byte{}, links: map[string]time.Time{}}
+}
+
+// linkWait is how long a launched card waits for its job's thread before it is drawn without
+// a link for good.
+const linkWait = 2 * time.Minute
+
+// cardChanged queues the card of confirmation id for a redraw.
+func (h *Handler) cardChanged(id string) {
+	q := &h.cards
+	q.mu.Lock()
+	q.dirty[id] = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// DrawCards redraws every card queued by cardChanged, each from its latest stored state. Run
+// calls it whenever a card changes; tests call it directly. It returns the errors of the cards
+// it could not redraw, which stay queued.
+func (h *Handler) DrawCards(ctx context.Context) error {
+	q := &h.cards
+	q.drawing.Lock()
+	defer q.drawing.Unlock()
+	q.mu.Lock()
+	ids := make([]string, 0, len(q.dirty))
+	for id := range q.dirty {
+		ids = append(ids, id)
+	}
+	clear(q.dirty)
+	q.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		c, err := h.store.Confirmation(ctx, id)
+		if err == nil {
+			err = h.redraw(ctx, c)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				h.cardChanged(id)
+			}
+			errs = append(errs, fmt.Errorf("card %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redraw edits c's card to show c, and records the version shown. A launched cutover whose
+// thread is not posted yet is drawn without the thread's link and kept waiting for it (see
+// linkWait).
+func (h *Handler) redraw(ctx context.Context, c store.Confirmation) error {
+	if c.MessageTS == "" {
+		return nil // never posted: nothing to edit
+	}
+	thread, complete := "", true
+	if c.State == store.Launched && c.Action == actionCutover && c.JobID != "" {
+		if j, err := h.store.Job(ctx, c.JobID); err == nil && j.ParentTS != "" {
+			thread = j.ParentTS
+		} else if h.since(c.UpdatedAt) < linkWait {
+			complete = false
+		}
+	}
+	m := h.drawCard(c, thread)
+	digest, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(digest)
+	q := &h.cards
+	q.mu.Lock()
+	same := q.drawn[c.ID] == sum
+	q.mu.Unlock()
+	if !same {
+		if err := h.poster.Update(ctx, c.Channel, c.MessageTS, m); err != nil {
+			return err
+		}
+		q.mu.Lock()
+		q.drawn[c.ID] = sum
+		q.mu.Unlock()
+	}
+	q.mu.Lock()
+	if complete {
+		delete(q.links, c.ID)
+	} else {
+		q.links[c.ID] = c.UpdatedAt.Add(linkWait)
+	}
+	if complete || c.State.Final() {
+		delete(q.drawn, c.ID)
+	}
+	q.mu.Unlock()
+	if !complete {
+		return nil
+	}
+	return h.store.CardShown(ctx, c.ID, c.Version)
+}
+
+// sweepLease names the lease under which one replica at a time redraws the cards other
+// replicas left behind.
+const sweepLease = "cards:sweep"
+
+// staleAfter is how long a card may lag behind its confirmation before any replica redraws
+// it: the replica that made the change normally does within a second or two.
+const staleAfter = 10 * time.Second
+
+// Sweep does the periodic work of confirmations: it takes over the ones whose owner stopped
+// (TakeOver), expires old cards (ExpireCards), redraws the cards that wait for their thread's
+// link, and, on one replica at a time, redraws the cards that lag behind their state because
+// the replica that changed them stopped. Run calls it every SweepInterval; tests call it
+// directly. It returns the errors met; each step is tried again on the next sweep.
+func (h *Handler) Sweep(ctx context.Context) error {
+	var errs []error
+	errs = append(errs, h.TakeOver(ctx), h.ExpireCards(ctx))
+	q := &h.cards
+	q.mu.Lock()
+	for id := range q.links {
+		q.dirty[id] = true
+	}
+	q.mu.Unlock()
+	now := h.cfg.Now()
+	ok, err := h.store.AcquireLease(ctx, sweepLease, h.cfg.Holder, 3*h.cfg.SweepInterval, now)
+	errs = append(errs, err)
+	if ok {
+		cs, err := h.store.StaleCards(ctx, now.Add(-staleAfter), 50)
+		errs = append(errs, err)
+		for _, c := range cs {
+			h.cards.mu.Lock()
+			h.cards.dirty[c.ID] = true
+			h.cards.mu.Unlock()
+		}
+	}
+	errs = append(errs, h.DrawCards(ctx))
+	return errors.Join(errs...)
+}
+
+// Run keeps confirmation cards in step with the store and sweeps (see Sweep) until ctx ends.
+// It returns ctx's error, after the work it started has finished.
+func (h *Handler) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-h.cards.wake:
+			}
+			if err := h.DrawCards(ctx); err != nil && ctx.Err() == nil {
+				h.logger.WarnContext(ctx, "cards not redrawn", "err", err)
+				// Wait a little before trying again: Slack or the store is failing.
+				t := time.NewTimer(h.cfg.SweepInterval)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+		}
+	})
+	wg.Go(func() {
+		t := time.NewTicker(h.cfg.SweepInterval)
+		defer t.Stop()
+		for {
+			if err := h.Sweep(ctx); err != nil && ctx.Err() == nil {
+				h.logger.WarnContext(ctx, "confirmation sweep incomplete", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	wg.Wait()
+	return ctx.Err()
+}

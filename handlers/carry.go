@@ -1,0 +1,276 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// carry carries out a confirmation this replica owns, because it took the deciding click or
+// took the work over from a replica that stopped (resumed). A resumed one first asks MGN what
+// the earlier owner did (the job carrying the confirmation's tag, or the servers' state) and
+// records that; it launches only when MGN has nothing, the confirmation is younger than
+// Config.TakeoverWindow and the pre-flight passes. Otherwise carry runs the pre-flight again,
+// begins the fenced AWS call, calls MGN once, and records what MGN did. The card is redrawn in
+// the background; carry returns the answer for the person who confirmed.
+func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool) string {
+	f := c.Token()
+	h.invalidate()
+	servers, err := h.serversByID(ctx, c.ServerIDs)
+	if err != nil {
+		return h.notLaunched(ctx, c, f, h.errorText(ctx, "read the servers again", err))
+	}
+	if c.Action == actionFinalize {
+		return h.carryFinalize(ctx, c, servers, resumed)
+	}
+	if resumed {
+		job, found, err := h.aws.FindLaunch(ctx, migration.TagConfirmation, c.ID, c.CreatedAt)
+		if err != nil {
+			return h.unknown(ctx, c, f, fmt.Errorf("%w: %w", migration.ErrOutcomeUnknown, err))
+		}
+		if found {
+			return h.launched(ctx, c, job, "the replica that took the click had started it")
+		}
+		if why := h.tooLate(c); why != "" {
+			return h.notLaunched(ctx, c, f, why)
+		}
+	}
+	pre, err := h.preflight(ctx, servers, migration.ModeCutover)
+	if err != nil {
+		return h.notLaunched(ctx, c, f, h.errorText(ctx, "run the pre-flight checks again", err))
+	}
+	if !allOK(pre) {
+		h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actStartCutover, ServerIDs: c.ServerIDs, Outcome: outPreflight, Detail: failureSummary(pre)})
+		return h.notLaunched(ctx, c, f, "the pre-flight checks no longer pass:\n"+strings.Join(checkLines(pre, true), "\n"))
+	}
+	if !h.beginCall(ctx, c, f) {
+		return h.latestDecided(ctx, c.ID)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, h.cfg.LeaseTTL/3)
+	defer cancel()
+	job, err := h.aws.Launch(callCtx, migration.LaunchRequest{
+		Mode: migration.ModeCutover, ServerIDs: c.ServerIDs, RequestedBy: c.RequestedBy, ApprovedBy: c.Approvals,
+		Confirmation: c.ID, Since: c.CreatedAt,
+	})
+	h.invalidate()
+	switch {
+	case errors.Is(err, migration.ErrOutcomeUnknown):
+		return h.unknown(ctx, c, f, err)
+	case err != nil:
+		h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actStartCutover, ServerIDs: c.ServerIDs, Outcome: outFailed, Detail: err.Error()})
+		return h.notLaunched(ctx, c, f, h.errorText(ctx, "start the cutover", err))
+	}
+	return h.launched(ctx, c, job, "")
+}
+
+// tooLate says why a resumed confirmation is not launched late, "" when it may still be.
+func (h *Handler) tooLate(c store.Confirmation) string {
+	if age := h.since(c.DecidedAt); age > h.cfg.TakeoverWindow {
+		return fmt.Sprintf("the replica that took the click stopped before the request reached MGN, and it is %s old now, "+
+			"so it was not started late (the limit is %s)", migration.HumanDuration(age), migration.HumanDuration(h.cfg.TakeoverWindow))
+	}
+	return ""
+}
+
+// beginCall records that this replica is about to call AWS for c. It reports false when the
+// replica no longer owns c (another took it over) and must not call.
+func (h *Handler) beginCall(ctx context.Context, c store.Confirmation, f store.Fence) bool {
+	err := h.store.BeginCall(ctx, c.ID, f, h.cfg.Now(), h.cfg.LeaseTTL)
+	if err != nil {
+		h.logger.WarnContext(ctx, "not calling AWS: the confirmation is no longer ours", "confirmation", c.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// latestDecided explains the confirmation's current state to the person who confirmed it,
+// when this replica no longer carries it out.
+func (h *Handler) latestDecided(ctx context.Context, id string) string {
+	c, err := h.store.Confirmation(ctx, id)
+	if err != nil {
+		return h.errorText(ctx, "read the request", err)
+	}
+	return h.decided(c)
+}
+
+// launched records that MGN has c's job, has its progress followed and says so.
+func (h *Handler) launched(ctx context.Context, c store.Confirmation, job migration.Job, how string) string {
+	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, JobID: job.ID}, c.Token(), h.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
+		h.logger.ErrorContext(ctx, "recording a launched confirmation failed", "confirmation", c.ID, "job_id", job.ID, "err", err)
+	}
+	detail := "confirmation " + c.ID
+	if how != "" {
+		detail += "; " + how
+	}
+	h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actStartCutover, ServerIDs: c.ServerIDs, Outcome: outStarted, JobID: job.ID, Detail: detail})
+	where := h.follow(ctx, job, c.DecidedBy)
+	h.cardChanged(c.ID)
+	return fmt.Sprintf(":white_check_mark: The cutover of %s started: job %s; %s.", h.idNames(ctx, c.ServerIDs), code(job.ID), where)
+}
+
+// notLaunched records that nothing was launched for c, because of why (mrkdwn), and says so.
+// Only the owner holding f may record it; when it no longer does, another replica decides.
+func (h *Handler) notLaunched(ctx context.Context, c store.Confirmation, f store.Fence, why string) string {
+	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Failed, Error: why}, f, h.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrAlreadyDecided):
+		return h.latestDecided(ctx, c.ID)
+	case err != nil:
+		h.logger.ErrorContext(ctx, "recording a failed confirmation failed", "confirmation", c.ID, "err", err)
+	}
+	h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actionOf(actConfirm, c.Action), ServerIDs: c.ServerIDs, Outcome: "nothing launched", Detail: stripMarkup(why)})
+	h.cardChanged(c.ID)
+	return fmt.Sprintf(":x: Nothing was launched: %s\nAsk again with `/cutover %s`.", why, retryCommand(c))
+}
+
+// unknown handles a call whose outcome MGN could not tell: the work is released at once, so
+// that the next sweep (of any replica) asks MGN again and records the truth.
+func (h *Handler) unknown(ctx context.Context, c store.Confirmation, f store.Fence, err error) string {
+	ref := newRef()
+	h.logger.ErrorContext(ctx, "outcome of an AWS call unknown", "ref", ref, "confirmation", c.ID, "err", err)
+	h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actionOf(actConfirm, c.Action), ServerIDs: c.ServerIDs, Outcome: outUnknown, Detail: "ref " + ref})
+	if rerr := h.store.ReleaseConfirmation(ctx, c.ID, f); rerr != nil {
+		h.logger.WarnContext(ctx, "releasing a confirmation failed", "confirmation", c.ID, "err", rerr)
+	}
+	h.cardChanged(c.ID)
+	return fmt.Sprintf(":warning: AWS's answer was lost and I could not yet ask MGN whether the %s started (ref %s). "+
+		"I keep asking; the card will say what happened. Do not ask again until it does.", words[c.Action].doing, ref)
+}
+
+// carryFinalize finalizes each server of a finalize confirmation this replica owns; a resumed
+// one counts the servers MGN already finalized as done and finalizes the rest only within the
+// takeover window.
+func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, servers []migration.Server, resumed bool) string {
+	f := c.Token()
+	var done, lines []string
+	var rest []migration.Server
+	for _, s := range servers {
+		if s.CutOver() {
+			done = append(done, s.ID)
+			lines = append(lines, "• "+serverRef(s)+": cutover finalized; replication stopped.")
+			continue
+		}
+		rest = append(rest, s)
+	}
+	if len(rest) > 0 && resumed {
+		if why := h.tooLate(c); why != "" {
+			if len(done) == 0 {
+				return h.notLaunched(ctx, c, f, why)
+			}
+			for _, s := range rest {
+				lines = append(lines, "• "+serverRef(s)+": not finalized: "+why)
+			}
+			rest = nil
+		}
+	}
+	if len(rest) > 0 {
+		pre, err := h.finalizeChecks(ctx, rest)
+		if err != nil {
+			return h.notLaunched(ctx, c, f, h.errorText(ctx, "run the checks again", err))
+		}
+		if !allOK(pre) {
+			return h.notLaunched(ctx, c, f, "the checks no longer pass:\n"+strings.Join(checkLines(pre, true), "\n"))
+		}
+		if !h.beginCall(ctx, c, f) {
+			return h.latestDecided(ctx, c.ID)
+		}
+		for _, s := range rest {
+			callCtx, cancel := context.WithTimeout(ctx, h.cfg.LeaseTTL/3)
+			_, err := h.aws.FinalizeCutover(callCtx, s.ID)
+			cancel()
+			if errors.Is(err, migration.ErrOutcomeUnknown) {
+				return h.unknown(ctx, c, f, err)
+			}
+			if err != nil {
+				h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actFinalizeCutover, ServerIDs: []string{s.ID}, Outcome: outFailed, Detail: err.Error()})
+				lines = append(lines, "• "+serverRef(s)+": "+h.errorText(ctx, "finalize the cutover", err))
+				continue
+			}
+			h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actFinalizeCutover, ServerIDs: []string{s.ID}, Outcome: "finalized", Detail: "confirmation " + c.ID})
+			done = append(done, s.ID)
+			lines = append(lines, "• "+serverRef(s)+": cutover finalized; replication stopped.")
+			// Renew between servers: a long list must not outlive the lease.
+			if err := h.store.RenewConfirmation(ctx, c.ID, f, h.cfg.Now(), h.cfg.LeaseTTL); err != nil {
+				h.logger.WarnContext(ctx, "renewing a finalize failed", "confirmation", c.ID, "err", err)
+			}
+		}
+		h.invalidate()
+	}
+	text := strings.Join(lines, "\n")
+	if len(done) == 0 {
+		return h.notLaunched(ctx, c, f, "\n"+text)
+	}
+	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, Detail: text}, f, h.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
+		h.logger.ErrorContext(ctx, "recording a finalize failed", "confirmation", c.ID, "err", err)
+	}
+	h.cardChanged(c.ID)
+	return ":white_check_mark: Finalize:\n" + text
+}
+
+// maxTakeovers bounds the confirmations one sweep takes over, and carries out at once.
+const maxTakeovers = 8
+
+// TakeOver takes over, in one pass, the confirmations whose owner's lease ended (the replica
+// that took the click stopped, or an AWS call's outcome was unknown) and carries them out as
+// carry does for a resumed one, telling the approver who decided. Run calls it every
+// SweepInterval; tests call it directly. It returns the store's error.
+func (h *Handler) TakeOver(ctx context.Context) error {
+	cs, err := h.store.TakeOverConfirmations(ctx, h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL, maxTakeovers)
+	if err != nil {
+		return fmt.Errorf("take over: %w", err)
+	}
+	var g errgroup.Group
+	for _, c := range cs {
+		g.Go(func() error {
+			h.audit(ctx, store.AuditEntry{Action: actionOf(actTakeOver, c.Action), ServerIDs: c.ServerIDs,
+				Outcome: "taken over from " + string(c.State), Detail: "confirmation " + c.ID})
+			h.cardChanged(c.ID)
+			answer := h.carry(ctx, c, true)
+			if c.DecidedBy != "" && c.Channel != "" {
+				text := fmt.Sprintf("Update on the %s you confirmed (%s): %s", words[c.Action].doing, cardLink(c, "its card"), answer)
+				if err := h.poster.Ephemeral(ctx, c.Channel, c.DecidedBy, bot.Message{Text: fallback(text), Blocks: []slack.Block{section(text)}}); err != nil {
+					h.logger.WarnContext(ctx, "telling the approver failed", "confirmation", c.ID, "err", err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// idNames names servers by their display names when the fleet is at hand, else by their IDs.
+func (h *Handler) idNames(ctx context.Context, ids []string) string {
+	fleet, err := h.fleetServers(ctx, false)
+	if err != nil {
+		return code(strings.Join(ids, ", "))
+	}
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = code(id)
+		for _, s := range fleet {
+			if s.ID == id {
+				names[i] = esc(s.DisplayName())
+				break
+			}
+		}
+	}
+	if len(names) > maxCardServers {
+		return strings.Join(names[:maxCardServers], ", ") + fmt.Sprintf(" and %d more", len(names)-maxCardServers)
+	}
+	return strings.Join(names, ", ")
+}
+
+// stripMarkup makes mrkdwn a plain line for the audit log.
+func stripMarkup(s string) string {
+	return strings.Join(strings.Fields(strings.NewReplacer("*", "", "`", "").Replace(s)), " ")
+}

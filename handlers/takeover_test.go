@@ -1,0 +1,168 @@
+package handlers
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// lease is the handlers' default LeaseTTL.
+const lease = 15 * time.Second
+
+// decidedElsewhere records bob's deciding click as another replica ("dead") does, without
+// carrying it out: as if that replica stopped right after winning the click.
+func decidedElsewhere(t *testing.T, r *rig, card slackemu.Message) store.Confirmation {
+	t.Helper()
+	c, did, err := r.store.Approve(t.Context(), cardID0(t, card), bob, "dead", r.clock.Now(), lease)
+	if err != nil || did != store.ApprovalDecided {
+		t.Fatalf("Approve: %v, %v; want decided", did, err)
+	}
+	return c
+}
+
+// replica is a second Handler on the rig's store, AWS and Slack: another replica.
+func (r *rig) replica(holder string) *Handler {
+	return New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, r.follower, nil, Config{
+		Channel: migrationChannel, Operators: []string{operator, alice}, Approvers: []string{alice, bob},
+		Now: r.clock.Now, Holder: holder,
+	})
+}
+
+// A replica that won the click stopped before it called AWS: after its lease, another replica
+// takes the work over, finds no job in MGN, runs the pre-flight again and starts the cutover,
+// once; until then, clicks hear what is going on.
+func TestTakeOverBeforeAWS(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	c := decidedElsewhere(t, r, card)
+	r.sweep()
+	if got, _ := r.store.Confirmation(t.Context(), c.ID); got.Owner != "dead" || got.State != store.Confirmed {
+		t.Fatalf("during the owner's lease: got owner %s state %s, want it left to its owner", got.Owner, got.State)
+	}
+	contains(t, "click during the lease", r.click(approverIDs[0], card.TS, render.ActionConfirm),
+		"already confirmed by <@U0BOB> at 14:02 UTC, and the cutover is being started")
+	r.clock.Advance(lease)
+	contains(t, "click after the lease", r.click(approverIDs[1], card.TS, render.ActionConfirm),
+		"the replica carrying it out stopped. Another replica is taking it over")
+	r.sweep()
+	jobs := r.mgn.Jobs()
+	if n := r.mgn.Calls("StartCutover"); n != 1 || len(jobs) != 1 {
+		t.Fatalf("after the takeover: got %d StartCutover and %d jobs, want 1 and 1", n, len(jobs))
+	}
+	got, err := r.store.Confirmation(t.Context(), c.ID)
+	if err != nil || got.State != store.Launched || got.JobID != jobs[0].JobID {
+		t.Fatalf("confirmation: got %s job %q (%v), want launched %s", got.State, got.JobID, err, jobs[0].JobID)
+	}
+	if jobs[0].Tags[migration.TagConfirmation] != c.ID || jobs[0].Tags[migration.TagApprovedBy] != bob {
+		t.Errorf("job tags: got %v, want the confirmation and bob as approver", jobs[0].Tags)
+	}
+	contains(t, "card", r.message(card.TS).PlainText(), "approved by <@U0BOB> at 14:02 UTC — job `"+jobs[0].JobID+"`")
+	eph := r.slack.Ephemerals(bob)
+	contains(t, "bob is told", eph[len(eph)-1].PlainText(), "Update on the cutover you confirmed", "started: job `"+jobs[0].JobID+"`")
+	// Later sweeps find nothing more to do.
+	r.clock.Advance(time.Hour)
+	r.sweep()
+	if n := r.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover after more sweeps: got %d, want 1", n)
+	}
+}
+
+// A confirmation older than the takeover window is not started late: its card says that
+// nothing launched and why.
+func TestTakeOverTooLate(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	c := decidedElsewhere(t, r, card)
+	r.clock.Advance(3 * time.Minute)
+	r.sweep()
+	if n := r.mgn.Calls("StartCutover"); n != 0 {
+		t.Fatalf("StartCutover: got %d, want 0", n)
+	}
+	got, err := r.store.Confirmation(t.Context(), c.ID)
+	if err != nil || got.State != store.Failed {
+		t.Fatalf("confirmation: got %s (%v), want failed", got.State, err)
+	}
+	contains(t, "card", r.message(card.TS).PlainText(), "but nothing was launched", "stopped before the request reached MGN",
+		"3 min old now", "Ask again with `/cutover launch")
+}
+
+// A replica that called AWS and stopped before recording the job: the replica taking over
+// finds the job by the confirmation's tag, whatever its age, and never launches again.
+func TestTakeOverAfterAWS(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	c := decidedElsewhere(t, r, card)
+	if err := r.store.BeginCall(t.Context(), c.ID, c.Token(), r.clock.Now(), lease); err != nil {
+		t.Fatal(err)
+	}
+	job, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeCutover, ServerIDs: c.ServerIDs,
+		RequestedBy: c.RequestedBy, ApprovedBy: c.Approvals, Confirmation: c.ID, Since: c.CreatedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(10 * time.Minute)
+	r.sweep()
+	if n := r.mgn.Calls("StartCutover"); n != 1 {
+		t.Fatalf("StartCutover: got %d, want 1 (the stopped replica's)", n)
+	}
+	got, err := r.store.Confirmation(t.Context(), c.ID)
+	if err != nil || got.State != store.Launched || got.JobID != job.ID {
+		t.Fatalf("confirmation: got %s job %q (%v), want launched %s", got.State, got.JobID, err, job.ID)
+	}
+	contains(t, "card", r.message(card.TS).PlainText(), "— job `"+job.ID+"`")
+}
+
+// Finding: settling raced a live click: the click was still in its pre-flight when another
+// replica marked it "stopped before AWS", and then the click launched. Now a replica taking
+// over fences the slow owner out: exactly one StartCutover, and store, card and MGN agree.
+func TestTakeOverFencesSlowOwner(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	other := r.replica("replica-2")
+	r.mgn.SetLatency("DescribeSourceServers", 500*time.Millisecond) // the owner's pre-flight is slow
+	cb := r.clickOn(bob, card.TS, render.ActionConfirm)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.h.Interaction(t.Context(), cb)
+	}()
+	// Wait until the click won and its owner is in the pre-flight.
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+		if err == nil && c.State == store.Confirmed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the click never won")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.clock.Advance(lease) // the owner looks dead to the other replica
+	if err := other.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	r.mgn.SetLatency("DescribeSourceServers", 0)
+	r.drawCards()
+	jobs := r.mgn.Jobs()
+	if n := r.mgn.Calls("StartCutover"); n != 1 || len(jobs) != 1 {
+		t.Fatalf("StartCutover calls: got %d (%d jobs), want exactly 1", n, len(jobs))
+	}
+	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+	if err != nil || c.State != store.Launched || c.JobID != jobs[0].JobID {
+		t.Fatalf("confirmation: got %s job %q (%v), want launched %s", c.State, c.JobID, err, jobs[0].JobID)
+	}
+	contains(t, "card", r.message(card.TS).PlainText(), "— job `"+jobs[0].JobID+"`")
+	eph := r.slack.Ephemerals(bob)
+	lacks(t, "bob's answers", eph[len(eph)-1].PlainText(), "Nothing was launched")
+}
