@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
@@ -89,11 +90,8 @@ func (h *Handler) redraw(ctx context.Context, c store.Confirmation) error {
 	}
 	thread, complete := "", true
 	if c.State == store.Launched && c.Action == actionCutover && c.JobID != "" {
-		if j, err := h.store.Job(ctx, c.JobID); err == nil && j.ParentTS != "" {
-			thread = j.ParentTS
-		} else if h.since(c.UpdatedAt) < linkWait {
-			complete = false
-		}
+		thread = h.thread(ctx, c)
+		complete = thread != "" || h.since(c.UpdatedAt) >= linkWait
 	}
 	m := h.drawCard(c, thread)
 	digest, err := json.Marshal(m)
@@ -127,6 +125,25 @@ func (h *Handler) redraw(ctx context.Context, c store.Confirmation) error {
 		return nil
 	}
 	return h.store.CardShown(ctx, c.ID, c.Version)
+}
+
+// thread returns the ts of the progress thread of c's launch job, having the follower open the
+// thread when nobody did yet (the replica that launched it may have stopped first); "" while
+// the thread is not posted.
+func (h *Handler) thread(ctx context.Context, c store.Confirmation) string {
+	if j, err := h.store.Job(ctx, c.JobID); err == nil {
+		return j.ParentTS
+	}
+	job := migration.Job{ID: c.JobID, Type: "LAUNCH", InitiatedBy: migration.InitiatedByStartCutover, Status: migration.JobStarted, Created: c.DecidedAt}
+	for _, id := range c.ServerIDs {
+		job.Participants = append(job.Participants, migration.Participant{ServerID: id})
+	}
+	ts, err := h.follower.Follow(ctx, job, c.DecidedBy)
+	if err != nil {
+		ref := newRef()
+		h.logger.ErrorContext(ctx, "follow failed", "ref", ref, "job_id", c.JobID, "confirmation", c.ID, "err", err)
+	}
+	return ts
 }
 
 // sweepLease names the lease under which one replica at a time redraws the cards other

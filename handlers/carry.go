@@ -112,9 +112,11 @@ func (h *Handler) launched(ctx context.Context, c store.Confirmation, job migrat
 		detail += "; " + how
 	}
 	h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actStartCutover, ServerIDs: c.ServerIDs, Outcome: outStarted, JobID: job.ID, Detail: detail})
-	where := h.follow(ctx, job, c.DecidedBy)
+	// The thread is opened, and its link put on the card, in the background (see redraw): its
+	// first message waits for the channel's rate limit, and the click is answered now.
 	h.cardChanged(c.ID)
-	return fmt.Sprintf(":white_check_mark: The cutover of %s started: job %s; %s.", h.idNames(ctx, c.ServerIDs), code(job.ID), where)
+	return fmt.Sprintf(":white_check_mark: The cutover of %s started: job %s; progress follows in a thread in %s.",
+		h.idNames(ctx, c.ServerIDs), code(job.ID), channelRef(c.Channel))
 }
 
 // notLaunched records that nothing was launched for c, because of why (mrkdwn), and says so.

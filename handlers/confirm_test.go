@@ -292,6 +292,8 @@ func TestFollowFailureTold(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.follower.err = fmt.Errorf("slack is down")
 	contains(t, "test launch", r.run(operator, "launch web01 test"), "Test launch of web01 started: job `mgnjob-", "Its "+want)
+	// A cutover's thread is opened in the background: the card says where progress follows.
 	card := requestCutover(t, r, operator)
-	contains(t, "confirm", r.click(bob, card.TS, render.ActionConfirm), "The cutover of db01 started", want)
+	contains(t, "confirm", r.click(bob, card.TS, render.ActionConfirm), "The cutover of db01 started", "progress follows in a thread in <#C0MIGRATE>")
+	contains(t, "card", r.message(card.TS).PlainText(), "progress follows in a thread in <#C0MIGRATE>")
 }

@@ -124,7 +124,7 @@ type Config struct {
 	// it and the pre-flight passes); older ones are closed as not launched; 0 -> 2 min.
 	TakeoverWindow time.Duration
 	// SweepInterval is how often Run looks for confirmations to take over, cards to redraw
-	// and cards to expire; 0 -> 2 s.
+	// and cards to expire; 0 -> 2 s, or a third of LeaseTTL when that is shorter.
 	SweepInterval time.Duration
 }
 
@@ -163,7 +163,7 @@ func (c Config) withDefaults() Config {
 		c.TakeoverWindow = 2 * time.Minute
 	}
 	if c.SweepInterval <= 0 {
-		c.SweepInterval = 2 * time.Second
+		c.SweepInterval = min(2*time.Second, c.LeaseTTL/3)
 	}
 	return c
 }

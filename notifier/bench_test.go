@@ -1,6 +1,7 @@
 package notifier
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func BenchmarkProgressFanout(b *testing.B) {
 			for _, s := range fleet[i*perJob : (i+1)*perJob] {
 				ids = append(ids, s.SourceServerID)
 			}
-			j, err := r.aws.StartTest(b.Context(), ids, nil)
+			j, err := r.aws.Launch(b.Context(), migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: ids, Request: fmt.Sprint("bench-", i)})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,9 +142,12 @@ func (r *rig) notifier(tb testing.TB, st Store, holder string, edit func(*Config
 	return n
 }
 
+var requests atomic.Int64
+
 func (r *rig) startTest(t *testing.T, tags map[string]string, ids ...string) migration.Job {
 	t.Helper()
-	j, err := r.aws.StartTest(t.Context(), ids, tags)
+	j, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: ids,
+		RequestedBy: tags[migration.TagRequestedBy], Request: fmt.Sprint("request-", requests.Add(1))})
 	if err != nil {
 		t.Fatalf("start test %v: %v", ids, err)
 	}

@@ -75,7 +75,7 @@ func TestTestLaunchThread(t *testing.T) {
 func TestCutoverThreadOffersFinalize(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	n := r.notifier(t, r.store, "a", nil)
-	job, err := r.aws.StartCutover(t.Context(), []string{mgnemu.SampleDB01}, map[string]string{migration.TagRequestedBy: "U2"})
+	job, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeCutover, ServerIDs: []string{mgnemu.SampleDB01}, RequestedBy: "U2", Confirmation: "c1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ const (
 	confirmationServersQuery = `SELECT confirmation_id, server_id FROM confirmation_servers
 	WHERE confirmation_id IN (%s) ORDER BY confirmation_id, pos`
 	confirmationApprovalsQuery = `SELECT confirmation_id, user_id FROM confirmation_approvals
-	WHERE confirmation_id IN (%s) ORDER BY confirmation_id, at, user_id`
+	WHERE confirmation_id IN (%s) ORDER BY confirmation_id, pos`
 )
 
 func scanConfirmation(row scanner) (Confirmation, error) {
@@ -225,34 +225,82 @@ func (s *Store) fillConfirmations(ctx context.Context, cs []*Confirmation) error
 	return nil
 }
 
-// Approve records user's approval of a pending confirmation that has not expired at now, and
-// returns the confirmation with its approvals and whether this call added one (false when
-// user had approved already). Past its expiry a pending confirmation becomes Expired and is
-// returned with ErrExpired; one that is no longer pending is returned with ErrAlreadyDecided.
-// It returns ErrNotFound if there is no such confirmation.
-func (s *Store) Approve(ctx context.Context, id, user string, now time.Time) (Confirmation, bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO confirmation_approvals (confirmation_id, user_id, at)
-		SELECT id, $2, $3 FROM confirmations WHERE id = $1 AND state = 'pending' AND expires_at > $3
-		ON CONFLICT (confirmation_id, user_id) DO NOTHING`, id, user, micros(now))
-	if err != nil {
-		return Confirmation{}, false, fmt.Errorf("approve %s: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return Confirmation{}, false, fmt.Errorf("approve %s: %w", id, err)
-	}
-	if n == 1 {
-		if _, err := s.db.ExecContext(ctx, `UPDATE confirmations SET version = version + 1, updated_at = $2
-			WHERE id = $1`, id, micros(now)); err != nil {
-			return Confirmation{}, false, fmt.Errorf("approve %s: %w", id, err)
+// Approval is what an approval did.
+type Approval int
+
+// What Approve did.
+const (
+	ApprovalAdded    Approval = iota // recorded; more approvals are needed
+	ApprovalRepeated                 // the user had approved already; nothing changed
+	ApprovalDecided                  // it was the last approval needed: the confirmation is Confirmed
+)
+
+// Approve records user's approval of a pending confirmation that has not expired at now. When
+// it is the last approval the confirmation needs, the confirmation becomes Confirmed in the
+// same transaction, decided by user, and its work is given to owner under a lease until
+// now+ttl with a new fence token. Approvals of one confirmation are serialized, in this or
+// other replicas, so it never has more approvals than it needs, and exactly one caller gets
+// ApprovalDecided. Past its expiry a pending confirmation becomes Expired and is returned with
+// ErrExpired; one that is no longer pending is returned with ErrAlreadyDecided. It returns
+// ErrNotFound if there is no such confirmation.
+func (s *Store) Approve(ctx context.Context, id, user, owner string, now time.Time, ttl time.Duration) (Confirmation, Approval, error) {
+	result := ApprovalRepeated
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Writing first takes the row's lock (PostgreSQL) or the database's (SQLite).
+		var needed int
+		err := tx.QueryRowContext(ctx, `UPDATE confirmations SET updated_at = updated_at
+			WHERE id = $1 AND state = 'pending' AND expires_at > $2 RETURNING approvals_needed`, id, micros(now)).Scan(&needed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotPending
 		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO confirmation_approvals (confirmation_id, user_id, at, pos)
+			VALUES ($1, $2, $3, (SELECT COUNT(*) FROM confirmation_approvals WHERE confirmation_id = $1))
+			ON CONFLICT (confirmation_id, user_id) DO NOTHING`, id, user, micros(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		var have int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM confirmation_approvals WHERE confirmation_id = $1`, id).Scan(&have); err != nil {
+			return err
+		}
+		result = ApprovalAdded
+		if have < max(needed, 1) {
+			_, err := tx.ExecContext(ctx, `UPDATE confirmations SET version = version + 1, updated_at = $2 WHERE id = $1`, id, micros(now))
+			return err
+		}
+		result = ApprovalDecided
+		_, err = tx.ExecContext(ctx, `UPDATE confirmations
+			SET state = 'confirmed', decided_by = $2, decided_at = $3, owner = $4, lease_until = $5,
+				fence = fence + 1, version = version + 1, updated_at = $3
+			WHERE id = $1`, id, user, micros(now), owner, micros(now.Add(ttl)))
+		return err
+	})
+	if errors.Is(err, errNotPending) {
+		var c Confirmation
+		c, err = s.settlePending(ctx, id, now)
+		if err == nil {
+			err = errors.New("pending but not approvable") // unreachable: the update matched no pending row
+		}
+		return c, result, fmt.Errorf("approve %s: %w", id, err)
 	}
-	c, err := s.settlePending(ctx, id, now)
 	if err != nil {
-		return c, false, fmt.Errorf("approve %s: %w", id, err)
+		return Confirmation{}, result, fmt.Errorf("approve %s: %w", id, err)
 	}
-	return c, n == 1, nil
+	c, err := s.confirmation(ctx, id)
+	if err != nil {
+		return Confirmation{}, result, fmt.Errorf("approve %s: %w", id, err)
+	}
+	return c, result, nil
 }
+
+// errNotPending ends Approve's transaction when the confirmation is not pending.
+var errNotPending = errors.New("not pending")
 
 // settlePending returns the confirmation, expiring it first if it is pending and due. It
 // returns ErrExpired or ErrAlreadyDecided when it is not pending.
@@ -274,35 +322,10 @@ func (s *Store) settlePending(ctx context.Context, id string, now time.Time) (Co
 	return c, nil
 }
 
-// ConfirmConfirmation moves a pending confirmation that has not expired at now and has all the
-// approvals it needs to Confirmed, decided by by, and gives its work to owner under a lease
-// until now+ttl with a new fence token. Of several concurrent callers, in this or other
-// replicas, exactly one wins: the move is one conditional UPDATE. A loser gets the current
-// confirmation and ErrAlreadyDecided (ErrNotApproved when approvals are missing). Past its
-// expiry a pending confirmation becomes Expired and is returned with ErrExpired. It returns
-// ErrNotFound if there is no such confirmation.
-func (s *Store) ConfirmConfirmation(ctx context.Context, id, by, owner string, now time.Time, ttl time.Duration) (Confirmation, error) {
-	c, err := s.updateConfirmation(ctx, `UPDATE confirmations
-		SET state = 'confirmed', decided_by = $2, decided_at = $3, owner = $4, lease_until = $5,
-			fence = fence + 1, version = version + 1, updated_at = $3
-		WHERE id = $1 AND state = 'pending' AND expires_at > $3
-			AND (SELECT COUNT(*) FROM confirmation_approvals WHERE confirmation_id = $1) >= approvals_needed
-		RETURNING `+confirmationColumns, id, by, micros(now), owner, micros(now.Add(ttl)))
-	if err == nil {
-		return c, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return Confirmation{}, fmt.Errorf("confirm %s: %w", id, err)
-	}
-	c, err = s.settlePending(ctx, id, now)
-	if err == nil {
-		err = ErrNotApproved
-	}
-	return c, fmt.Errorf("confirm %s: %w", id, err)
-}
-
 // CancelConfirmation moves a pending confirmation that has not expired at now to Cancelled,
-// by by. It fails like ConfirmConfirmation.
+// by by. Past its expiry a pending confirmation becomes Expired and is returned with
+// ErrExpired; one that is no longer pending is returned with ErrAlreadyDecided. It returns
+// ErrNotFound if there is no such confirmation.
 func (s *Store) CancelConfirmation(ctx context.Context, id, by string, now time.Time) (Confirmation, error) {
 	c, err := s.updateConfirmation(ctx, `UPDATE confirmations
 		SET state = 'cancelled', decided_by = $2, decided_at = $3, version = version + 1, updated_at = $3

@@ -54,28 +54,19 @@ func TestConfirmationLifecycle(t *testing.T) {
 
 		// The first of two approvals does not confirm it.
 		at := t0.Add(time.Minute)
-		got, added, err := s.Approve(ctx, "c1", "U2", at)
-		if err != nil || !added || !reflect.DeepEqual(got.Approvals, []string{"U2"}) || got.Version != 2 {
-			t.Fatalf("Approve(U2) = %v approvals, version %d, added %v, %v; want [U2], 2, true", got.Approvals, got.Version, added, err)
+		got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease)
+		if err != nil || did != store.ApprovalAdded || !reflect.DeepEqual(got.Approvals, []string{"U2"}) || got.Version != 2 || got.State != store.Pending {
+			t.Fatalf("Approve(U2) = %v approvals, version %d, %v, %v; want [U2], 2, added, still pending", got.Approvals, got.Version, did, err)
 		}
-		if _, added, err := s.Approve(ctx, "c1", "U2", at); err != nil || added {
-			t.Errorf("Approve(U2) again: added %v, %v; want false, nil", added, err)
+		if got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease); err != nil || did != store.ApprovalRepeated || got.Version != 2 {
+			t.Errorf("Approve(U2) again: %v, version %d, %v; want repeated, unchanged", did, got.Version, err)
 		}
-		if _, err := s.ConfirmConfirmation(ctx, "c1", "U2", "A", at, lease); !errors.Is(err, store.ErrNotApproved) {
-			t.Errorf("ConfirmConfirmation with 1 of 2 approvals: got %v, want ErrNotApproved", err)
+		got, did, err = s.Approve(ctx, "c1", "U3", "A", at.Add(time.Second), lease)
+		if err != nil || did != store.ApprovalDecided || got.State != store.Confirmed || got.DecidedBy != "U3" || got.Owner != "A" || got.Fence != 1 ||
+			!got.LeaseUntil.Equal(at.Add(time.Second+lease)) || !reflect.DeepEqual(got.Approvals, []string{"U2", "U3"}) || got.Version != 3 {
+			t.Fatalf("Approve(U3) = %+v, %v, %v; want decided: confirmed by U3, owned by A with fence 1, approvals U2, U3, version 3", got, did, err)
 		}
-		if _, _, err := s.Approve(ctx, "c1", "U3", at.Add(time.Second)); err != nil {
-			t.Fatalf("Approve(U3): %v", err)
-		}
-		got, err = s.ConfirmConfirmation(ctx, "c1", "U3", "A", at.Add(time.Second), lease)
-		if err != nil || got.State != store.Confirmed || got.DecidedBy != "U3" || got.Owner != "A" || got.Fence != 1 ||
-			!got.LeaseUntil.Equal(at.Add(time.Second+lease)) || !reflect.DeepEqual(got.Approvals, []string{"U2", "U3"}) {
-			t.Fatalf("ConfirmConfirmation = %+v, %v; want confirmed by U3, owned by A with fence 1, approvals U2, U3", got, err)
-		}
-		if _, err := s.ConfirmConfirmation(ctx, "c1", "U4", "B", at.Add(2*time.Second), lease); !errors.Is(err, store.ErrAlreadyDecided) {
-			t.Errorf("second ConfirmConfirmation: got %v, want ErrAlreadyDecided", err)
-		}
-		if _, _, err := s.Approve(ctx, "c1", "U4", at.Add(2*time.Second)); !errors.Is(err, store.ErrAlreadyDecided) {
+		if _, _, err := s.Approve(ctx, "c1", "U4", "B", at.Add(2*time.Second), lease); !errors.Is(err, store.ErrAlreadyDecided) {
 			t.Errorf("Approve after the decision: got %v, want ErrAlreadyDecided", err)
 		}
 
@@ -90,8 +81,8 @@ func TestConfirmationLifecycle(t *testing.T) {
 			t.Errorf("second CompleteConfirmation: got %v, want ErrAlreadyDecided", err)
 		}
 		final, err := s.Confirmation(ctx, "c1")
-		if err != nil || final.State != store.Launched || final.JobID != "mgnjob-1" || final.Version != 6 || final.CardVersion != 1 {
-			t.Errorf("Confirmation after launch: got %+v, %v; want launched mgnjob-1 at version 6, card at 1", final, err)
+		if err != nil || final.State != store.Launched || final.JobID != "mgnjob-1" || final.Version != 5 || final.CardVersion != 1 {
+			t.Errorf("Confirmation after launch: got %+v, %v; want launched mgnjob-1 at version 5, card at 1", final, err)
 		}
 		if !final.State.Final() || final.State.InProgress() {
 			t.Errorf("launched: Final %v, InProgress %v; want true, false", final.State.Final(), final.State.InProgress())
@@ -144,10 +135,8 @@ func TestConfirmationDecisionAtExpiry(t *testing.T) {
 					if tt.cancel {
 						return s.CancelConfirmation(ctx, tt.name, "U2", at)
 					}
-					if _, _, err := s.Approve(ctx, tt.name, "U2", at); err != nil {
-						return store.Confirmation{}, err
-					}
-					return s.ConfirmConfirmation(ctx, tt.name, "U2", "A", at, lease)
+					c, _, err := s.Approve(ctx, tt.name, "U2", "A", at, lease)
+					return c, err
 				}
 				got, err := decide(tt.at)
 				if !errors.Is(err, tt.wantErr) {
@@ -183,15 +172,12 @@ func TestConfirmationFencing(t *testing.T) {
 			if err := s.CreateConfirmation(ctx, pending(id)); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := s.Approve(ctx, id, "U2", t0); err != nil {
-				t.Fatal(err)
-			}
 		}
-		a, err := s.ConfirmConfirmation(ctx, "a", "U2", "replica-1", t0, lease)
+		a, _, err := s.Approve(ctx, "a", "U2", "replica-1", t0, lease)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := s.ConfirmConfirmation(ctx, "b", "U2", "replica-1", t0, lease)
+		b, _, err := s.Approve(ctx, "b", "U2", "replica-1", t0, lease)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,15 +261,9 @@ func TestConfirmConcurrent(t *testing.T) {
 				results[i], errs[i] = st.CancelConfirmation(ctx, "c1", user, t0)
 				return errs[i] == nil
 			}
-			if _, _, err := st.Approve(ctx, "c1", user, t0); err != nil {
-				results[i], errs[i] = st.Confirmation(ctx, "c1")
-				if errs[i] == nil {
-					errs[i] = err
-				}
-				return false
-			}
-			results[i], errs[i] = st.ConfirmConfirmation(ctx, "c1", user, "replica", t0, lease)
-			return errs[i] == nil
+			var did store.Approval
+			results[i], did, errs[i] = st.Approve(ctx, "c1", user, "replica", t0, lease)
+			return errs[i] == nil && did == store.ApprovalDecided
 		})
 		if wins != 1 {
 			t.Fatalf("got %d winners, want 1 (errors %v)", wins, errs)
@@ -315,10 +295,7 @@ func TestTakeOverConcurrent(t *testing.T) {
 			if err := stores[0].CreateConfirmation(ctx, pending(id)); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := stores[0].Approve(ctx, id, "U2", t0); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := stores[0].ConfirmConfirmation(ctx, id, "U2", "dead", t0, lease); err != nil {
+			if _, _, err := stores[0].Approve(ctx, id, "U2", "dead", t0, lease); err != nil {
 				t.Fatal(err)
 			}
 		}

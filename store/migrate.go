@@ -113,12 +113,13 @@ var migrations = []migration{
 			confirmation_id TEXT NOT NULL REFERENCES confirmations (id) ON DELETE CASCADE,
 			user_id         TEXT NOT NULL,
 			at              BIGINT NOT NULL,
+			pos             INTEGER NOT NULL,
 			PRIMARY KEY (confirmation_id, user_id)
 		)`,
 		// Decided confirmations of the first schema had their one approval recorded as the
 		// decider.
-		`INSERT INTO confirmation_approvals (confirmation_id, user_id, at)
-			SELECT id, decided_by, decided_at FROM confirmations
+		`INSERT INTO confirmation_approvals (confirmation_id, user_id, at, pos)
+			SELECT id, decided_by, decided_at, 0 FROM confirmations
 			WHERE decided_by <> '' AND state IN ('confirmed', 'launched', 'failed')`,
 	}},
 }

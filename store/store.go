@@ -41,8 +41,6 @@ var (
 	ErrExpired = errors.New("expired")
 	// ErrStale means a job's progress was older than what is stored.
 	ErrStale = errors.New("stale progress")
-	// ErrNotApproved means a confirmation lacks approvals it needs.
-	ErrNotApproved = errors.New("approvals missing")
 	// ErrLeaseLost means the caller no longer owns a confirmation's work: its lease ran out
 	// or another replica took the work over.
 	ErrLeaseLost = errors.New("lease lost")

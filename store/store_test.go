@@ -220,10 +220,7 @@ func TestErrorsWrapSentinels(t *testing.T) {
 				t.Errorf("%s of a missing row: got %v, want ErrNotFound", name, err)
 			}
 		}
-		if _, err := s.ConfirmConfirmation(ctx, "nope", "U1", "A", t0, time.Second); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("ConfirmConfirmation of a missing row: got %v, want ErrNotFound", err)
-		}
-		if _, _, err := s.Approve(ctx, "nope", "U1", t0); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.Approve(ctx, "nope", "U1", "A", t0, time.Second); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Approve of a missing row: got %v, want ErrNotFound", err)
 		}
 	})

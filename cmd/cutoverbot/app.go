@@ -93,6 +93,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		slack.OptionAppLevelToken(string(cfg.AppToken)),
 		slack.OptionAPIURL(cfg.SlackAPIURL))
 	a.poster = bot.NewPoster(logger, api, bot.PosterConfig{ChannelInterval: cfg.PostInterval})
+	holder := holderID()
 	a.notifier, err = notifier.New(logger, a.aws, a.poster, st, notifier.Config{
 		Channel:       cfg.Channel,
 		PollInterval:  cfg.PollInterval,
@@ -101,7 +102,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		ReminderSpec:  cfg.ReminderCron,
 		Location:      cfg.Location,
 		CutoverDate:   cfg.CutoverDate,
-		Holder:        holderID(),
+		Holder:        holder,
 	})
 	if err != nil {
 		st.Close()
@@ -112,9 +113,12 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		Operators:    cfg.Operators,
 		Approvers:    cfg.Approvers,
 		SelfApproval: cfg.SelfApproval,
+		Approvals:    cfg.Approvals,
 		Location:     cfg.Location,
 		CutoverDate:  cfg.CutoverDate,
 		LagLimit:     cfg.LagThreshold,
+		Holder:       holder,
+		LeaseTTL:     cfg.LeaseTTL,
 	})
 	a.bot = bot.New(logger, api, a.handlers, bot.Config{CommandTimeout: cfg.CommandTimeout})
 	return a, nil
@@ -134,7 +138,7 @@ func (a *app) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.bot.Run(ctx) })
 	g.Go(func() error { return a.notifier.Run(ctx) })
-	g.Go(func() error { return a.housekeeping(ctx) })
+	g.Go(func() error { return a.handlers.Run(ctx) })
 	if ln != nil {
 		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
@@ -158,27 +162,6 @@ func (a *app) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
-}
-
-// housekeeping edits confirmation cards whose time ran out, so that nobody presses a dead
-// button, and settles confirmations a stopped process left unfinished (after the command
-// timeout, so that a request a live replica is still carrying out is left alone).
-func (a *app) housekeeping(ctx context.Context) error {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		if err := a.handlers.SettleInterrupted(ctx, 2*a.cfg.CommandTimeout); err != nil && ctx.Err() == nil {
-			a.logger.WarnContext(ctx, "settle interrupted requests", "err", err)
-		}
-		if err := a.handlers.ExpireCards(ctx); err != nil && ctx.Err() == nil {
-			a.logger.WarnContext(ctx, "expire confirmation cards", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }
 
 // httpHandler serves /healthz (the process runs), /readyz (Slack socket up and store reachable)

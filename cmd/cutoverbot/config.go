@@ -29,6 +29,10 @@ type Config struct {
 	Operators    []string // user (U…/W…) or user-group (S…) IDs
 	Approvers    []string
 	SelfApproval bool // whether a cutover's requester may also confirm it
+	Approvals    int  // distinct approvers a cutover or finalize needs
+	// LeaseTTL is how long the replica that took a confirming click owns carrying it out
+	// without renewing; when it dies, another replica takes the work over after this.
+	LeaseTTL time.Duration
 
 	ReminderCron string
 	Location     *time.Location
@@ -156,6 +160,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.SelfApproval = b
 	}
 
+	approvals := get("CUTOVER_APPROVALS", "1")
+	if n, err := strconv.Atoi(approvals); err != nil || n < 1 || n > 10 {
+		bad("CUTOVER_APPROVALS", "%q is not a number of approvers from 1 to 10", approvals)
+	} else {
+		c.Approvals = n
+	}
+
 	c.ReminderCron = get("CUTOVER_REMINDER_CRON", "0 9 * * MON")
 	if _, err := cron.ParseStandard(c.ReminderCron); err != nil {
 		bad("CUTOVER_REMINDER_CRON", "%q is not a cron spec (minute hour day-of-month month day-of-week, e.g. \"0 9 * * MON\"): %v", c.ReminderCron, err)
@@ -178,6 +189,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.WatchInterval = dur("CUTOVER_WATCH_INTERVAL", "1m")
 	c.LagThreshold = dur("CUTOVER_LAG_THRESHOLD", "15m")
 	c.CommandTimeout = dur("CUTOVER_COMMAND_TIMEOUT", "60s")
+	c.LeaseTTL = dur("CUTOVER_LEASE_TTL", "15s")
 	if addr := get("CUTOVER_HTTP_ADDR", ":8080"); addr != "off" {
 		if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
 			bad("CUTOVER_HTTP_ADDR", "%q is not host:port (\":8080\", \"127.0.0.1:0\") or off", addr)

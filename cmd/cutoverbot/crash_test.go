@@ -339,11 +339,18 @@ func TestCrashCutoverConfirmedAcrossRestarts(t *testing.T) {
 	bob := len(e.sb.slack.Ephemerals(sandboxApprover))
 	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 2)
 	clicks = append(clicks, e.redeliver(clicks[0])...)
-	e.waitCard(card.TS, "followed in")
-	for i, m := range e.ephemeralsSince(sandboxApprover, bob, 2) {
-		if !strings.Contains(m.PlainText(), "already confirmed") {
-			t.Errorf("answer %d to a repeated confirm is %q, want it to say the request was already confirmed", i+1, m.PlainText())
+	e.waitCard(card.TS, "its thread")
+	started := 0
+	for i, m := range e.ephemeralsSince(sandboxApprover, bob, len(clicks)) {
+		switch txt := m.PlainText(); {
+		case strings.Contains(txt, "The cutover of db01 started"):
+			started++
+		case !strings.Contains(txt, "already confirmed"):
+			t.Errorf("answer %d to a confirm is %q, want it started, or already confirmed", i+1, txt)
 		}
+	}
+	if started != 1 {
+		t.Errorf("answers saying the cutover started: got %d, want 1", started)
 	}
 	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
 		t.Fatalf("StartCutover called %d times for one confirmation, want 1", n)
@@ -375,17 +382,14 @@ func TestCrashCutoverConfirmedAcrossRestarts(t *testing.T) {
 	}
 }
 
-// TestCrashBetweenConfirmAndStartCutover kills the bot while its StartCutover call is in
-// flight, so that MGN never starts the cutover. The restarted bot does not launch on its own:
-// it closes the card saying nothing was changed, answers a redelivered click that the request
-// was confirmed and failed, and a new request launches exactly once.
-func TestCrashBetweenConfirmAndStartCutover(t *testing.T) {
+// TestCrashDuringStartCutover kills the bot while its StartCutover call is in flight, so that
+// MGN never starts the cutover. The restarted bot takes the confirmed request over after the
+// dead process's lease: MGN has no job for it and it is young, so it runs the pre-flight again
+// and starts the cutover, once; a redelivered click hears of the job.
+func TestCrashDuringStartCutover(t *testing.T) {
 	e := newE2E(t, time.Now().UTC().Truncate(time.Second))
 	e.dumpOnFail()
-	// Requests confirmed 2×CUTOVER_COMMAND_TIMEOUT ago whose outcome was never recorded are
-	// settled at start-up.
-	const commandTimeout = 2 * time.Second
-	env := e.procEnv(map[string]string{"CUTOVER_COMMAND_TIMEOUT": commandTimeout.String()})
+	env := e.procEnv(map[string]string{"CUTOVER_LEASE_TTL": "2s"})
 	bot := e.startProcConnected("bot 1", env, 1)
 	e.command(sandboxOperator, "launch db01 cutover")
 	card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
@@ -395,45 +399,57 @@ func TestCrashBetweenConfirmAndStartCutover(t *testing.T) {
 	e.sb.mgn.SetLatency("StartCutover", time.Minute)
 	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 1)
 	poll(t, "the StartCutover call", func() bool { return e.sb.mgn.Calls("StartCutover") == 1 })
-	decidedBefore := time.Now() // the confirmation was recorded before the call
 	e.killProc(bot, 0)
 	e.sb.mgn.SetLatency("StartCutover", 0)
 	if jobs := e.sb.mgn.Jobs(); len(jobs) != 0 {
 		t.Fatalf("MGN started %d jobs for a StartCutover cut off by the crash, want 0", len(jobs))
 	}
 
-	// Start again once the request is old enough to be settled at start-up.
-	select {
-	case <-time.After(time.Until(decidedBefore.Add(2*commandTimeout + 200*time.Millisecond))):
-	case <-t.Context().Done():
-		t.Fatal(t.Context().Err())
-	}
 	e.startProcConnected("bot 2", env, 1)
-	closed := e.waitCard(card.TS, "nothing was changed")
-	if hasButton(closed, render.ActionConfirm) || !strings.Contains(closed.PlainText(), "launch "+mgnemu.SampleDB01+" cutover") {
-		t.Errorf("settled card: %q with buttons %v, want no buttons and how to ask again", closed.PlainText(), closed.Buttons())
+	launched := e.waitCard(card.TS, "its thread")
+	job := e.onlyJob()
+	if hasButton(launched, render.ActionConfirm) || !strings.Contains(launched.PlainText(), job.JobID) {
+		t.Errorf("card after the takeover: %q with buttons %v, want the job %s and no buttons", launched.PlainText(), launched.Buttons(), job.JobID)
 	}
 	bob := len(e.sb.slack.Ephemerals(sandboxApprover))
 	e.redeliver(clicks...)
-	if got := e.ephemeralsSince(sandboxApprover, bob, 1)[0].PlainText(); !strings.Contains(got, "already confirmed") || !strings.Contains(got, "failed") {
-		t.Errorf("answer to the redelivered confirm is %q, want it to say the request was confirmed and failed", got)
+	if got := e.ephemeralsSince(sandboxApprover, bob, 1)[0].PlainText(); !strings.Contains(got, "already confirmed") || !strings.Contains(got, job.JobID) {
+		t.Errorf("answer to the redelivered confirm is %q, want already confirmed with job %s", got, job.JobID)
 	}
-	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
-		t.Fatalf("StartCutover called %d times, want only the one cut off by the crash", n)
+	e.waitParent(job.JobID)
+	if jobs := e.sb.mgn.Jobs(); len(jobs) != 1 {
+		t.Errorf("MGN has %d jobs, want 1", len(jobs))
 	}
+}
 
-	// Asked again, the cutover starts once.
+// TestCrashBetweenConfirmedAndCall kills the bot exactly between recording the deciding click
+// and calling MGN (its pre-flight read is held up): the restarted bot takes the request over and
+// starts the cutover, with exactly one StartCutover.
+func TestCrashBetweenConfirmedAndCall(t *testing.T) {
+	e := newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	env := e.procEnv(map[string]string{"CUTOVER_LEASE_TTL": "2s"})
+	bot := e.startProcConnected("bot 1", env, 1)
 	e.command(sandboxOperator, "launch db01 cutover")
-	again, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
-	if !ok || again.TS == card.TS {
-		t.Fatal("no new confirmation card in the channel")
+	card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
+	if !ok {
+		t.Fatal("no confirmation card in the channel")
 	}
-	e.clickConcurrently(sandboxApprover, again.TS, render.ActionConfirm, 2)
-	e.waitCard(again.TS, "followed in")
+	reads := e.sb.mgn.Calls("DescribeSourceServers")
+	e.sb.mgn.SetLatency("DescribeSourceServers", time.Minute) // the pre-flight after the decision
+	e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 1)
+	poll(t, "the pre-flight after the decision", func() bool { return e.sb.mgn.Calls("DescribeSourceServers") > reads })
+	e.killProc(bot, 0)
+	e.sb.mgn.SetLatency("DescribeSourceServers", 0)
+	if n := e.sb.mgn.Calls("StartCutover"); n != 0 {
+		t.Fatalf("StartCutover before the crash: got %d, want 0", n)
+	}
+	e.startProcConnected("bot 2", env, 1)
+	e.waitCard(card.TS, "its thread")
 	job := e.onlyJob()
 	e.waitParent(job.JobID)
-	if n := e.sb.mgn.Calls("StartCutover"); n != 2 {
-		t.Errorf("StartCutover called %d times, want 2 (the interrupted one and the new one)", n)
+	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+		t.Errorf("StartCutover called %d times, want exactly 1", n)
 	}
 }
 

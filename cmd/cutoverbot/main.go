@@ -76,7 +76,8 @@ message naming it.
   CUTOVER_CHANNEL          migration channel ID, C… (required)
   CUTOVER_OPERATORS        user (U…) or user-group (S…) IDs allowed to launch tests and request cutovers (required)
   CUTOVER_APPROVERS        user or user-group IDs allowed to confirm cutovers and finalize (required)
-  CUTOVER_SELF_APPROVAL    true lets a cutover's requester confirm it too (default false: two people)
+  CUTOVER_SELF_APPROVAL    true lets the requester of a cutover or finalize approve it too (default false: two people)
+  CUTOVER_APPROVALS        distinct approvers who must confirm a cutover or finalize (default 1)
   CUTOVER_REMINDER_CRON    cron spec of the weekly test reminder (default "0 9 * * MON")
   CUTOVER_TZ               IANA time zone for the reminder and times shown (default UTC)
   CUTOVER_DATE             planned final cutover date, YYYY-MM-DD (optional)
@@ -85,6 +86,7 @@ message naming it.
   CUTOVER_WATCH_INTERVAL   how often source servers are read for notices (default 1m)
   CUTOVER_LAG_THRESHOLD    replication lag that blocks launches and raises a notice (default 15m)
   CUTOVER_COMMAND_TIMEOUT  time limit of one command or click (default 60s)
+  CUTOVER_LEASE_TTL        after a replica dies holding a confirmed cutover or finalize, another takes it over this much later (default 15s)
   CUTOVER_HTTP_ADDR        /healthz, /readyz, /metrics listener (default :8080; port 0 picks one; off disables)
   CUTOVER_LOG_FORMAT       json (default) or text;  CUTOVER_LOG_LEVEL debug|info|warn|error
   AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, …   the AWS SDK's standard chain
