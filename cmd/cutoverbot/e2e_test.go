@@ -23,7 +23,7 @@ import (
 
 // e2e is the real program (through run) against both emulators on loopback.
 type e2e struct {
-	t     *testing.T
+	t     testing.TB
 	sb    *sandbox
 	clock *mgnemu.ManualClock
 	logs  *syncBuffer
@@ -48,7 +48,7 @@ func (s *syncBuffer) String() string {
 
 // newE2E starts the emulators on loopback, with MGN's jobs on a manual clock set to start; they
 // stop when the test ends. The test starts the bot itself.
-func newE2E(t *testing.T, start time.Time) *e2e {
+func newE2E(t testing.TB, start time.Time) *e2e {
 	t.Helper()
 	clock := mgnemu.NewManualClock(start)
 	sb, err := startSandbox(sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now})
@@ -61,7 +61,7 @@ func newE2E(t *testing.T, start time.Time) *e2e {
 
 // botEnv is the bot's configuration on top of the sandbox's: a fresh SQLite store, short
 // intervals, no HTTP listener, text logs; extra overrides it.
-func botEnv(t *testing.T, extra map[string]string) map[string]string {
+func botEnv(t testing.TB, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"CUTOVER_DB":             filepath.Join(t.TempDir(), "cutoverbot.db"),
 		"CUTOVER_POLL_INTERVAL":  "50ms",
@@ -78,7 +78,7 @@ func botEnv(t *testing.T, extra map[string]string) map[string]string {
 
 // startBot starts the emulators and `cutoverbot run` against them; the bot stops, and must stop
 // cleanly, when the test ends.
-func startBot(t *testing.T, extra map[string]string) *e2e {
+func startBot(t testing.TB, extra map[string]string) *e2e {
 	t.Helper()
 	e := newE2E(t, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
 	sb, env := e.sb, botEnv(t, extra)

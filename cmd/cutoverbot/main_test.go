@@ -50,7 +50,7 @@ func runChild() int {
 
 // botProc is one `cutoverbot run` process started by a test.
 type botProc struct {
-	t     *testing.T
+	t     testing.TB
 	name  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser // held open for the process's lifetime: it exits when this closes
@@ -183,7 +183,7 @@ func (p *botProc) logged(parts ...string) int {
 }
 
 // poll waits up to 20 s for cond, checking it every 5 ms, for conditions no emulator signals.
-func poll(t *testing.T, what string, cond func() bool) {
+func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(20 * time.Second)
 	defer deadline.Stop()

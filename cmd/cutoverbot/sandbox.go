@@ -32,6 +32,8 @@ type sandboxOptions struct {
 	Pace               mgnemu.Pace      // zero: fast
 	PostInterval       time.Duration    // Slack's per-channel posting interval; 0: Slack's 1 s
 	Servers            int              // extra generated servers
+	CutoverReady       int              // extra servers ready for cutover and tested: cut001, cut002, …
+	MaxActiveJobs      int              // MGN's quota of jobs in progress; 0: MGN's 20
 	Now                func() time.Time // MGN's clock; nil: time.Now
 	Logger             *slog.Logger
 }
@@ -45,7 +47,16 @@ func startSandbox(o sandboxOptions) (*sandbox, error) {
 	if o.Servers > 0 {
 		fleet = append(fleet, mgnemu.GenerateFleet(o.Servers, now)...)
 	}
-	m := mgnemu.New(mgnemu.Options{Now: o.Now, Servers: fleet, Pace: o.Pace, Region: sandboxRegion, Logger: o.Logger})
+	for i := range o.CutoverReady {
+		s := mgnemu.SampleFleet(now)[2] // db01: ready for cutover, tested two days ago
+		name := fmt.Sprintf("cut%03d", i+1)
+		s.SourceServerID, s.Tags = mgnemu.StableID("s-", name), map[string]string{"Name": name}
+		s.SourceProperties.IdentificationHints.Hostname = name
+		s.SourceProperties.IdentificationHints.FQDN = name + ".corp.example.com"
+		fleet = append(fleet, s)
+	}
+	m := mgnemu.New(mgnemu.Options{Now: o.Now, Servers: fleet, Pace: o.Pace, Region: sandboxRegion, Logger: o.Logger,
+		MaxActiveJobs: o.MaxActiveJobs, MaxServersInActiveJobs: max(o.MaxActiveJobs, 200)})
 	if err := m.Start(o.MGNAddr); err != nil {
 		return nil, fmt.Errorf("start MGN emulator: %w", err)
 	}

@@ -274,8 +274,8 @@ func (s *Server) launch(body []byte, initiatedBy string) (int, any, *apiError) {
 	defer s.mu.Unlock()
 	now := s.now()
 	active := s.activeJobsLocked()
-	if len(active) >= maxActiveJobs {
-		return 0, nil, conflictError(fmt.Sprintf("Cannot start job: the maximum of %d concurrent jobs is in progress", maxActiveJobs))
+	if len(active) >= s.maxJobs {
+		return 0, nil, conflictError(fmt.Sprintf("Cannot start job: the maximum of %d concurrent jobs is in progress", s.maxJobs))
 	}
 	busy := 0
 	for _, j := range active {

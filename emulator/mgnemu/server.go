@@ -37,6 +37,9 @@ type Options struct {
 	// MaxServersInActiveJobs is the quota of source servers across all active jobs; 0 means
 	// MGN's 200. Load tests raise it to drive more servers at once than MGN would take.
 	MaxServersInActiveJobs int
+	// MaxActiveJobs is the quota of jobs in progress at once; 0 means MGN's 20. Load tests
+	// raise it like MaxServersInActiveJobs.
+	MaxActiveJobs int
 }
 
 // Server is an MGN + EC2 emulator. Create it with New, then either Start it on a
@@ -44,8 +47,8 @@ type Options struct {
 type Server struct {
 	now  func() time.Time
 	pace Pace
-	// maxActiveServers is the quota of servers across active jobs.
-	maxActiveServers int
+	// maxActiveServers is the quota of servers across active jobs; maxJobs of active jobs.
+	maxActiveServers, maxJobs int
 	logger           *slog.Logger
 	region           string
 	account          string
@@ -106,7 +109,10 @@ func New(opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.maxActiveServers = opts.MaxServersInActiveJobs
+	s.maxActiveServers, s.maxJobs = opts.MaxServersInActiveJobs, opts.MaxActiveJobs
+	if s.maxJobs <= 0 {
+		s.maxJobs = maxActiveJobs
+	}
 	if s.maxActiveServers <= 0 {
 		s.maxActiveServers = maxServersActiveJobs
 	}

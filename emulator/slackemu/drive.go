@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,8 @@ const (
 type responseURL struct {
 	created time.Time
 	uses    int
+	// answered holds when each accepted post arrived, on the real clock.
+	answered []time.Time
 	user    string
 	channel string
 	source  *Message // the clicked message; nil for slash commands
@@ -160,6 +163,18 @@ func (s *Server) newResponseURLLocked(user, channel string, source *Message) (st
 	return s.base + "/response/" + id, id
 }
 
+// Answers returns when each answer posted to a response_url arrived (real clock), oldest
+// first: the times a person saw answers to the command or click that carried it.
+func (s *Server) Answers(responseURL string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := responseURL[strings.LastIndex(responseURL, "/")+1:]
+	if ru := s.responses[id]; ru != nil {
+		return slices.Clone(ru.answered)
+	}
+	return nil
+}
+
 func (s *Server) triggerIDLocked() string {
 	return s.nextIDLocked("trig.")
 }
@@ -230,6 +245,7 @@ func (s *Server) applyResponseLocked(ru *responseURL, b *responseBody) (code str
 		ru.uses-- // a refused body does not count (?)
 		return code, http.StatusBadRequest
 	}
+	ru.answered = append(ru.answered, time.Now())
 	if b.ReplaceOriginal && src != nil {
 		src.Text, src.Blocks = b.Text, blocks
 		src.Edits++
