@@ -79,7 +79,12 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DB, logger)
+	if cfg.BoundsLifted {
+		logger.WarnContext(ctx, "start-up bounds lifted: for tests against the emulators only",
+			"poll_interval", cfg.PollInterval, "watch_interval", cfg.WatchInterval,
+			"command_timeout", cfg.CommandTimeout, "reminder_cron", cfg.ReminderCron)
+	}
+	st, err := store.Open(ctx, string(cfg.DB), logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
