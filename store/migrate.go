@@ -96,6 +96,9 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX audit_servers_server ON audit_servers (server_id)`,
 	}},
+	{2, "index once-keys by age, for retention", []string{
+		`CREATE INDEX once_keys_at ON once_keys (at)`,
+	}},
 }
 
 // migrate applies the migrations the database lacks and returns how many

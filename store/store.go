@@ -12,7 +12,7 @@
 // Open.
 //
 // The store holds plain strings and times: it knows nothing of Slack or MGN
-// types, and it does not expire or delete old rows. Times are stored as UTC
+// types. Old rows are deleted only by [Store.Prune] (retention). Times are stored as UTC
 // unix microseconds, so values read back are in UTC and truncated to the
 // microsecond.
 package store
