@@ -31,6 +31,7 @@ import (
 // app is cutoverbot wired together: what `run` runs, and what `demo` runs against the emulators.
 type app struct {
 	cfg      Config
+	holder   string // this process, in leases
 	logger   *slog.Logger
 	store    *store.Store
 	aws      *migration.Client
@@ -88,7 +89,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	a := &app{cfg: cfg, logger: logger, store: st}
+	a := &app{cfg: cfg, holder: holderID(), logger: logger, store: st}
 	a.aws = migration.New(awsCfg, migration.Options{
 		MGNEndpoint: cfg.MGNEndpoint,
 		EC2Endpoint: cfg.EC2Endpoint,
@@ -106,7 +107,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		ReminderSpec:  cfg.ReminderCron,
 		Location:      cfg.Location,
 		CutoverDate:   cfg.CutoverDate,
-		Holder:        holderID(),
+		Holder:        a.holder,
 	})
 	if err != nil {
 		st.Close()
@@ -166,12 +167,20 @@ func (a *app) Run(ctx context.Context) error {
 }
 
 // housekeeping edits confirmation cards whose time ran out, so that nobody presses a dead
-// button, and settles confirmations a stopped process left unfinished (after the command
-// timeout, so that a request a live replica is still carrying out is left alone).
+// button, settles confirmations a stopped process left unfinished (after the command
+// timeout, so that a request a live replica is still carrying out is left alone), and once an
+// hour prunes what is older than the retention.
 func (a *app) housekeeping(ctx context.Context) error {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	var nextPrune time.Time
 	for {
+		if now := time.Now(); !now.Before(nextPrune) {
+			nextPrune = now.Add(pruneEvery)
+			if err := a.prune(ctx, now); err != nil && ctx.Err() == nil {
+				a.logger.WarnContext(ctx, "prune old rows", "err", err)
+			}
+		}
 		if err := a.handlers.SettleInterrupted(ctx, 2*a.cfg.CommandTimeout); err != nil && ctx.Err() == nil {
 			a.logger.WarnContext(ctx, "settle interrupted requests", "err", err)
 		}
@@ -184,6 +193,32 @@ func (a *app) housekeeping(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Retention: every replica tries once an hour; the one that takes the hour's lease prunes.
+const (
+	pruneEvery  = time.Hour
+	pruneBudget = 10 * time.Minute // what is left is pruned in the next hour
+	pruneLease  = "retention"
+)
+
+// prune deletes audit rows, once-keys, finished jobs and closed confirmations older than the
+// retention, if this replica takes the hour's lease; the lease is kept for the hour, so that
+// no other replica prunes in it.
+func (a *app) prune(ctx context.Context, now time.Time) error {
+	ok, err := a.store.AcquireLease(ctx, pruneLease, a.holder, pruneEvery, now)
+	if err != nil || !ok {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, pruneBudget)
+	defer cancel()
+	before := now.Add(-a.cfg.Retention)
+	p, err := a.store.Prune(ctx, before, store.PruneOptions{})
+	if p != (store.Pruned{}) {
+		a.logger.InfoContext(ctx, "pruned old rows", "before", before, "audit", p.Audit, "once_keys", p.OnceKeys,
+			"jobs", p.Jobs, "confirmations", p.Confirmations)
+	}
+	return err
 }
 
 // httpHandler serves /healthz (the process runs), /readyz (Slack socket up and store reachable)
