@@ -33,6 +33,7 @@ type sandboxOptions struct {
 	PostInterval       time.Duration    // Slack's per-channel posting interval; 0: Slack's 1 s
 	Servers            int              // extra generated servers
 	Now                func() time.Time // MGN's clock; nil: time.Now
+	BotToken, AppToken string           // the Slack tokens the emulator accepts; "": its defaults
 	Logger             *slog.Logger
 }
 
@@ -49,7 +50,7 @@ func startSandbox(o sandboxOptions) (*sandbox, error) {
 	if err := m.Start(o.MGNAddr); err != nil {
 		return nil, fmt.Errorf("start MGN emulator: %w", err)
 	}
-	s := slackemu.New(slackemu.Options{PostInterval: o.PostInterval, Logger: o.Logger})
+	s := slackemu.New(slackemu.Options{PostInterval: o.PostInterval, Logger: o.Logger, BotToken: o.BotToken, AppToken: o.AppToken})
 	if err := s.Start(o.SlackAddr); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("start Slack emulator: %w", err)
