@@ -10,13 +10,13 @@ import (
 	"time"
 )
 
-// goodEnv is a valid configuration for the config tests; with returns it with overrides.
+// goodEnv is a valid configuration for the config tests; configWith returns it with overrides.
 var goodEnv = map[string]string{
 	"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1", "CUTOVER_CHANNEL": "C123",
 	"CUTOVER_OPERATORS": "U1A", "CUTOVER_APPROVERS": "S1B", "AWS_REGION": "eu-central-1",
 }
 
-func with(over map[string]string) func(string) string {
+func configWith(over map[string]string) func(string) string {
 	env := map[string]string{}
 	for k, v := range goodEnv {
 		env[k] = v
@@ -37,7 +37,7 @@ func TestConfigPrintsNoSecret(t *testing.T) {
 		"AWS_SESSION_TOKEN":     "aws-session-token-value",
 		"CUTOVER_DB":            "postgres://bot:db-password-value@db.example/cutover",
 	}
-	c, err := LoadConfig(with(secrets))
+	c, err := LoadConfig(configWith(secrets))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestConfigDB(t *testing.T) {
 		"postgres://bot:" + pw + "@db/cutover", "POSTGRESQL://bot:" + pw + "@db/cutover",
 		"host=db user=bot password=" + pw + " dbname=cutover",
 	} {
-		if _, err := LoadConfig(with(map[string]string{"CUTOVER_DB": dsn})); err != nil {
+		if _, err := LoadConfig(configWith(map[string]string{"CUTOVER_DB": dsn})); err != nil {
 			t.Errorf("CUTOVER_DB=%q: %v, want it accepted", dsn, err)
 		}
 	}
@@ -80,7 +80,7 @@ func TestConfigDB(t *testing.T) {
 		"bot:" + pw + "@db/cutover",
 		"postgres://bot:" + pw + "@db:port/cutover",
 	} {
-		_, err := LoadConfig(with(map[string]string{"CUTOVER_DB": dsn}))
+		_, err := LoadConfig(configWith(map[string]string{"CUTOVER_DB": dsn}))
 		switch {
 		case err == nil:
 			t.Errorf("CUTOVER_DB=%q accepted, want it refused", dsn)
@@ -114,7 +114,7 @@ func TestConfigBounds(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
-			_, err := LoadConfig(with(map[string]string{tt.name: tt.value}))
+			_, err := LoadConfig(configWith(map[string]string{tt.name: tt.value}))
 			if err == nil || !strings.Contains(err.Error(), tt.name) || !strings.Contains(err.Error(), tt.bound) {
 				t.Fatalf("got %v, want an error naming %s and %q", err, tt.name, tt.bound)
 			}
@@ -133,7 +133,7 @@ func TestConfigBounds(t *testing.T) {
 		{"CUTOVER_RETENTION": "1d"},
 	}
 	for _, env := range accepted {
-		if _, err := LoadConfig(with(env)); err != nil {
+		if _, err := LoadConfig(configWith(env)); err != nil {
 			t.Errorf("%v: %v, want it accepted", env, err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestConfigRetention(t *testing.T) {
 		" 7d ":    7 * 24 * time.Hour,
 		"1d12h0m": 0, // not a Go duration (no d unit) and not whole days: refused
 	} {
-		c, err := LoadConfig(with(map[string]string{"CUTOVER_RETENTION": value}))
+		c, err := LoadConfig(configWith(map[string]string{"CUTOVER_RETENTION": value}))
 		switch {
 		case want == 0 && err == nil:
 			t.Errorf("CUTOVER_RETENTION=%q accepted as %v, want it refused", value, c.Retention)
@@ -171,14 +171,14 @@ func TestLiftBounds(t *testing.T) {
 		"AWS_ENDPOINT_URL_MGN":  "http://localhost:4566",
 		"AWS_ENDPOINT_URL_EC2":  "http://[::1]:4566",
 	}
-	c, err := loadConfig(with(short), true)
+	c, err := loadConfig(configWith(short), true)
 	if err != nil {
 		t.Fatalf("lifted bounds against loopback endpoints: %v", err)
 	}
 	if !c.BoundsLifted || c.PollInterval != 50*time.Millisecond {
 		t.Errorf("got BoundsLifted %v, poll %v; want true, 50ms", c.BoundsLifted, c.PollInterval)
 	}
-	if _, err := LoadConfig(with(short)); err == nil {
+	if _, err := LoadConfig(configWith(short)); err == nil {
 		t.Error("short intervals accepted without lifting the bounds")
 	}
 	for name, value := range map[string]string{
@@ -191,7 +191,7 @@ func TestLiftBounds(t *testing.T) {
 			env[k] = v
 		}
 		env[name] = value
-		_, err := loadConfig(with(env), true)
+		_, err := loadConfig(configWith(env), true)
 		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("lifted bounds with %s=%q: got %v, want an error naming it and loopback", name, value, err)
 		}
@@ -202,7 +202,7 @@ func TestLiftBounds(t *testing.T) {
 // real AWS endpoints stops start-up before anything connects.
 func TestRunRefusesLiftedBoundsAgainstAWS(t *testing.T) {
 	var out bytes.Buffer
-	err := run(t.Context(), []string{"run", "-lift-bounds"}, with(map[string]string{"CUTOVER_POLL_INTERVAL": "50ms"}), strings.NewReader(""), &out, &out)
+	err := run(t.Context(), []string{"run", "-lift-bounds"}, configWith(map[string]string{"CUTOVER_POLL_INTERVAL": "50ms"}), strings.NewReader(""), &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "AWS_ENDPOINT_URL_MGN") || !strings.Contains(err.Error(), "SLACK_API_URL") {
 		t.Fatalf("run -lift-bounds against Slack and AWS: got %v, want an error naming SLACK_API_URL and AWS_ENDPOINT_URL_MGN", err)
 	}
@@ -212,7 +212,7 @@ func TestRunRefusesLiftedBoundsAgainstAWS(t *testing.T) {
 // escape hatch.
 func TestRunUsage(t *testing.T) {
 	var out bytes.Buffer
-	_ = run(t.Context(), []string{"run", "-h"}, with(nil), strings.NewReader(""), &out, &out)
+	_ = run(t.Context(), []string{"run", "-h"}, configWith(nil), strings.NewReader(""), &out, &out)
 	for _, want := range []string{"postgresql://", "key=value", "sqlite:PATH", "CUTOVER_RETENTION", "400d",
 		"at least 1s", "at least 10s", "at least 5s", "hourly", "-lift-bounds", "loopback"} {
 		if !strings.Contains(out.String(), want) {
