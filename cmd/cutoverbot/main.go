@@ -107,7 +107,7 @@ func runBot(ctx context.Context, args []string, getenv func(string) string, stde
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, runUsage) }
-	liftBounds := fs.Bool("lift-bounds", false, "")
+	liftBounds := fs.Bool("lift-bounds", false, "skip the start-up bounds; only against loopback endpoints (the emulators)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
