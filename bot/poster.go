@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,7 +219,8 @@ func (p *Poster) Pending(channel string) int {
 	return n
 }
 
-// respond sends one message to a response URL through slack-go.
+// respond sends one message to a response URL through slack-go. Its error
+// never shows the URL (see hideURL).
 func respond(ctx context.Context, api *slack.Client, responseURL string, m Message, o RespondOptions) error {
 	responseType := "ephemeral"
 	if o.InChannel {
@@ -238,8 +240,53 @@ func respond(ctx context.Context, api *slack.Client, responseURL string, m Messa
 		opts = append(opts, slack.MsgOptionReplaceOriginal(responseURL))
 	}
 	_, _, err := api.PostMessageContext(ctx, "", opts...)
-	return err
+	return hideURL(err, responseURL)
 }
+
+// hideURL returns err with secretURL redacted from its message. A response
+// URL lets anyone holding it post for 30 minutes, and the errors of net/http
+// (*url.Error) quote the URL they called, so the redaction happens here,
+// where the error is made, not in every caller that might log it. The result
+// still unwraps to the original kinds (*url.Error, slack.StatusCodeError, ...)
+// for errors.Is and errors.As; a *url.Error at the top is replaced by a copy
+// that carries the redacted URL.
+func hideURL(err error, secretURL string) error {
+	if err == nil || secretURL == "" {
+		return err
+	}
+	shown := redactURL(secretURL)
+	if ue, ok := err.(*url.Error); ok {
+		c := *ue
+		c.URL = redactURL(c.URL)
+		err = &c
+	}
+	pairs := []string{secretURL, shown}
+	if u, perr := url.Parse(secretURL); perr == nil && len(u.RequestURI()) > 1 {
+		// Re-encoded by net/http, or the path and query alone: the secret too.
+		pairs = append(pairs, u.String(), shown, u.RequestURI(), "/"+redacted)
+	}
+	return &urlHidden{err: err, r: strings.NewReplacer(pairs...)}
+}
+
+// redactURL keeps a URL's scheme and host and hides the rest:
+// "https://hooks.slack.com/REDACTED".
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return redacted
+	}
+	return u.Scheme + "://" + u.Host + "/" + redacted
+}
+
+// urlHidden is an error whose message has a secret URL redacted.
+type urlHidden struct {
+	err error
+	r   *strings.Replacer // the URL, whole or its path alone, to its redacted form
+}
+
+func (e *urlHidden) Error() string { return e.r.Replace(e.err.Error()) }
+
+func (e *urlHidden) Unwrap() error { return e.err }
 
 // acquire waits for channel's lane, in call order.
 func (p *Poster) acquire(ctx context.Context, channel string) (*lane, error) {

@@ -1,9 +1,12 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -283,5 +286,73 @@ func TestRespond(t *testing.T) {
 				t.Errorf("got %s", msg)
 			}
 		})
+	}
+}
+
+// TestRespondHidesTheURL: a response URL lets anyone holding it post for 30 minutes, and
+// net/http's errors quote the URL they called. When a response URL cannot be reached, neither
+// the error Respond returns nor the Poster's logs show it; the error still says what happened
+// and is still retried as a network error.
+func TestRespondHidesTheURL(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // connections are refused from now on
+	const secretPath = "/actions/T0EMULATOR/1234567/aSecretResponsePath"
+	responseURL := "http://" + addr + secretPath
+
+	var logs bytes.Buffer // the Poster logs on the caller's goroutine
+	p := NewPoster(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		slack.New("xoxb-1"), PosterConfig{RetryBackoff: time.Millisecond, MaxRetries: 2})
+	err = p.Respond(t.Context(), responseURL, Message{Text: "answer"}, RespondOptions{})
+	if err == nil {
+		t.Fatal("Respond to a refused address succeeded, want an error")
+	}
+	for what, text := range map[string]string{"error": err.Error(), "%+v of the error": fmt.Sprintf("%+v", err), "logs": logs.String()} {
+		if strings.Contains(text, "aSecretResponsePath") {
+			t.Errorf("%s shows the response URL:\n%s", what, text)
+		}
+	}
+	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("error %q does not say which host refused", err)
+	}
+	if _, ok := errors.AsType[*url.Error](err); !ok {
+		t.Errorf("error %v does not unwrap to *url.Error", err)
+	}
+	if n := strings.Count(logs.String(), "will retry"); n != 2 {
+		t.Errorf("logged %d retries, want 2 (MaxRetries):\n%s", n, logs.String())
+	}
+}
+
+func TestHideURL(t *testing.T) {
+	const secret = "https://hooks.slack.com/commands/T1/42/s3cretPath?x=1"
+	reset := errors.New("connection reset by peer")
+	inner := &url.Error{Op: "Post", URL: secret, Err: reset}
+	pathAlone := errors.New("POST /commands/T1/42/s3cretPath?x=1 failed")
+	tests := []struct {
+		name       string
+		err, cause error
+	}{
+		{"url.Error", inner, reset},
+		{"wrapped url.Error", fmt.Errorf("send: %w", inner), reset},
+		{"path alone", pathAlone, pathAlone},
+	}
+	for _, tt := range tests {
+		got := hideURL(tt.err, secret)
+		if strings.Contains(got.Error(), "s3cretPath") {
+			t.Errorf("%s: %q shows the URL", tt.name, got)
+		}
+		if !errors.Is(got, tt.cause) {
+			t.Errorf("%s: %v no longer unwraps to its cause", tt.name, got)
+		}
+	}
+	if got := hideURL(inner, secret).Error(); got != `Post "https://hooks.slack.com/REDACTED": connection reset by peer` {
+		t.Errorf("got %q, want the host kept and the rest redacted", got)
+	}
+	if hideURL(nil, secret) != nil {
+		t.Error("hideURL(nil) is not nil")
 	}
 }

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -36,14 +37,24 @@ func TestTokenRedacted(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	logger.Info("config", "token", tok, "nested", slog.GroupValue(slog.Any("t", tok)))
-	out := buf.String() + fmt.Sprintf("%v %s %+v %#v", tok, tok, tok, tok)
-	if strings.Contains(out, secret) {
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "token", tok)
+	js, err := json.Marshal(struct{ T Token }{tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := struct{ T Token }{tok}
+	out := buf.String() + string(js) + fmt.Sprintf("%v %s %+v %#v %q %x %X %d %10s|%v %+v %#v",
+		tok, tok, tok, tok, tok, tok, tok, tok, tok, holder, holder, holder)
+	if strings.Contains(out, secret) || strings.Contains(out, fmt.Sprintf("%x", secret)) || strings.Contains(out, fmt.Sprintf("%X", secret)) {
 		t.Errorf("token leaked: %s", out)
 	}
-	if !strings.Contains(buf.String(), "REDACTED") {
-		t.Errorf("got log %s, want REDACTED in it", buf.String())
+	if n := strings.Count(out, "REDACTED"); n != 16 {
+		t.Errorf("got %d REDACTED in %s, want 16", n, out)
 	}
 	if string(tok) != secret {
 		t.Errorf("string(tok) = %q, want %q", string(tok), secret)
+	}
+	if got := fmt.Sprintf("%v|%#v", Token(""), Token("")); got != `|""` {
+		t.Errorf("empty token prints as %s, want |\"\"", got)
 	}
 }

@@ -122,6 +122,9 @@ var migrations = []migration{
 			SELECT id, decided_by, decided_at, 0 FROM confirmations
 			WHERE decided_by <> '' AND state IN ('confirmed', 'launched', 'failed')`,
 	}},
+	{3, "index once-keys by age, for retention", []string{
+		`CREATE INDEX once_keys_at ON once_keys (at)`,
+	}},
 }
 
 // migrate applies the migrations the database lacks and returns how many

@@ -5,14 +5,14 @@
 // an audit log.
 //
 // One concrete [Store] runs over database/sql with two backends chosen by the
-// DSN given to [Open]: SQLite (pure Go, the default, for a single replica) and
+// DSN given to [Open] (see [ParseDSN]): SQLite (pure Go, the default, for a single replica) and
 // PostgreSQL (for several replicas sharing one database). Every operation that
 // replicas may race on is a single conditional statement, so exactly one
 // caller wins without read-then-write windows. The schema is migrated at
 // Open.
 //
 // The store holds plain strings and times: it knows nothing of Slack or MGN
-// types, and it does not expire or delete old rows. Times are stored as UTC
+// types. Old rows are deleted only by [Store.Prune] (retention). Times are stored as UTC
 // unix microseconds, so values read back are in UTC and truncated to the
 // microsecond.
 package store
@@ -87,39 +87,39 @@ var (
 )
 
 // Open opens the store named by dsn and applies any pending migrations.
-// An empty dsn means the SQLite file cutoverbot.db; a "postgres://" or
-// "postgresql://" URL means PostgreSQL (a search_path parameter selects the
-// schema); anything else is an SQLite file path, or ":memory:" for a private
+// [ParseDSN] says which backend dsn names: an empty dsn means the SQLite file
+// cutoverbot.db; a postgres:// or postgresql:// URL (any letter case) or a
+// key=value string means PostgreSQL (a search_path parameter selects the
+// schema); "sqlite:PATH" or a file path means SQLite, ":memory:" a private
 // in-memory database that lives as long as the Store. It returns an error if
-// the database cannot be reached or migrated.
+// dsn is refused, or if the database cannot be reached or migrated; no error
+// quotes dsn.
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	parsed, conn, err := parseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	var (
 		s      = &Store{logger: logger.With("component", "store")}
 		db     *sql.DB
-		err    error
-		target string // what is logged: never a PostgreSQL URL, which may hold a password
+		target = parsed.Target // what is logged: never the password
 	)
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	switch parsed.Backend {
+	case postgresDialect.name:
 		s.d = postgresDialect
-		target = "postgres"
-		db, err = sql.Open("pgx", dsn)
+		db, err = sql.Open("pgx", conn)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
+			return nil, fmt.Errorf("open %s: %w", target, err)
 		}
 		db.SetMaxOpenConns(16)
 		db.SetMaxIdleConns(4)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	default:
-		if dsn == "" {
-			dsn = DefaultSQLitePath
-		}
 		s.d = sqliteDialect
-		target = dsn
-		db, err = openSQLite(dsn)
+		db, err = openSQLite(conn)
 		if err != nil {
 			return nil, err
 		}
@@ -138,12 +138,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 	return s, nil
 }
 
+// openSQLite opens the SQLite file path, which parseDSN has checked.
 func openSQLite(path string) (*sql.DB, error) {
-	// The driver strips the query from a plain file name, so a '?' in the
-	// path itself would be misread.
-	if strings.Contains(path, "?") {
-		return nil, fmt.Errorf("open sqlite %q: path may not contain '?'", path)
-	}
 	memory := path == ":memory:"
 	// _busy_timeout is applied before the pragmas, so that switching to WAL
 	// also waits for other connections. _txlock=immediate takes the write

@@ -31,6 +31,7 @@ import (
 // app is cutoverbot wired together: what `run` runs, and what `demo` runs against the emulators.
 type app struct {
 	cfg      Config
+	holder   string // this process, in leases
 	logger   *slog.Logger
 	store    *store.Store
 	aws      *migration.Client
@@ -79,11 +80,16 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DB, logger)
+	if cfg.BoundsLifted {
+		logger.WarnContext(ctx, "start-up bounds lifted: for tests against the emulators only",
+			"poll_interval", cfg.PollInterval, "watch_interval", cfg.WatchInterval,
+			"command_timeout", cfg.CommandTimeout, "reminder_cron", cfg.ReminderCron)
+	}
+	st, err := store.Open(ctx, string(cfg.DB), logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	a := &app{cfg: cfg, logger: logger, store: st}
+	a := &app{cfg: cfg, holder: holderID(), logger: logger, store: st}
 	a.aws = migration.New(awsCfg, migration.Options{
 		MGNEndpoint: cfg.MGNEndpoint,
 		EC2Endpoint: cfg.EC2Endpoint,
@@ -93,7 +99,6 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		slack.OptionAppLevelToken(string(cfg.AppToken)),
 		slack.OptionAPIURL(cfg.SlackAPIURL))
 	a.poster = bot.NewPoster(logger, api, bot.PosterConfig{ChannelInterval: cfg.PostInterval})
-	holder := holderID()
 	a.notifier, err = notifier.New(logger, a.aws, a.poster, st, notifier.Config{
 		Channel:       cfg.Channel,
 		PollInterval:  cfg.PollInterval,
@@ -102,7 +107,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		ReminderSpec:  cfg.ReminderCron,
 		Location:      cfg.Location,
 		CutoverDate:   cfg.CutoverDate,
-		Holder:        holder,
+		Holder:        a.holder,
 	})
 	if err != nil {
 		st.Close()
@@ -117,7 +122,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		Location:     cfg.Location,
 		CutoverDate:  cfg.CutoverDate,
 		LagLimit:     cfg.LagThreshold,
-		Holder:       holder,
+		Holder:       a.holder,
 		LeaseTTL:     cfg.LeaseTTL,
 	})
 	a.bot = bot.New(logger, api, a.handlers, bot.Config{CommandTimeout: cfg.CommandTimeout})
@@ -139,6 +144,7 @@ func (a *app) Run(ctx context.Context) error {
 	g.Go(func() error { return a.bot.Run(ctx) })
 	g.Go(func() error { return a.notifier.Run(ctx) })
 	g.Go(func() error { return a.handlers.Run(ctx) })
+	g.Go(func() error { return a.housekeeping(ctx) })
 	if ln != nil {
 		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
@@ -160,6 +166,49 @@ func (a *app) Run(ctx context.Context) error {
 	a.logger.Info("cutoverbot stopped")
 	if errors.Is(err, context.Canceled) {
 		return nil
+	}
+	return err
+}
+
+// housekeeping prunes, once an hour, what is older than the retention. (Confirmation cards are
+// expired and settled by the handlers' own loop.)
+func (a *app) housekeeping(ctx context.Context) error {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		if err := a.prune(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			a.logger.WarnContext(ctx, "prune old rows", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Retention: every replica tries once an hour; the one that takes the hour's lease prunes.
+const (
+	pruneEvery  = time.Hour
+	pruneBudget = 10 * time.Minute // what is left is pruned in the next hour
+	pruneLease  = "retention"
+)
+
+// prune deletes audit rows, once-keys, finished jobs and closed confirmations older than the
+// retention, if this replica takes the hour's lease; the lease is kept for the hour, so that
+// no other replica prunes in it.
+func (a *app) prune(ctx context.Context, now time.Time) error {
+	ok, err := a.store.AcquireLease(ctx, pruneLease, a.holder, pruneEvery, now)
+	if err != nil || !ok {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, pruneBudget)
+	defer cancel()
+	before := now.Add(-a.cfg.Retention)
+	p, err := a.store.Prune(ctx, before, store.PruneOptions{})
+	if p != (store.Pruned{}) {
+		a.logger.InfoContext(ctx, "pruned old rows", "before", before, "audit", p.Audit, "once_keys", p.OnceKeys,
+			"jobs", p.Jobs, "confirmations", p.Confirmations)
 	}
 	return err
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"regexp"
@@ -12,13 +11,14 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/store"
 )
 
-// secret holds a token; it never shows in logs or in printed configuration.
-type secret string
-
-func (secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
-func (secret) String() string       { return "REDACTED" }
+// secret is the type of every secret in Config: bot.Token, which never shows in logs, printed
+// configuration or encoded JSON.
+type secret = bot.Token
 
 // Config is everything cutoverbot reads from its environment.
 type Config struct {
@@ -38,7 +38,7 @@ type Config struct {
 	Location     *time.Location
 	CutoverDate  time.Time // zero when no date is planned
 
-	DB            string // SQLite file or postgres:// URL
+	DB            secret // CUTOVER_DB as given, which may hold a password; see store.ParseDSN
 	PollInterval  time.Duration
 	WatchInterval time.Duration
 	LagThreshold  time.Duration
@@ -56,6 +56,13 @@ type Config struct {
 	PostInterval time.Duration
 	LogFormat    string // "json" or "text"
 	LogLevel     string
+
+	// Retention is how long audit rows, once-keys, finished jobs and closed confirmations are
+	// kept (CUTOVER_RETENTION, at least a day).
+	Retention time.Duration
+	// BoundsLifted means the bounds on intervals and the reminder schedule were not applied
+	// (run's -lift-bounds flag), which is allowed only against loopback endpoints.
+	BoundsLifted bool
 }
 
 var (
@@ -63,9 +70,14 @@ var (
 	memberID  = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
 )
 
-// LoadConfig reads the configuration through getenv and checks it. It reports every missing or
-// malformed variable at once, each by name.
-func LoadConfig(getenv func(string) string) (Config, error) {
+// LoadConfig reads the configuration through getenv and checks it, bounds included (see
+// checkBounds). It reports every missing, malformed or out-of-bounds variable at once, each by
+// name.
+func LoadConfig(getenv func(string) string) (Config, error) { return loadConfig(getenv, false) }
+
+// loadConfig is LoadConfig; with liftBounds it skips the bounds and requires the Slack and AWS
+// endpoints to be loopback addresses instead (tests and the demo, against the emulators).
+func loadConfig(getenv func(string) string, liftBounds bool) (Config, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
@@ -117,7 +129,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		BotToken:     secret(get("SLACK_BOT_TOKEN", "")),
 		SlackAPIURL:  get("SLACK_API_URL", "https://slack.com/api/"),
 		Channel:      get("CUTOVER_CHANNEL", ""),
-		DB:           get("CUTOVER_DB", "cutoverbot.db"),
+		DB:           secret(get("CUTOVER_DB", store.DefaultSQLitePath)),
 		Region:       get("AWS_REGION", getenv("AWS_DEFAULT_REGION")),
 		MGNEndpoint:  get("AWS_ENDPOINT_URL_MGN", getenv("AWS_ENDPOINT_URL")),
 		EC2Endpoint:  get("AWS_ENDPOINT_URL_EC2", getenv("AWS_ENDPOINT_URL")),
@@ -219,6 +231,21 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("CUTOVER_LOG_LEVEL", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if _, err := store.ParseDSN(string(c.DB)); err != nil {
+		bad("CUTOVER_DB", "%v", err)
+	}
+	retention := get("CUTOVER_RETENTION", "400d")
+	if d, err := parseRetention(retention); err != nil {
+		bad("CUTOVER_RETENTION", "%v", err)
+	} else {
+		c.Retention = d
+	}
+	if liftBounds {
+		errs = append(errs, loopbackOnly(c)...)
+		c.BoundsLifted = true
+	} else {
+		errs = append(errs, checkBounds(c, time.Now())...)
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration:\n  %w", joinLines(errs))

@@ -63,7 +63,8 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		"CUTOVER_HTTP_ADDR":      "off",
 		"CUTOVER_DATE":           time.Now().AddDate(0, 0, 24).Format(time.DateOnly),
 	})
-	cfg, err := LoadConfig(getenv)
+	// The demo's pace needs intervals below the start-up bounds, against its own emulators.
+	cfg, err := loadConfig(getenv, true)
 	if err != nil {
 		return err
 	}

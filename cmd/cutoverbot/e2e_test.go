@@ -84,7 +84,7 @@ func startBot(t testing.TB, extra map[string]string) *e2e {
 	sb, env := e.sb, botEnv(t, extra)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"run"}, sb.getenv(env), strings.NewReader(""), e.logs, e.logs) }()
+	go func() { done <- run(ctx, runEmulated, sb.getenv(env), strings.NewReader(""), e.logs, e.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -529,7 +529,7 @@ func TestListenFailureLeavesNothingRunning(t *testing.T) {
 	env := botEnv(t, map[string]string{"CUTOVER_HTTP_ADDR": taken.Addr().String()})
 	baseline := runtime.NumGoroutine()
 
-	err = run(t.Context(), []string{"run"}, e.sb.getenv(env), strings.NewReader(""), e.logs, e.logs)
+	err = run(t.Context(), runEmulated, e.sb.getenv(env), strings.NewReader(""), e.logs, e.logs)
 	if err == nil || !strings.Contains(err.Error(), "CUTOVER_HTTP_ADDR") {
 		t.Fatalf("run with a taken HTTP address: got %v, want an error naming CUTOVER_HTTP_ADDR", err)
 	}

@@ -64,11 +64,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-const runUsage = `Usage: cutoverbot run
+const runUsage = `Usage: cutoverbot run [-lift-bounds]
 
 Connects to Slack over Socket Mode and to AWS MGN + EC2, and runs until SIGINT or SIGTERM.
-Configuration comes from the environment; a missing or malformed value stops start-up with a
-message naming it.
+Configuration comes from the environment; a missing, malformed or out-of-bounds value stops
+start-up with a message naming it.
 
   SLACK_APP_TOKEN          app-level token (xapp-…) with connections:write, for Socket Mode (required)
   SLACK_BOT_TOKEN          bot token (xoxb-…) (required)
@@ -77,30 +77,44 @@ message naming it.
   CUTOVER_OPERATORS        user (U…) or user-group (S…) IDs allowed to launch tests and request cutovers (required)
   CUTOVER_APPROVERS        user or user-group IDs allowed to confirm cutovers and finalize (required)
   CUTOVER_SELF_APPROVAL    true lets the requester of a cutover or finalize approve it too (default false: two people)
-  CUTOVER_APPROVALS        distinct approvers who must confirm a cutover or finalize (default 1)
-  CUTOVER_REMINDER_CRON    cron spec of the weekly test reminder (default "0 9 * * MON")
+  CUTOVER_APPROVALS        distinct approvers who must confirm a cutover or finalize (default 1, at most 10)
+  CUTOVER_REMINDER_CRON    cron spec of the weekly test reminder (default "0 9 * * MON");
+                           it must fire at most hourly and at least once a year
   CUTOVER_TZ               IANA time zone for the reminder and times shown (default UTC)
   CUTOVER_DATE             planned final cutover date, YYYY-MM-DD (optional)
-  CUTOVER_DB               SQLite file (default cutoverbot.db) or postgres:// URL (several replicas)
-  CUTOVER_POLL_INTERVAL    how often running jobs' logs are read (default 15s)
-  CUTOVER_WATCH_INTERVAL   how often source servers are read for notices (default 1m)
+  CUTOVER_DB               state store: an SQLite file path or sqlite:PATH (default cutoverbot.db),
+                           or PostgreSQL for several replicas: a postgres:// or postgresql:// URL
+                           (any letter case) or a key=value string (host=db user=bot password=…
+                           dbname=cutover); anything else is refused; the password is never shown
+  CUTOVER_RETENTION        how long audit rows, once-keys, finished jobs and closed confirmations
+                           are kept: days (400d, the default) or a Go duration; at least 1 day
+  CUTOVER_POLL_INTERVAL    how often running jobs' logs are read (default 15s; at least 1s)
+  CUTOVER_WATCH_INTERVAL   how often source servers are read for notices (default 1m; at least 10s)
   CUTOVER_LAG_THRESHOLD    replication lag that blocks launches and raises a notice (default 15m)
-  CUTOVER_COMMAND_TIMEOUT  time limit of one command or click (default 60s)
-  CUTOVER_LEASE_TTL        after a replica dies holding a confirmed cutover or finalize, another takes it over this much later (default 15s)
+  CUTOVER_COMMAND_TIMEOUT  time limit of one command or click (default 60s; at least 5s)
+  CUTOVER_LEASE_TTL        when a replica dies while carrying out a confirmed cutover or finalize,
+                           another takes it over this much later (default 15s; at least 5s)
   CUTOVER_HTTP_ADDR        /healthz, /readyz, /metrics listener (default :8080; port 0 picks one; off disables)
   CUTOVER_LOG_FORMAT       json (default) or text;  CUTOVER_LOG_LEVEL debug|info|warn|error
   AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, …   the AWS SDK's standard chain
   AWS_ENDPOINT_URL_MGN, AWS_ENDPOINT_URL_EC2      point the AWS clients elsewhere (emulators)
+
+Flags:
+  -lift-bounds   for tests against the emulators (and the demo): skip the bounds above on the
+                 intervals, the command timeout and the reminder schedule. Refused unless
+                 SLACK_API_URL, AWS_ENDPOINT_URL_MGN and AWS_ENDPOINT_URL_EC2 are loopback
+                 addresses; logged as a warning at start-up. CUTOVER_RETENTION keeps its bound.
 `
 
 func runBot(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, runUsage) }
+	liftBounds := fs.Bool("lift-bounds", false, "skip the start-up bounds; only against loopback endpoints (the emulators)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(getenv)
+	cfg, err := loadConfig(getenv, *liftBounds)
 	if err != nil {
 		return err
 	}

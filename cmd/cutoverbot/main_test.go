@@ -22,6 +22,10 @@ import (
 // SIGKILL it while the emulators, in the test process, live on.
 const childEnv = "CUTOVERBOT_TEST_CHILD"
 
+// runEmulated is how tests start the bot against the emulators: `cutoverbot run -lift-bounds`,
+// so that jobs can be polled every 50 ms (the flag requires loopback endpoints).
+var runEmulated = []string{"run", "-lift-bounds"}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(runChild())
@@ -41,7 +45,7 @@ func runChild() int {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, []string{"run"}, os.Getenv, strings.NewReader(""), os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, runEmulated, os.Getenv, strings.NewReader(""), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "cutoverbot: %v\n", err)
 		return 1
 	}

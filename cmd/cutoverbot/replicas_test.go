@@ -48,6 +48,10 @@ func TestReplicasShareClicksAndJobs(t *testing.T) {
 
 	job := e.onlyJob()
 	parent := e.waitParent(job.JobID)
+	// The replica that posted the parent logs that it follows the job just after posting.
+	poll(t, "a replica to log that it follows "+job.JobID, func() bool {
+		return replicas[0].logged("job followed", job.JobID)+replicas[1].logged("job followed", job.JobID) > 0
+	})
 	var holder, survivor *botProc
 	for _, r := range replicas {
 		if r.logged("job followed", job.JobID) > 0 {

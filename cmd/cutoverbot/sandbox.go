@@ -35,6 +35,7 @@ type sandboxOptions struct {
 	CutoverReady       int              // extra servers ready for cutover and tested: cut001, cut002, …
 	MaxActiveJobs      int              // MGN's quota of jobs in progress; 0: MGN's 20
 	Now                func() time.Time // MGN's clock; nil: time.Now
+	BotToken, AppToken string           // the Slack tokens the emulator accepts; "": its defaults
 	Logger             *slog.Logger
 }
 
@@ -60,7 +61,7 @@ func startSandbox(o sandboxOptions) (*sandbox, error) {
 	if err := m.Start(o.MGNAddr); err != nil {
 		return nil, fmt.Errorf("start MGN emulator: %w", err)
 	}
-	s := slackemu.New(slackemu.Options{PostInterval: o.PostInterval, Logger: o.Logger})
+	s := slackemu.New(slackemu.Options{PostInterval: o.PostInterval, Logger: o.Logger, BotToken: o.BotToken, AppToken: o.AppToken})
 	if err := s.Start(o.SlackAddr); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("start Slack emulator: %w", err)

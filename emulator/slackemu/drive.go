@@ -189,11 +189,26 @@ type responseBody struct {
 	ThreadTS        string          `json:"thread_ts"`
 }
 
+// DropResponses makes the next n POSTs to any response_url end with the
+// connection closed and no answer, as a network fault between the app and
+// Slack would. A dropped POST does not count as a use of its URL.
+func (s *Server) DropResponses(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropResps = n
+}
+
 // serveResponse handles POSTs to a response_url. Expired and exhausted URLs
 // answer HTTP 404 with {"ok":false,"error":"expired_url"|"used_url"}.
 func (s *Server) serveResponse(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "method_not_allowed"})
+		return
+	}
+	if s.dropResponse() {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -220,6 +235,19 @@ func (s *Server) serveResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+// dropResponse reports whether to drop this response_url POST (DropResponses).
+func (s *Server) dropResponse() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropResps <= 0 {
+		return false
+	}
+	s.dropResps--
+	s.calls["response_url"]++
+	s.log.Info("response_url dropped")
+	return true
 }
 
 func (s *Server) applyResponseLocked(ru *responseURL, b *responseBody) (code string, status int) {

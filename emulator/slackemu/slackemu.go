@@ -10,7 +10,9 @@
 // pings, disconnect frames, a cap of 10 sockets, envelopes for slash commands
 // and block_actions clicks delivered to one socket each, ack tracking with
 // Slack's 3 s deadline and 20 KB ack limit; response_url posts limited to
-// 5 uses and 30 minutes.
+// 5 uses and 30 minutes. Fault hooks: RateLimit (HTTP 429 per method),
+// DropResponses (response_url POSTs dropped unanswered), Disconnect and
+// DropSockets.
 //
 // It leaves out: Events API envelopes and their retries, modals and views,
 // attachments, files, reactions, OAuth, scopes (every token has every scope),
@@ -124,6 +126,7 @@ type Server struct {
 	dials      int
 	pingsOff   bool
 	responses  map[string]*responseURL
+	dropResps  int // response_url POSTs left to drop (DropResponses)
 	pending    map[string]*Delivery
 	timeouts   []string
 }

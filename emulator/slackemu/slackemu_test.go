@@ -568,6 +568,36 @@ func TestResponseURL(t *testing.T) {
 	}
 }
 
+// TestDropResponses: a dropped response_url POST fails as a network error (the connection
+// closes unanswered) and does not use up the URL.
+func TestDropResponses(t *testing.T) {
+	s := startServer(t, Options{})
+	a := connect(t, s, 2*time.Second)
+	d, err := s.SlashCommand(t.Context(), testUser, testChannel, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	respond := func() error {
+		_, _, err := a.api.PostMessageContext(t.Context(), "", slack.MsgOptionResponseURL(d.ResponseURL, slack.ResponseTypeEphemeral), slack.MsgOptionText("answer", false))
+		return err
+	}
+	s.DropResponses(1)
+	if _, ok := errors.AsType[*url.Error](respond()); !ok {
+		t.Errorf("dropped response: want a *url.Error (the connection closed)")
+	}
+	for i := range 5 {
+		if err := respond(); err != nil {
+			t.Fatalf("use %d after the drop: %v", i+1, err)
+		}
+	}
+	if got := len(s.Ephemerals(testUser)); got != 5 {
+		t.Errorf("ephemerals: got %d, want 5 (the dropped POST did not use the URL)", got)
+	}
+	if got := s.Calls("response_url"); got != 6 {
+		t.Errorf("response_url calls: got %d, want 6", got)
+	}
+}
+
 func cardBlocks() []slack.Block {
 	return []slack.Block{
 		slack.NewHeaderBlock(plain("Cutover web01")),
