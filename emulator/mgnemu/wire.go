@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +28,11 @@ type SourceServer struct {
 	UserProvidedID         string              `json:"userProvidedID,omitempty"`
 	FqdnForActionFramework string              `json:"fqdnForActionFramework,omitempty"`
 	VcenterClientID        string              `json:"vcenterClientID,omitempty"`
+
+	// PostLaunchActions are the server's post-launch actions (SSM documents), as
+	// ListSourceServerActions returns them. They are not part of the
+	// SourceServer on the wire. Only active ones run after a launch, in order.
+	PostLaunchActions []SourceServerAction `json:"-"`
 }
 
 // LifeCycle is a source server's lifecycle. Unset last-launch records are sent as {}.
@@ -168,6 +175,9 @@ type ParticipatingServer struct {
 	SourceServerID        string `json:"sourceServerID"`
 	LaunchStatus          string `json:"launchStatus,omitempty"`
 	LaunchedEc2InstanceID string `json:"launchedEc2InstanceID,omitempty"`
+	// PostLaunchActionsStatus is nil until the SSM agent is seen on the launched
+	// instance, and stays nil for servers without active post-launch actions.
+	PostLaunchActionsStatus *PostLaunchActionsStatus `json:"postLaunchActionsStatus,omitempty"`
 }
 
 // JobLog is one job log item as DescribeJobLogItems returns it.
@@ -259,6 +269,35 @@ func FormatDuration(d time.Duration) string {
 	return b.String()
 }
 
+// isoDuration matches the ISO-8601 durations FormatDuration writes.
+var isoDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
+
+// parseDuration reads an ISO-8601 duration such as PT16H20M38.697305S; ok is
+// false for "" (null) and anything it cannot read.
+func parseDuration(v string) (d time.Duration, ok bool) {
+	m := isoDuration.FindStringSubmatch(v)
+	if m == nil || v == "P" || strings.HasSuffix(v, "T") {
+		return 0, false
+	}
+	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute} {
+		if m[i+1] != "" {
+			n, err := strconv.ParseInt(m[i+1], 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			d += time.Duration(n) * unit
+		}
+	}
+	if m[4] != "" {
+		sec, err := strconv.ParseFloat(m[4], 64)
+		if err != nil {
+			return 0, false
+		}
+		d += time.Duration(sec * float64(time.Second))
+	}
+	return d, true
+}
+
 // clone deep-copies v through its wire form, so callers never share state with the emulator.
 func clone[T any](v T) T {
 	b, err := json.Marshal(v)
@@ -300,6 +339,13 @@ func (s SourceServer) clone() SourceServer {
 	if s.LaunchedInstance != nil {
 		li := *s.LaunchedInstance
 		s.LaunchedInstance = &li
+	}
+	if s.PostLaunchActions != nil {
+		actions := make([]SourceServerAction, len(s.PostLaunchActions))
+		for i, a := range s.PostLaunchActions {
+			actions[i] = a.clone()
+		}
+		s.PostLaunchActions = actions
 	}
 	return s
 }
