@@ -209,8 +209,8 @@ func (s *Server) listSourceServerActions(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.SourceServerID == nil || !serverIDPattern.MatchString(*in.SourceServerID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid sourceServerID", "sourceServerID")
+	if err := checkID(in.SourceServerID, serverIDPattern, "sourceServerID"); err != nil {
+		return 0, nil, err
 	}
 	var actionIDs []string
 	if in.Filters != nil {

@@ -75,6 +75,14 @@ func notFoundErrorOf(resourceType, id string) *apiError {
 	}}
 }
 
+// checkID validates a required ID.
+func checkID(id *string, pattern *regexp.Regexp, field string) *apiError {
+	if id == nil || !pattern.MatchString(*id) {
+		return validationError("fieldValidationFailed", "Invalid "+field, field)
+	}
+	return nil
+}
+
 // checkIDs validates an optional list of IDs: at most limit, each matching pattern.
 func checkIDs(ids []string, pattern *regexp.Regexp, limit int, field string) *apiError {
 	if len(ids) > limit {
@@ -477,8 +485,8 @@ func (s *Server) describeJobLogItems(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.JobID == nil || !jobIDPattern.MatchString(*in.JobID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid jobID", "jobID")
+	if err := checkID(in.JobID, jobIDPattern, "jobID"); err != nil {
+		return 0, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -504,8 +512,8 @@ func (s *Server) changeServerLifeCycleState(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.SourceServerID == nil || !serverIDPattern.MatchString(*in.SourceServerID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid sourceServerID", "sourceServerID")
+	if err := checkID(in.SourceServerID, serverIDPattern, "sourceServerID"); err != nil {
+		return 0, nil, err
 	}
 	if in.LifeCycle == nil || in.LifeCycle.State == nil {
 		return 0, nil, validationError("fieldValidationFailed", "lifeCycle.state is required", "lifeCycle.state")
@@ -556,8 +564,8 @@ func (s *Server) finalizeCutover(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.SourceServerID == nil || !serverIDPattern.MatchString(*in.SourceServerID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid sourceServerID", "sourceServerID")
+	if err := checkID(in.SourceServerID, serverIDPattern, "sourceServerID"); err != nil {
+		return 0, nil, err
 	}
 	id := *in.SourceServerID
 	s.mu.Lock()

@@ -392,8 +392,8 @@ func (s *Server) associateApplications(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.WaveID == nil || !waveIDPattern.MatchString(*in.WaveID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid waveID", "waveID")
+	if err := checkID(in.WaveID, waveIDPattern, "waveID"); err != nil {
+		return 0, nil, err
 	}
 	if err := checkIDList(in.ApplicationIDs, applicationIDPattern, 50, "applicationIDs"); err != nil {
 		return 0, nil, err
@@ -440,8 +440,8 @@ func (s *Server) associateSourceServers(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.ApplicationID == nil || !applicationIDPattern.MatchString(*in.ApplicationID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid applicationID", "applicationID")
+	if err := checkID(in.ApplicationID, applicationIDPattern, "applicationID"); err != nil {
+		return 0, nil, err
 	}
 	if err := checkIDList(in.SourceServerIDs, serverIDPattern, 50, "sourceServerIDs"); err != nil {
 		return 0, nil, err
