@@ -36,7 +36,7 @@ func newRig(t *testing.T, servers []SourceServer) *rig {
 }
 
 // newRigWith is newRig with opts; Now and Logger are set here.
-func newRigWith(t *testing.T, opts Options) *rig {
+func newRigWith(t testing.TB, opts Options) *rig {
 	t.Helper()
 	clock := NewManualClock(epoch)
 	opts.Now = clock.Now

@@ -297,16 +297,19 @@ func serverHealth(srv *SourceServer) string {
 	return healthHealthy
 }
 
+// worseHealth returns the worse of two health statuses.
 func worseHealth(a, b string) string {
-	rank := map[string]int{healthHealthy: 0, healthLagging: 1, healthError: 2}
-	if rank[b] > rank[a] {
-		return b
+	if a == healthError || b == healthHealthy {
+		return a
 	}
-	return a
+	return b
 }
 
 // parseTime parses an RFC 3339 datetime; "" or garbage is the zero time.
 func parseTime(v string) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
 	t, _ := time.Parse(time.RFC3339Nano, v)
 	return t
 }

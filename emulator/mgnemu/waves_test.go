@@ -423,3 +423,42 @@ func TestAssociateQuota(t *testing.T) {
 		t.Errorf("back into the second application: %v", err)
 	}
 }
+
+func TestParseDuration(t *testing.T) {
+	for _, d := range []time.Duration{0, 5 * time.Second, 16*time.Hour + 20*time.Minute + 38*time.Second + 697305*time.Microsecond,
+		7*time.Minute + 30*time.Second, 1500 * time.Millisecond, 50 * time.Hour, 48 * time.Hour} {
+		if got, ok := parseDuration(FormatDuration(d)); !ok || got != d {
+			t.Errorf("parseDuration(%q): got %v %v, want %v", FormatDuration(d), got, ok, d)
+		}
+	}
+	for _, bad := range []string{"", "P", "PT", "P1", "PT1.5M", "P1H", "PT1D", "PT1S1S", "PT1ST1S", "P1DT1HT1M", "5 minutes"} {
+		if got, ok := parseDuration(bad); ok {
+			t.Errorf("parseDuration(%q): got %v, want not ok", bad, got)
+		}
+	}
+}
+
+// BenchmarkListWaves3000 lists the waves and applications of a 3000-server
+// program (five waves of 600): each answer computes the aggregated status of
+// every wave and application from all member servers.
+func BenchmarkListWaves3000(b *testing.B) {
+	var opts Options
+	for i := range 5 {
+		g := GenerateWave(fmt.Sprint("Wave ", i+1), 600, 0, epoch)
+		opts.Servers = append(opts.Servers, g.Servers...)
+		opts.Applications = append(opts.Applications, g.Applications...)
+		opts.Waves = append(opts.Waves, g.Wave)
+	}
+	r := newRigWith(b, opts)
+	ctx := b.Context()
+	for b.Loop() {
+		waves, err := r.mgn.ListWaves(ctx, &mgn.ListWavesInput{})
+		if err != nil || len(waves.Items) != 5 {
+			b.Fatalf("ListWaves: %d waves, %v", len(waves.Items), err)
+		}
+		apps, err := r.mgn.ListApplications(ctx, &mgn.ListApplicationsInput{})
+		if err != nil || len(apps.Items) != 20 {
+			b.Fatalf("ListApplications: %d applications, %v", len(apps.Items), err)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -269,31 +268,44 @@ func FormatDuration(d time.Duration) string {
 	return b.String()
 }
 
-// isoDuration matches the ISO-8601 durations FormatDuration writes.
-var isoDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
-
-// parseDuration reads an ISO-8601 duration such as PT16H20M38.697305S; ok is
-// false for "" (null) and anything it cannot read.
+// parseDuration reads an ISO-8601 duration of days, hours, minutes and seconds
+// as FormatDuration writes it (PT16H20M38.697305S); ok is false for "" (null)
+// and anything else it cannot read.
 func parseDuration(v string) (d time.Duration, ok bool) {
-	m := isoDuration.FindStringSubmatch(v)
-	if m == nil || v == "P" || strings.HasSuffix(v, "T") {
+	rest, found := strings.CutPrefix(v, "P")
+	if !found || rest == "" {
 		return 0, false
 	}
-	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute} {
-		if m[i+1] != "" {
-			n, err := strconv.ParseInt(m[i+1], 10, 64)
-			if err != nil {
+	units, inTime := "D", false // the designators still allowed, in order
+	for rest != "" {
+		if rest[0] == 'T' {
+			if len(rest) == 1 || inTime {
 				return 0, false
 			}
-			d += time.Duration(n) * unit
+			rest, units, inTime = rest[1:], "HMS", true
 		}
-	}
-	if m[4] != "" {
-		sec, err := strconv.ParseFloat(m[4], 64)
-		if err != nil {
+		n := strings.IndexFunc(rest, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+		if n <= 0 {
 			return 0, false
 		}
-		d += time.Duration(sec * float64(time.Second))
+		k := strings.IndexByte(units, rest[n])
+		num, err := strconv.ParseFloat(rest[:n], 64)
+		if k < 0 || err != nil || rest[n] != 'S' && strings.Contains(rest[:n], ".") {
+			return 0, false
+		}
+		var unit time.Duration
+		switch rest[n] {
+		case 'D':
+			unit = 24 * time.Hour
+		case 'H':
+			unit = time.Hour
+		case 'M':
+			unit = time.Minute
+		default:
+			unit = time.Second
+		}
+		d += time.Duration(num * float64(unit))
+		units, rest = units[k+1:], rest[n+1:]
 	}
 	return d, true
 }
