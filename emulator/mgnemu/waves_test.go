@@ -105,6 +105,17 @@ func TestListWaves(t *testing.T) {
 	if _, ok := all[1].Tags["cutover-date"]; ok {
 		t.Errorf("Wave 2: got a cutover-date tag, want none")
 	}
+	if got := aws.ToString(all[1].Description); got != "Back office" {
+		t.Errorf("Wave 2 description: got %q", got)
+	}
+	// The Go-side view matches the wire.
+	for i, w := range r.emu.Waves() {
+		st, wire := w.WaveAggregatedStatus, all[i].WaveAggregatedStatus
+		if w.Name != aws.ToString(all[i].Name) || st == nil || st.HealthStatus != string(wire.HealthStatus) ||
+			st.ProgressStatus != string(wire.ProgressStatus) || st.TotalApplications != wire.TotalApplications {
+			t.Errorf("Waves()[%d]: got %s %+v, want %s %+v", i, w.Name, st, aws.ToString(all[i].Name), wire)
+		}
+	}
 
 	tests := []struct {
 		name    string
@@ -132,9 +143,14 @@ func TestListApplications(t *testing.T) {
 	if got, want := appNames(all), []string{"web shop", "billing", "file services", "legacy"}; !slices.Equal(got, want) {
 		t.Fatalf("applications over pages of 3: got %v, want %v", got, want)
 	}
-	if a := all[0]; aws.ToString(a.WaveID) != SampleWave1 || a.Tags["team"] != "web" ||
+	if a := all[0]; aws.ToString(a.ApplicationID) != SampleAppWebShop || aws.ToString(a.Description) != "Storefront and its API" ||
+		aws.ToString(a.WaveID) != SampleWave1 || a.Tags["team"] != "web" ||
 		aws.ToString(a.Arn) != "arn:aws:mgn:eu-central-1:111122223333:application/"+SampleAppWebShop {
 		t.Errorf("web shop: got wave %s tags %v arn %s", aws.ToString(a.WaveID), a.Tags, aws.ToString(a.Arn))
+	}
+	if got := r.emu.Applications(); len(got) != 4 || got[3].Name != "legacy" || !got[3].IsArchived ||
+		got[3].ApplicationAggregatedStatus == nil || got[3].ApplicationAggregatedStatus.ProgressStatus != "COMPLETED" {
+		t.Errorf("Applications(): got %+v, want four ending with the archived, completed legacy", got)
 	}
 	tests := []struct {
 		name    string
