@@ -51,6 +51,8 @@ type Pace struct {
 	FirstBoot  time.Duration // LAUNCHED to firstBoot SUCCEEDED; the server's part ends then
 	Boot       time.Duration // pending to running for MGN's own conversion server
 	Shutdown   time.Duration // shutting-down to terminated, for instances not removed by a cleanup phase
+	SSMAgent   time.Duration // end of a server's part of a launch job to the SSM agent seen on its new instance
+	Action     time.Duration // run time of each post-launch action; they run one after another
 }
 
 // FastPace runs a single-server job through all its events in about 10 seconds.
@@ -65,6 +67,8 @@ func FastPace() Pace {
 		FirstBoot:  time.Second,
 		Boot:       500 * time.Millisecond,
 		Shutdown:   500 * time.Millisecond,
+		SSMAgent:   time.Second,
+		Action:     2 * time.Second,
 	}
 }
 
@@ -80,10 +84,19 @@ func RealisticPace() Pace {
 		FirstBoot:  2 * time.Minute,
 		Boot:       40 * time.Second,
 		Shutdown:   30 * time.Second,
+		SSMAgent:   2 * time.Minute,
+		Action:     3 * time.Minute,
 	}
 }
 
-// Total is the clock time a single-server launch job takes from creation to JOB_END.
+// Total is the clock time a single-server launch job takes from creation to
+// JOB_END. Post-launch actions run after it (see PostLaunch).
 func (p Pace) Total() time.Duration {
 	return p.Start + p.Cleanup + p.Snapshot + p.Conversion + p.Launch + p.FirstBoot
+}
+
+// PostLaunch is the clock time from the end of a server's part of a launch job
+// until the last of its n post-launch actions has finished.
+func (p Pace) PostLaunch(n int) time.Duration {
+	return p.SSMAgent + time.Duration(n)*p.Action
 }

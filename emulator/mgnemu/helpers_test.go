@@ -29,11 +29,19 @@ type rig struct {
 // real SDK clients pointed at it. Retries back off 1 ms so fault tests stay fast.
 func newRig(t *testing.T, servers []SourceServer) *rig {
 	t.Helper()
-	clock := NewManualClock(epoch)
 	if servers == nil {
 		servers = SampleFleet(epoch)
 	}
-	emu := New(Options{Now: clock.Now, Servers: servers, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	return newRigWith(t, Options{Servers: servers})
+}
+
+// newRigWith is newRig with opts; Now and Logger are set here.
+func newRigWith(t testing.TB, opts Options) *rig {
+	t.Helper()
+	clock := NewManualClock(epoch)
+	opts.Now = clock.Now
+	opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	emu := New(opts)
 	if err := emu.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -152,6 +152,8 @@ func (s *Server) startLaunchLocked(initiatedBy string, ids []string, tags map[st
 			delete(s.phases, sid)
 		}
 		failsAt := func(event string) bool { return hasFault && f.event == event }
+		actions, actionFaults := activeActions(s.servers[sid]), s.actionFaults[sid]
+		delete(s.actionFaults, sid)
 		data := func() *JobLogEventData { return &JobLogEventData{SourceServerID: sid} }
 		fail := func(at time.Time, event string, d *JobLogEventData) {
 			d.RawError = f.rawError
@@ -267,6 +269,7 @@ func (s *Server) startLaunchLocked(initiatedBy string, ids []string, tags map[st
 				srv.LaunchedInstance.FirstBoot = "SUCCEEDED"
 			}
 			s.serverDoneLocked(j, at)
+			s.runPostLaunchLocked(j, sid, target, actions, actionFaults, at)
 		})
 	}
 	return j

@@ -41,14 +41,19 @@ func validationError(reason, msg string, fields ...string) *apiError {
 
 // conflictError names the source servers that block the call in errors[].
 func conflictError(msg string, ids ...string) *apiError {
+	return conflictErrorOf("SOURCE_SERVER", msg, ids...)
+}
+
+// conflictErrorOf names the resources of resourceType that block the call in errors[].
+func conflictErrorOf(resourceType, msg string, ids ...string) *apiError {
 	body := map[string]any{"message": msg, "code": "ConflictException"}
 	if len(ids) == 1 {
 		body["resourceId"] = ids[0]
-		body["resourceType"] = "SOURCE_SERVER"
+		body["resourceType"] = resourceType
 	}
 	var list []map[string]string
 	for _, id := range ids {
-		list = append(list, map[string]string{"code": "ConflictException", "message": msg, "resourceId": id, "resourceType": "SOURCE_SERVER"})
+		list = append(list, map[string]string{"code": "ConflictException", "message": msg, "resourceId": id, "resourceType": resourceType})
 	}
 	if len(list) > 0 {
 		body["errors"] = list
@@ -57,10 +62,46 @@ func conflictError(msg string, ids ...string) *apiError {
 }
 
 func notFoundError(id string) *apiError {
+	return notFoundErrorOf("SOURCE_SERVER", id)
+}
+
+// resourceNames are how error messages name resource types.
+var resourceNames = map[string]string{"SOURCE_SERVER": "Source Server", "APPLICATION": "Application", "WAVE": "Wave"}
+
+func notFoundErrorOf(resourceType, id string) *apiError {
 	return &apiError{status: http.StatusNotFound, typ: "ResourceNotFoundException", body: map[string]any{
-		"message": "Source Server not found", "code": "ResourceNotFoundException",
-		"resourceId": id, "resourceType": "SOURCE_SERVER",
+		"message": resourceNames[resourceType] + " not found", "code": "ResourceNotFoundException",
+		"resourceId": id, "resourceType": resourceType,
 	}}
+}
+
+// checkID validates a required ID.
+func checkID(id *string, pattern *regexp.Regexp, field string) *apiError {
+	if id == nil || !pattern.MatchString(*id) {
+		return validationError("fieldValidationFailed", "Invalid "+field, field)
+	}
+	return nil
+}
+
+// checkIDs validates an optional list of IDs: at most limit, each matching pattern.
+func checkIDs(ids []string, pattern *regexp.Regexp, limit int, field string) *apiError {
+	if len(ids) > limit {
+		return validationError("fieldValidationFailed", fmt.Sprintf("%s must contain at most %d items", field, limit), field)
+	}
+	for _, id := range ids {
+		if !pattern.MatchString(id) {
+			return validationError("fieldValidationFailed", "Invalid ID "+strconv.Quote(id)+" in "+field, field)
+		}
+	}
+	return nil
+}
+
+// checkIDList validates a required list of IDs: 1 to limit, each matching pattern.
+func checkIDList(ids []string, pattern *regexp.Regexp, limit int, field string) *apiError {
+	if len(ids) == 0 {
+		return validationError("fieldValidationFailed", fmt.Sprintf("%s must contain between 1 and %d items", field, limit), field)
+	}
+	return checkIDs(ids, pattern, limit, field)
 }
 
 func writeError(w http.ResponseWriter, reqID string, e *apiError) {
@@ -92,6 +133,11 @@ var mgnOps = map[string]mgnHandler{
 	"DescribeJobLogItems":        (*Server).describeJobLogItems,
 	"ChangeServerLifeCycleState": (*Server).changeServerLifeCycleState,
 	"FinalizeCutover":            (*Server).finalizeCutover,
+	"ListWaves":                  (*Server).listWaves,
+	"ListApplications":           (*Server).listApplications,
+	"AssociateApplications":      (*Server).associateApplications,
+	"AssociateSourceServers":     (*Server).associateSourceServers,
+	"ListSourceServerActions":    (*Server).listSourceServerActions,
 }
 
 func (s *Server) serveMGN(w http.ResponseWriter, r *http.Request, op string, body []byte, reqID string) {
@@ -189,6 +235,11 @@ func (s *Server) describeSourceServers(body []byte) (int, any, *apiError) {
 	}
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
+	}
+	if in.Filters != nil {
+		if err := checkIDs(in.Filters.ApplicationIDs, applicationIDPattern, 200, "filters.applicationIDs"); err != nil {
+			return 0, nil, err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -434,8 +485,8 @@ func (s *Server) describeJobLogItems(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.JobID == nil || !jobIDPattern.MatchString(*in.JobID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid jobID", "jobID")
+	if err := checkID(in.JobID, jobIDPattern, "jobID"); err != nil {
+		return 0, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -461,8 +512,8 @@ func (s *Server) changeServerLifeCycleState(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.SourceServerID == nil || !serverIDPattern.MatchString(*in.SourceServerID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid sourceServerID", "sourceServerID")
+	if err := checkID(in.SourceServerID, serverIDPattern, "sourceServerID"); err != nil {
+		return 0, nil, err
 	}
 	if in.LifeCycle == nil || in.LifeCycle.State == nil {
 		return 0, nil, validationError("fieldValidationFailed", "lifeCycle.state is required", "lifeCycle.state")
@@ -513,8 +564,8 @@ func (s *Server) finalizeCutover(body []byte) (int, any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if in.SourceServerID == nil || !serverIDPattern.MatchString(*in.SourceServerID) {
-		return 0, nil, validationError("fieldValidationFailed", "Invalid sourceServerID", "sourceServerID")
+	if err := checkID(in.SourceServerID, serverIDPattern, "sourceServerID"); err != nil {
+		return 0, nil, err
 	}
 	id := *in.SourceServerID
 	s.mu.Lock()

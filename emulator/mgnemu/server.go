@@ -27,6 +27,10 @@ type Options struct {
 	Pace Pace
 	// Servers are the initial source servers (see SampleFleet, GenerateFleet).
 	Servers []SourceServer
+	// Applications and Waves are the initial applications and waves (see
+	// SampleApplications, SampleWaves, GenerateWave).
+	Applications []Application
+	Waves        []Wave
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 	// Region and AccountID appear in ARNs and EC2 owner IDs;
@@ -60,6 +64,10 @@ type Server struct {
 	jobIDs     []string // creation order
 	instances  map[string]*instance
 	instIDs    []string // creation order
+	waves      map[string]*Wave
+	waveIDs    []string // insertion order
+	apps       map[string]*Application
+	appIDs     []string // insertion order
 	queue      actionQueue
 	advancedTo time.Time
 	seq        uint64
@@ -72,6 +80,9 @@ type Server struct {
 	fails     map[string]failSpec
 	latency   map[string]time.Duration
 	phases    map[string]phaseFault
+	// actionFaults maps a server ID to its next launch's failing actions:
+	// action name to failureReason.
+	actionFaults map[string]map[string]string
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -100,11 +111,15 @@ func New(opts Options) *Server {
 		servers:   map[string]*SourceServer{},
 		jobs:      map[string]*job{},
 		instances: map[string]*instance{},
+		waves:     map[string]*Wave{},
+		apps:      map[string]*Application{},
 		calls:     map[string]int{},
 		throttle:  map[string]int{},
 		fails:     map[string]failSpec{},
 		latency:   map[string]time.Duration{},
 		phases:    map[string]phaseFault{},
+
+		actionFaults: map[string]map[string]string{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -134,6 +149,8 @@ func New(opts Options) *Server {
 	}
 	s.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s.Add(opts.Servers...)
+	s.AddWaves(opts.Waves...)
+	s.AddApplications(opts.Applications...)
 	return s
 }
 

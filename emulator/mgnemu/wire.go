@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +27,11 @@ type SourceServer struct {
 	UserProvidedID         string              `json:"userProvidedID,omitempty"`
 	FqdnForActionFramework string              `json:"fqdnForActionFramework,omitempty"`
 	VcenterClientID        string              `json:"vcenterClientID,omitempty"`
+
+	// PostLaunchActions are the server's post-launch actions (SSM documents), as
+	// ListSourceServerActions returns them. They are not part of the
+	// SourceServer on the wire. Only active ones run after a launch, in order.
+	PostLaunchActions []SourceServerAction `json:"-"`
 }
 
 // LifeCycle is a source server's lifecycle. Unset last-launch records are sent as {}.
@@ -168,6 +174,9 @@ type ParticipatingServer struct {
 	SourceServerID        string `json:"sourceServerID"`
 	LaunchStatus          string `json:"launchStatus,omitempty"`
 	LaunchedEc2InstanceID string `json:"launchedEc2InstanceID,omitempty"`
+	// PostLaunchActionsStatus is nil until the SSM agent is seen on the launched
+	// instance, and stays nil for servers without active post-launch actions.
+	PostLaunchActionsStatus *PostLaunchActionsStatus `json:"postLaunchActionsStatus,omitempty"`
 }
 
 // JobLog is one job log item as DescribeJobLogItems returns it.
@@ -259,6 +268,48 @@ func FormatDuration(d time.Duration) string {
 	return b.String()
 }
 
+// parseDuration reads an ISO-8601 duration of days, hours, minutes and seconds
+// as FormatDuration writes it (PT16H20M38.697305S); ok is false for "" (null)
+// and anything else it cannot read.
+func parseDuration(v string) (d time.Duration, ok bool) {
+	rest, found := strings.CutPrefix(v, "P")
+	if !found || rest == "" {
+		return 0, false
+	}
+	units, inTime := "D", false // the designators still allowed, in order
+	for rest != "" {
+		if rest[0] == 'T' {
+			if len(rest) == 1 || inTime {
+				return 0, false
+			}
+			rest, units, inTime = rest[1:], "HMS", true
+		}
+		n := strings.IndexFunc(rest, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+		if n <= 0 {
+			return 0, false
+		}
+		k := strings.IndexByte(units, rest[n])
+		num, err := strconv.ParseFloat(rest[:n], 64)
+		if k < 0 || err != nil || rest[n] != 'S' && strings.Contains(rest[:n], ".") {
+			return 0, false
+		}
+		var unit time.Duration
+		switch rest[n] {
+		case 'D':
+			unit = 24 * time.Hour
+		case 'H':
+			unit = time.Hour
+		case 'M':
+			unit = time.Minute
+		default:
+			unit = time.Second
+		}
+		d += time.Duration(num * float64(unit))
+		units, rest = units[k+1:], rest[n+1:]
+	}
+	return d, true
+}
+
 // clone deep-copies v through its wire form, so callers never share state with the emulator.
 func clone[T any](v T) T {
 	b, err := json.Marshal(v)
@@ -300,6 +351,13 @@ func (s SourceServer) clone() SourceServer {
 	if s.LaunchedInstance != nil {
 		li := *s.LaunchedInstance
 		s.LaunchedInstance = &li
+	}
+	if s.PostLaunchActions != nil {
+		actions := make([]SourceServerAction, len(s.PostLaunchActions))
+		for i, a := range s.PostLaunchActions {
+			actions[i] = a.clone()
+		}
+		s.PostLaunchActions = actions
 	}
 	return s
 }
