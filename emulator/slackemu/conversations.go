@@ -286,8 +286,8 @@ func (s *Server) conversationsReplies(args url.Values) (map[string]any, *apiErro
 		return nil, fail(code)
 	}
 	return map[string]any{
-		"messages": c.renderPage(got, truthy(args.Get("include_all_metadata"))),
-		"has_more": more,
+		"messages":          c.renderPage(got, truthy(args.Get("include_all_metadata"))),
+		"has_more":          more,
 		"response_metadata": map[string]any{"next_cursor": next},
 	}, nil
 }
