@@ -96,6 +96,22 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX audit_servers_server ON audit_servers (server_id)`,
 	}},
+	// Who asked for a job and who approved it are kept apart from MGN's requested-by tag,
+	// which anyone can set. Rows written before this keep their started_by.
+	{2, "job requester, approvers and tag; reminder firings", []string{
+		`ALTER TABLE jobs ADD COLUMN requested_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN approved_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN tagged_by TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE reminders (
+			firing        BIGINT PRIMARY KEY,
+			holder        TEXT NOT NULL,
+			claimed_until BIGINT NOT NULL,
+			done          BOOLEAN NOT NULL DEFAULT FALSE,
+			message_ts    TEXT NOT NULL DEFAULT '',
+			updated_at    BIGINT NOT NULL
+		)`,
+		`CREATE INDEX reminders_done ON reminders (done, firing)`,
+	}},
 }
 
 // migrate applies the migrations the database lacks and returns how many
