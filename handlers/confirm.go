@@ -335,7 +335,7 @@ func (h *Handler) cutoverConfirmed(ctx context.Context, o origin, cb slack.Inter
 	if err := h.store.CompleteConfirmation(ctx, c.ID, store.Launched, job.ID, ""); err != nil {
 		h.logger.WarnContext(ctx, "recording a launched confirmation failed", "job_id", job.ID, "err", err)
 	}
-	status := fmt.Sprintf(":white_check_mark: %s — job %s; %s.", confirmed, code(job.ID), h.follow(ctx, job, o.user))
+	status := fmt.Sprintf(":white_check_mark: %s — job %s; %s.", confirmed, code(job.ID), h.follow(ctx, job, c.RequestedBy, o.user))
 	h.closeCardOrTell(ctx, o, c, cb, status)
 }
 

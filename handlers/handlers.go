@@ -72,9 +72,10 @@ type Groups interface {
 
 // Follower follows a launch job's progress in a thread of the migration channel; the notifier
 // implements it. Follow posts the thread's parent message (the launch announcement) and records
-// the job; it returns the parent's ts.
+// the job with who requested it and who approved it (none for a test launch); it returns the
+// parent's ts.
 type Follower interface {
-	Follow(ctx context.Context, job migration.Job, startedBy string) (parentTS string, err error)
+	Follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) (parentTS string, err error)
 }
 
 // Config tunes a Handler. Zero values pick the defaults named on each field.

@@ -9,7 +9,7 @@ import (
 )
 
 // slackUserID matches a Slack user ID, which Slack shows as the person's name.
-var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 
 // LaunchedBy says who launched a job, as mrkdwn to follow "Cutover of db01": for a job the
 // bot started, from its own records, "requested by @ann, approved by @bob" ("requested by
