@@ -168,47 +168,57 @@ func (n *Notifier) Follow(ctx context.Context, job migration.Job, requestedBy st
 
 // startThread stores sj and, if this call stored it, posts its parent under the job's lease.
 func (n *Notifier) startThread(ctx context.Context, sj store.Job) (string, error) {
-	created, err := n.store.FollowJob(ctx, sj)
-	if err != nil {
-		return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
+	n.mu.Lock()
+	f := n.follows[sj.JobID]
+	if f != nil {
+		n.mu.Unlock()
+		return n.followed(ctx, sj) // this replica follows it already
 	}
-	if !created {
-		got, err := n.store.Job(ctx, sj.JobID)
+	// Hold the job while it is stored and its parent posted: this replica's poller may see
+	// the stored job at once, and must leave the parent to this call.
+	f = newFollow(sj)
+	f.busy = true
+	n.follows[sj.JobID] = f
+	n.mu.Unlock()
+	defer n.done(f)
+
+	created, err := n.store.FollowJob(ctx, sj)
+	if err != nil || !created {
+		n.forget(sj.JobID)
 		if err != nil {
 			return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
 		}
-		if sj.RequestedBy != "" && (got.RequestedBy != sj.RequestedBy || !slices.Equal(got.ApprovedBy, sj.ApprovedBy)) {
-			// The watcher stored the job from its MGN tag; the bot knows who asked.
-			if err := n.store.SetJobRequester(ctx, sj.JobID, sj.RequestedBy, sj.ApprovedBy); err != nil {
-				return got.ParentTS, fmt.Errorf("follow job %s: %w", sj.JobID, err)
-			}
-			n.wakePoller()
-		}
-		return got.ParentTS, nil
+		return n.followed(ctx, sj)
 	}
 	defer n.wakePoller()
 	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
 	if err != nil || !ok {
-		// The poller posts the parent of a stored job that has none.
+		// The replica that holds the lease posts the parent of a stored job that has none.
+		n.forget(sj.JobID)
 		return "", err
 	}
-	n.mu.Lock()
-	f := n.follows[sj.JobID]
-	if f == nil {
-		f = newFollow(sj)
-		n.follows[sj.JobID] = f
-	}
-	if f.busy {
-		n.mu.Unlock()
-		return "", nil
-	}
-	f.busy = true
-	n.mu.Unlock()
-	defer n.done(f)
 	if err := n.postParent(ctx, f); err != nil {
 		return "", err
 	}
 	return f.job.ParentTS, nil
+}
+
+// followed handles a Follow or a discovery of a job already stored: it returns the parent's
+// ts ("" while the parent is being posted) and, when the bot knows who requested the job
+// and the store does not, records them in place of the job's tag.
+func (n *Notifier) followed(ctx context.Context, sj store.Job) (string, error) {
+	got, err := n.store.Job(ctx, sj.JobID)
+	if err != nil {
+		return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
+	}
+	if sj.RequestedBy != "" && (got.RequestedBy != sj.RequestedBy || !slices.Equal(got.ApprovedBy, sj.ApprovedBy)) {
+		// The watcher stored the job from its MGN tag; the bot knows who asked.
+		if err := n.store.SetJobRequester(ctx, sj.JobID, sj.RequestedBy, sj.ApprovedBy); err != nil {
+			return got.ParentTS, fmt.Errorf("follow job %s: %w", sj.JobID, err)
+		}
+		n.wakePoller()
+	}
+	return got.ParentTS, nil
 }
 
 func (n *Notifier) wakePoller() {
@@ -301,8 +311,11 @@ func (n *Notifier) pollJob(ctx context.Context, sj store.Job) error {
 			n.forget(sj.JobID)
 			return err
 		}
-		*f = *newFollow(fresh)
-		f.busy, f.unsure = true, true
+		nf := newFollow(fresh)
+		nf.busy, nf.unsure = true, true
+		n.mu.Lock() // startThread reads busy under the lock
+		*f = *nf
+		n.mu.Unlock()
 		if fresh.ParentTS != "" {
 			n.logger.InfoContext(ctx, "job thread resumed", "job_id", sj.JobID, "posted", fresh.Posted)
 		}
