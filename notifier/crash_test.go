@@ -129,30 +129,6 @@ func tripAt(method string) func(t *testing.T, r *rig, first *Notifier, jobID str
 	}
 }
 
-// TestLostAnswersRepostNothing has Slack take replies and lose its answers while one
-// notifier follows a job: the poster finds them instead of posting them again.
-func TestLostAnswersRepostNothing(t *testing.T) {
-	r := newRig(t, rigOptions{})
-	n := r.notifier(t, r.store, "a", nil)
-	job := r.startTest(t, nil, mgnemu.SampleWeb01, mgnemu.SampleAPI01)
-	parentTS, err := n.Follow(t.Context(), job, "U1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pass := 0
-	r.drive(t, step, func() bool {
-		pass++
-		if pass%3 == 0 {
-			r.slack.LoseReplies("chat.postMessage", 1)
-		}
-		return r.jobDone(t, job.ID)()
-	}, n)
-	r.checkThread(t, job.ID, parentTS)
-	if got := len(r.parents()); got != 1 {
-		t.Errorf("got %d top-level messages, want 1", got)
-	}
-}
-
 // TestReminderRetriedOnce covers a reminder firing claimed but not posted, or posted but not
 // recorded: a later watcher pass (on this replica, or on another once the claim expired)
 // posts it once, or finds it in the channel and posts nothing.

@@ -139,8 +139,9 @@ func TestConversionFailureReportedWhileJobCompletes(t *testing.T) {
 	contains(t, "parent", r.parents()[0].PlainText(), "1 of 2 launched", "❌ failed")
 }
 
-// TestFaultsLoseNothing follows a two-server test launch through Slack 429 storms and AWS
-// throttling and 5xx answers, and requires every log event in the thread once, in order.
+// TestFaultsLoseNothing follows a two-server test launch through Slack 429 storms, answers
+// Slack loses after taking a post, and AWS throttling and 5xx answers, and requires every
+// log event in the thread once, in order.
 func TestFaultsLoseNothing(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -153,6 +154,11 @@ func TestFaultsLoseNothing(t *testing.T) {
 			}
 			if pass == 20 {
 				r.slack.RateLimit("chat.update", 1, 0)
+			}
+		}},
+		{"slack answers lost", 0, func(r *rig, pass int) {
+			if pass%3 == 0 {
+				r.slack.LoseReplies("chat.postMessage", 1) // the poster finds the post
 			}
 		}},
 		{"aws throttling", 1, func(r *rig, pass int) {

@@ -279,22 +279,29 @@ func (e *e2e) killProc(p *botProc, want int) {
 	e.wait(func(s *slackemu.Server) bool { return s.Connections() == want }, fmt.Sprintf("the socket of %s to close", p.name))
 }
 
+// startTestLaunch starts a bot process on the store dsn, has the operator launch web01's test
+// and waits until its thread shows the first two log items. It returns the process's
+// environment, to start it again.
+func startTestLaunch(t *testing.T, dsn string) (e *e2e, env map[string]string, bot *botProc, job mgnemu.Job, parent slackemu.Message) {
+	e = newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	env = e.procEnv(map[string]string{"CUTOVER_DB": dsn})
+	bot = e.startProcConnected("bot 1", env, 1)
+	e.command(sandboxOperator, "launch web01 test")
+	job = e.onlyJob()
+	parent = e.waitParent(job.JobID)
+	e.jobAt(job.JobID, 500*time.Millisecond, 2)
+	e.waitReplies(parent.TS, 2)
+	return e, env, bot, job, parent
+}
+
 // TestCrashResumesJobThread kills the bot twice while a test launch runs, each time as soon as
 // Slack shows the last reply (the bot may not have saved it yet): once with log items
 // arriving while it is down, once with none. Every log item is posted exactly once, in
 // order, in the one thread, and the final report once.
 func TestCrashResumesJobThread(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dsn string) {
-		e := newE2E(t, time.Now().UTC().Truncate(time.Second))
-		e.dumpOnFail()
-		env := e.procEnv(map[string]string{"CUTOVER_DB": dsn})
-		bot := e.startProcConnected("bot 1", env, 1)
-
-		e.command(sandboxOperator, "launch web01 test")
-		job := e.onlyJob()
-		parent := e.waitParent(job.JobID)
-		e.jobAt(job.JobID, 500*time.Millisecond, 2)
-		e.waitReplies(parent.TS, 2)
+		e, env, bot, job, parent := startTestLaunch(t, dsn)
 		e.jobAt(job.JobID, time.Second, 4)
 		e.waitPosted(parent.TS, 4)
 
@@ -326,16 +333,7 @@ func TestCrashResumesJobThread(t *testing.T) {
 // the thread and posts neither again.
 func TestCrashWhileSlackAnswers(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dsn string) {
-		e := newE2E(t, time.Now().UTC().Truncate(time.Second))
-		e.dumpOnFail()
-		env := e.procEnv(map[string]string{"CUTOVER_DB": dsn})
-		bot := e.startProcConnected("bot 1", env, 1)
-
-		e.command(sandboxOperator, "launch web01 test")
-		job := e.onlyJob()
-		parent := e.waitParent(job.JobID)
-		e.jobAt(job.JobID, 500*time.Millisecond, 2)
-		e.waitReplies(parent.TS, 2)
+		e, env, bot, job, parent := startTestLaunch(t, dsn)
 
 		// Reply 3 reaches Slack; its answer does not reach the bot before it dies.
 		e.sb.slack.HoldReplies("chat.postMessage", 1, time.Minute)

@@ -210,27 +210,47 @@ func (c *channel) replyCount(ts string) int {
 	return n
 }
 
-func (c *channel) renderPage(msgs []*Message, withMetadata bool) []map[string]any {
-	out := make([]map[string]any, 0, len(msgs))
-	for _, m := range msgs {
+// answerPage answers a conversations method with the page of msgs (in answer order) that
+// the cursor and limit arguments select, limit defaulting to def and capped at most.
+func (c *channel) answerPage(msgs []*Message, args url.Values, def, most int) (map[string]any, *apiError) {
+	got, more, next, code := page(msgs, args.Get("cursor"), pageLimit(args, def, most))
+	if code != "" {
+		return nil, fail(code)
+	}
+	withMetadata := truthy(args.Get("include_all_metadata"))
+	out := make([]map[string]any, 0, len(got))
+	for _, m := range got {
 		out = append(out, c.conversationJSON(m, withMetadata))
 	}
-	return out
+	return map[string]any{
+		"messages": out, "has_more": more,
+		"response_metadata": map[string]any{"next_cursor": next},
+	}, nil
+}
+
+// conversationLocked reads the channel and window arguments of a conversations method. s.mu
+// must be held.
+func (s *Server) conversationLocked(args url.Values) (*channel, window, *apiError) {
+	c := s.channels[args.Get("channel")]
+	if c == nil {
+		return nil, window{}, fail("channel_not_found")
+	}
+	w, code := parseWindow(args)
+	if code != "" {
+		return nil, window{}, fail(code)
+	}
+	return c, w, nil
 }
 
 // conversationsHistory answers conversations.history: the channel's messages (top-level
 // ones and thread replies broadcast to the channel) in the window, newest first, a page at a
 // time.
 func (s *Server) conversationsHistory(args url.Values) (map[string]any, *apiError) {
-	w, code := parseWindow(args)
-	if code != "" {
-		return nil, fail(code)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.channels[args.Get("channel")]
-	if c == nil {
-		return nil, fail("channel_not_found")
+	c, w, e := s.conversationLocked(args)
+	if e != nil {
+		return nil, e
 	}
 	var msgs []*Message
 	for _, m := range slices.Backward(c.msgs) {
@@ -240,30 +260,22 @@ func (s *Server) conversationsHistory(args url.Values) (map[string]any, *apiErro
 		}
 		msgs = append(msgs, m)
 	}
-	got, more, next, code := page(msgs, args.Get("cursor"), pageLimit(args, defaultHistoryLimit, maxHistoryLimit))
-	if code != "" {
-		return nil, fail(code)
+	res, e := c.answerPage(msgs, args, defaultHistoryLimit, maxHistoryLimit)
+	if e == nil {
+		res["pin_count"] = 0
 	}
-	return map[string]any{
-		"messages": c.renderPage(got, truthy(args.Get("include_all_metadata"))),
-		"has_more": more, "pin_count": 0,
-		"response_metadata": map[string]any{"next_cursor": next},
-	}, nil
+	return res, e
 }
 
 // conversationsReplies answers conversations.replies: the thread of ts (the parent first,
 // then its replies in posting order), a page at a time. ts may name the parent or any reply;
 // a message without replies is answered alone.
 func (s *Server) conversationsReplies(args url.Values) (map[string]any, *apiError) {
-	w, code := parseWindow(args)
-	if code != "" {
-		return nil, fail(code)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.channels[args.Get("channel")]
-	if c == nil {
-		return nil, fail("channel_not_found")
+	c, w, e := s.conversationLocked(args)
+	if e != nil {
+		return nil, e
 	}
 	m := c.find(args.Get("ts"))
 	if m == nil || m.Deleted {
@@ -281,13 +293,5 @@ func (s *Server) conversationsReplies(args url.Values) (map[string]any, *apiErro
 			msgs = append(msgs, r)
 		}
 	}
-	got, more, next, code := page(msgs, args.Get("cursor"), pageLimit(args, defaultRepliesLimit, maxRepliesLimit))
-	if code != "" {
-		return nil, fail(code)
-	}
-	return map[string]any{
-		"messages":          c.renderPage(got, truthy(args.Get("include_all_metadata"))),
-		"has_more":          more,
-		"response_metadata": map[string]any{"next_cursor": next},
-	}, nil
+	return c.answerPage(msgs, args, defaultRepliesLimit, maxRepliesLimit)
 }
