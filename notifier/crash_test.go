@@ -1,12 +1,19 @@
 package notifier
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
 	"github.com/cutoverbot/cutoverbot/store"
@@ -245,4 +252,63 @@ func (r *rig) reminders() []slackemu.Message {
 		}
 	}
 	return out
+}
+
+// blindPoster is the real poster in a workspace where the bot may not read the channel back:
+// conversations.replies and .history answer missing_scope.
+type blindPoster struct{ *bot.Poster }
+
+var errMissingScope = fmt.Errorf("read: %w", slack.SlackErrorResponse{Err: "missing_scope"})
+
+func (blindPoster) Replies(context.Context, string, string) ([]slack.Message, error) {
+	return nil, errMissingScope
+}
+
+func (blindPoster) Find(context.Context, string, string, time.Time, slack.SlackMetadata) (string, error) {
+	return "", errMissingScope
+}
+
+// TestUnreadableChannelStillFollows restarts a notifier that may not read the channel back
+// (the app lacks channels:history): it says so as an error and finishes the thread from the
+// store's account instead of stalling.
+func TestUnreadableChannelStillFollows(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	first := r.notifier(t, r.store, "first", nil)
+	job := r.startTest(t, nil, mgnemu.SampleWeb01)
+	parentTS, err := first.Follow(t.Context(), job, "U1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.drive(t, step, func() bool { lines, _ := r.thread(t, parentTS); return len(lines) >= 4 }, first)
+
+	var logs syncBuffer
+	second, err := New(slog.New(slog.NewTextHandler(&logs, nil)), r.aws, blindPoster{r.poster}, r.openStore(t),
+		Config{Channel: channel, Holder: "second", Now: r.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(second.leaseTTL())
+	r.drive(t, step, r.jobDone(t, job.ID), second)
+	r.checkThread(t, job.ID, parentTS)
+	if !strings.Contains(logs.String(), "level=ERROR msg=\"cannot read the channel back") {
+		t.Errorf("logs: %s\nwant an error saying the channel cannot be read back", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -165,7 +165,7 @@ func (n *Notifier) retryReminder(ctx context.Context, firing time.Time) error {
 		return err // !ok: another replica holds the firing, and may still be posting it
 	}
 	ts, err := n.poster.Find(ctx, n.cfg.Channel, "", firing.Add(-slackClockSkew), reminderMetadata(firing))
-	if err != nil {
+	if err != nil && !n.unreadable(ctx, err, "at", firing) {
 		return err
 	}
 	if ts != "" {

@@ -419,6 +419,10 @@ func (n *Notifier) reconcile(ctx context.Context, f *follow) error {
 	id := f.job.JobID
 	if f.job.ParentTS == "" {
 		ts, err := n.poster.Find(ctx, channel, "", f.job.StartedAt.Add(-slackClockSkew), parentMetadata(id))
+		if n.unreadable(ctx, err, "job_id", id) {
+			f.unsure = false
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("look for the thread parent: %w", err)
 		}
@@ -431,6 +435,10 @@ func (n *Notifier) reconcile(ctx context.Context, f *follow) error {
 		f.parentPhase, f.parentAt = "", time.Time{}
 	}
 	msgs, err := n.poster.Replies(ctx, channel, f.job.ParentTS)
+	if n.unreadable(ctx, err, "job_id", id) {
+		f.unsure = false
+		return nil
+	}
 	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok && se.Err == "thread_not_found" {
 		// Someone deleted the parent: the store's account is all there is.
 		n.logger.WarnContext(ctx, "job thread not found in Slack", "job_id", id, "ts", f.job.ParentTS)
@@ -456,6 +464,21 @@ func (n *Notifier) reconcile(ctx context.Context, f *follow) error {
 	}
 	f.unsure = false
 	return nil
+}
+
+// unreadable reports whether err says that the bot may not read the channel back: a scope
+// not granted (channels:history, groups:history) or a public channel it posts to without
+// being a member. It logs that as an error a person must fix: meanwhile the notifier goes on
+// from the store's account, which repeats a post that a crash cut off before it was
+// recorded.
+func (n *Notifier) unreadable(ctx context.Context, err error, kv ...any) bool {
+	se, ok := errors.AsType[slack.SlackErrorResponse](err)
+	if !ok || (se.Err != "missing_scope" && se.Err != "not_in_channel") {
+		return false
+	}
+	n.logger.ErrorContext(ctx, "cannot read the channel back; grant channels:history (groups:history for a private channel) and invite the bot",
+		append(kv, "channel", n.cfg.Channel, "err", err)...)
+	return true
 }
 
 // postEvents posts the buffered events in log order, one reply each, or combined when the
