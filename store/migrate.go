@@ -97,8 +97,9 @@ var migrations = []migration{
 		`CREATE INDEX audit_servers_server ON audit_servers (server_id)`,
 	}},
 	// Who asked for a job and who approved it are kept apart from MGN's requested-by tag,
-	// which anyone can set. Rows written before this keep their started_by.
-	{2, "job requester, approvers and tag; reminder firings", []string{
+	// which anyone can set. Rows written before this keep their started_by. (Versions 2 and
+	// 3 are the confirmation state machine and retention.)
+	{4, "job requester, approvers and tag; reminder firings", []string{
 		`ALTER TABLE jobs ADD COLUMN requested_by TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE jobs ADD COLUMN approved_by TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE jobs ADD COLUMN tagged_by TEXT NOT NULL DEFAULT ''`,
