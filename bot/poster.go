@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,10 @@ type Message struct {
 	Blocks    []slack.Block // optional Block Kit blocks
 	ThreadTS  string        // reply in this thread ("" = top level)
 	Broadcast bool          // reply_broadcast (only with ThreadTS)
+	// Metadata is Slack message metadata (an event type and a small JSON payload), invisible
+	// to people and read back with conversations.history or .replies; a zero EventType sends
+	// none. It names what a message is, so that a post can be found again: see Post.
+	Metadata slack.SlackMetadata
 }
 
 // RespondOptions say how a response URL answer is shown.
@@ -39,6 +44,9 @@ type PosterConfig struct {
 
 	UpdateInterval    time.Duration // average spacing of chat.update, workspace-wide; 0 -> 1.2s (tier 3, 50/min)
 	EphemeralInterval time.Duration // average spacing of chat.postEphemeral, workspace-wide; 0 -> 600ms (tier 4, 100/min)
+	// ReadInterval is the average spacing of conversations.history and conversations.replies
+	// calls, workspace-wide; 0 -> 1.2s (tier 3, 50/min for internal apps).
+	ReadInterval time.Duration
 
 	MaxRetries   int           // retries after a 5xx or network error; 0 -> 3; rate limits are retried until ctx ends
 	RetryBackoff time.Duration // wait before the first such retry, doubled each time up to 30s; 0 -> 500ms
@@ -57,6 +65,9 @@ func (c PosterConfig) withDefaults() PosterConfig {
 	if c.EphemeralInterval <= 0 {
 		c.EphemeralInterval = 600 * time.Millisecond
 	}
+	if c.ReadInterval <= 0 {
+		c.ReadInterval = 1200 * time.Millisecond
+	}
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 3
 	}
@@ -69,7 +80,15 @@ func (c PosterConfig) withDefaults() PosterConfig {
 const (
 	updateBurst    = 10
 	ephemeralBurst = 20
+	readBurst      = 10
 	maxBackoff     = 30 * time.Second
+
+	// readPage is the page size of conversations.history and .replies: Slack advises at
+	// most 200.
+	readPage = 200
+	// clockSkew is how far Slack's clock, which stamps messages, may be from ours: a search
+	// for a message just posted reads the history from this long before the post.
+	clockSkew = 5 * time.Minute
 )
 
 // Poster sends messages to Slack. Posts and updates for one channel are sent
@@ -79,8 +98,11 @@ const (
 // message again, retries 5xx and network errors a few times, and returns
 // anything else (invalid_blocks, channel_not_found, ...) at once.
 //
-// A retry after a 5xx or a broken connection may post a message twice if Slack
-// had in fact accepted it: Slack has no idempotency key for chat.postMessage.
+// Slack has no idempotency key for chat.postMessage: after a 5xx or a broken
+// connection Slack may have accepted the message. A message without metadata
+// is sent again then and may appear twice; a message with metadata is first
+// looked for (by its metadata, in its thread or the channel's recent history)
+// and only sent again when it is not there.
 //
 // A Poster starts no goroutines; every call runs on its caller's goroutine.
 type Poster struct {
@@ -90,6 +112,7 @@ type Poster struct {
 
 	update    *rate.Limiter // chat.update, tier 3
 	ephemeral *rate.Limiter // chat.postEphemeral, tier 4
+	read      *rate.Limiter // conversations.history and .replies, tier 3
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by channel ID
@@ -112,6 +135,7 @@ func NewPoster(logger *slog.Logger, api *slack.Client, cfg PosterConfig) *Poster
 		cfg:       cfg,
 		update:    rate.NewLimiter(rate.Every(cfg.UpdateInterval), updateBurst),
 		ephemeral: rate.NewLimiter(rate.Every(cfg.EphemeralInterval), ephemeralBurst),
+		read:      rate.NewLimiter(rate.Every(cfg.ReadInterval), readBurst),
 		lanes:     make(map[string]*lane),
 	}
 }
@@ -119,6 +143,12 @@ func NewPoster(logger *slog.Logger, api *slack.Client, cfg PosterConfig) *Poster
 // Post posts m to channel (chat.postMessage) and returns the new message's ts.
 // It fails with ctx's error if ctx ends first, and with Slack's error,
 // wrapped, when Slack refuses the message for good.
+//
+// When m has metadata and an attempt failed in a way that leaves open whether
+// Slack took the message (a 5xx, a broken connection), Post looks for a
+// message with the same metadata before it sends again, and after the last
+// attempt, and returns that message's ts if there is one: such a Post posts
+// at most once. If the search itself fails, Post fails.
 func (p *Poster) Post(ctx context.Context, channel string, m Message) (string, error) {
 	l, err := p.acquire(ctx, channel)
 	if err != nil {
@@ -136,21 +166,173 @@ func (p *Poster) Post(ctx context.Context, channel string, m Message) (string, e
 			opts = append(opts, slack.MsgOptionBroadcast())
 		}
 	}
-	var ts string
+	findable := m.Metadata.EventType != ""
+	if findable {
+		opts = append(opts, slack.MsgOptionMetadata(m.Metadata))
+	}
+	var (
+		ts        string
+		uncertain bool // an attempt failed after Slack may have taken the message
+		since     = time.Now().Add(-clockSkew)
+	)
+	// landed reports whether an uncertain attempt posted the message after all.
+	landed := func(ctx context.Context) (bool, error) {
+		found, err := p.find(ctx, channel, m.ThreadTS, since, m.Metadata)
+		if err != nil {
+			return false, fmt.Errorf("look for a message that may have been posted: %w", err)
+		}
+		if found != "" {
+			p.logger.InfoContext(ctx, "message found posted after a failed attempt", "channel", channel, "event_type", m.Metadata.EventType)
+			ts = found
+		}
+		return found != "", nil
+	}
 	err = p.do(ctx, "chat.postMessage", channel, l.post, func(ctx context.Context) error {
+		if uncertain {
+			if ok, err := landed(ctx); ok || err != nil {
+				return err
+			}
+		}
 		var err error
 		_, ts, err = p.api.PostMessageContext(ctx, channel, opts...)
+		if kind, _ := classify(err); kind == transient && findable {
+			uncertain = true
+		}
 		return err
 	})
+	if err != nil && uncertain && ctx.Err() == nil {
+		if ok, err2 := landed(ctx); ok {
+			return ts, nil
+		} else if err2 != nil {
+			err = errors.Join(err, err2)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("post to %s: %w", channel, err)
 	}
 	return ts, nil
 }
 
+// Replies returns the thread of ts in channel as conversations.replies gives it, with the
+// messages' metadata: the parent first, then the replies in posting order, every page read.
+func (p *Poster) Replies(ctx context.Context, channel, ts string) ([]slack.Message, error) {
+	var out []slack.Message
+	err := p.replies(ctx, channel, ts, func(m slack.Message) bool {
+		out = append(out, m)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read thread %s in %s: %w", ts, channel, err)
+	}
+	return out, nil
+}
+
+// Find returns the ts of the first message found in channel that carries metadata md (the
+// same event type and payload), or "" when there is none. It searches the thread of
+// threadTS when that is not "" (conversations.replies), otherwise the channel's messages
+// posted since oldest, newest first (conversations.history); it stops reading at the match.
+func (p *Poster) Find(ctx context.Context, channel, threadTS string, oldest time.Time, md slack.SlackMetadata) (string, error) {
+	ts, err := p.find(ctx, channel, threadTS, oldest, md)
+	if err != nil {
+		return "", fmt.Errorf("find %s in %s: %w", md.EventType, channel, err)
+	}
+	return ts, nil
+}
+
+func (p *Poster) find(ctx context.Context, channel, threadTS string, oldest time.Time, md slack.SlackMetadata) (string, error) {
+	var found string
+	match := func(m slack.Message) bool {
+		if SameMetadata(m.Metadata, md) {
+			found = m.Timestamp
+			return false
+		}
+		return true
+	}
+	var err error
+	if threadTS != "" {
+		err = p.replies(ctx, channel, threadTS, match)
+	} else {
+		err = p.history(ctx, channel, oldest, match)
+	}
+	return found, err
+}
+
+// replies reads the thread of ts page by page and hands each message to each until it
+// returns false.
+func (p *Poster) replies(ctx context.Context, channel, ts string, each func(slack.Message) bool) error {
+	params := &slack.GetConversationRepliesParameters{ChannelID: channel, Timestamp: ts, Limit: readPage, IncludeAllMetadata: true}
+	for {
+		var (
+			msgs []slack.Message
+			more bool
+			next string
+		)
+		err := p.do(ctx, "conversations.replies", channel, p.read, func(ctx context.Context) error {
+			var err error
+			msgs, more, next, err = p.api.GetConversationRepliesContext(ctx, params)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if !each(m) {
+				return nil
+			}
+		}
+		if !more || next == "" {
+			return nil
+		}
+		params.Cursor = next
+	}
+}
+
+// history reads the channel's messages since oldest, newest first, page by page, and hands
+// each to each until it returns false.
+func (p *Poster) history(ctx context.Context, channel string, oldest time.Time, each func(slack.Message) bool) error {
+	params := &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: readPage, IncludeAllMetadata: true}
+	if !oldest.IsZero() {
+		params.Oldest = fmt.Sprintf("%d.%06d", oldest.Unix(), oldest.Nanosecond()/1000)
+		params.Inclusive = true
+	}
+	for {
+		var res *slack.GetConversationHistoryResponse
+		err := p.do(ctx, "conversations.history", channel, p.read, func(ctx context.Context) error {
+			var err error
+			res, err = p.api.GetConversationHistoryContext(ctx, params)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range res.Messages {
+			if !each(m) {
+				return nil
+			}
+		}
+		if !res.HasMore || res.ResponseMetaData.NextCursor == "" {
+			return nil
+		}
+		params.Cursor = res.ResponseMetaData.NextCursor
+	}
+}
+
+// SameMetadata reports whether two messages' metadata are the same: the same event type and
+// payloads whose JSON is equal (a payload read back from Slack has float64 numbers where
+// the posted one may have had ints).
+func SameMetadata(a, b slack.SlackMetadata) bool {
+	if a.EventType != b.EventType {
+		return false
+	}
+	ja, err1 := json.Marshal(a.EventPayload)
+	jb, err2 := json.Marshal(b.EventPayload)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
 // Update replaces the text and blocks of the message ts in channel
-// (chat.update); a Message without blocks clears them. It shares the
-// channel's order with Post. ThreadTS and Broadcast are not used.
+// (chat.update); a Message without blocks clears them, and its metadata, when
+// set, replaces the message's. It shares the channel's order with Post.
+// ThreadTS and Broadcast are not used.
 func (p *Poster) Update(ctx context.Context, channel, ts string, m Message) error {
 	l, err := p.acquire(ctx, channel)
 	if err != nil {
@@ -159,6 +341,9 @@ func (p *Poster) Update(ctx context.Context, channel, ts string, m Message) erro
 	defer p.release(channel, l)
 
 	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}
+	if m.Metadata.EventType != "" {
+		opts = append(opts, slack.MsgOptionMetadata(m.Metadata))
+	}
 	err = p.do(ctx, "chat.update", channel, p.update, func(ctx context.Context) error {
 		_, _, _, err := p.api.UpdateMessageContext(ctx, channel, ts, opts...)
 		return err

@@ -27,7 +27,7 @@ import (
 func fastPoster(t testing.TB, api *slack.Client) *Poster {
 	return NewPoster(testLogger(t), api, PosterConfig{
 		ChannelInterval: 20 * time.Millisecond, Burst: 3,
-		UpdateInterval: time.Millisecond, EphemeralInterval: time.Millisecond,
+		UpdateInterval: time.Millisecond, EphemeralInterval: time.Millisecond, ReadInterval: time.Millisecond,
 		RetryBackoff: 10 * time.Millisecond,
 	})
 }
@@ -354,5 +354,153 @@ func TestHideURL(t *testing.T) {
 	}
 	if hideURL(nil, secret) != nil {
 		t.Error("hideURL(nil) is not nil")
+	}
+}
+
+// TestPostWithMetadataAfterLostReply has Slack take a post and lose its answer (HTTP 503): a
+// post with metadata is found and not sent again, in a thread and at the top level; a post
+// without metadata is sent again, as Slack offers no idempotency key.
+func TestPostWithMetadataAfterLostReply(t *testing.T) {
+	t.Parallel()
+	emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+	p := fastPoster(t, apiFor(emu))
+	parent, err := p.Post(t.Context(), testChannel, Message{Text: "parent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := func(n int) slack.SlackMetadata {
+		return slack.SlackMetadata{EventType: "test_event", EventPayload: map[string]any{"n": n}}
+	}
+	tests := []struct {
+		name       string
+		m          Message
+		lost       int
+		wantCopies int
+	}{
+		{"reply, one answer lost", Message{Text: "reply 1", ThreadTS: parent, Metadata: md(1)}, 1, 1},
+		{"top level, one answer lost", Message{Text: "top 2", Metadata: md(2)}, 1, 1},
+		{"reply, every answer lost", Message{Text: "reply 3", ThreadTS: parent, Metadata: md(3)}, 100, 1},
+		{"no metadata", Message{Text: "plain 4", ThreadTS: parent}, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			emu.LoseReplies("chat.postMessage", tt.lost)
+			defer emu.LoseReplies("chat.postMessage", 0)
+			ts, err := p.Post(t.Context(), testChannel, tt.m)
+			if err != nil {
+				t.Fatalf("post: %v", err)
+			}
+			var copies []string
+			for _, m := range append(emu.Messages(testChannel), emu.Replies(testChannel, parent)...) {
+				if m.Text == tt.m.Text && !(m.ThreadTS == "" && tt.m.ThreadTS != "") {
+					copies = append(copies, m.TS)
+				}
+			}
+			if len(copies) != tt.wantCopies {
+				t.Fatalf("got %d copies of %q, want %d", len(copies), tt.m.Text, tt.wantCopies)
+			}
+			if !slices.Contains(copies, ts) {
+				t.Errorf("post returned ts %s, want one of the posted messages %v", ts, copies)
+			}
+		})
+	}
+}
+
+// TestRepliesAndFind reads a thread of 450 replies, more than two pages, and finds messages
+// by their metadata in a thread and in the channel's history.
+func TestRepliesAndFind(t *testing.T) {
+	t.Parallel()
+	emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+	api := apiFor(emu)
+	p := fastPoster(t, api)
+	start := time.Now()
+	parent, err := p.Post(t.Context(), testChannel, Message{Text: "parent", Metadata: slack.SlackMetadata{EventType: "parent", EventPayload: map[string]any{"job_id": "j1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 450
+	for i := range n {
+		_, _, err := api.PostMessageContext(t.Context(), testChannel, slack.MsgOptionText(fmt.Sprint(i), false), slack.MsgOptionTS(parent),
+			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: "reply", EventPayload: map[string]any{"i": i}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := emu.Calls("conversations.replies")
+	msgs, err := p.Replies(t.Context(), testChannel, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := emu.Calls("conversations.replies") - before; got != 3 {
+		t.Errorf("read the thread in %d calls, want 3 pages of %d", got, readPage)
+	}
+	if len(msgs) != n+1 || msgs[0].Timestamp != parent {
+		t.Fatalf("got %d messages, want the parent and %d replies", len(msgs), n)
+	}
+	for i, m := range msgs[1:] {
+		if m.Text != fmt.Sprint(i) || m.Metadata.EventType != "reply" || m.Metadata.EventPayload["i"] != float64(i) {
+			t.Fatalf("message %d: got %q with metadata %+v", i+1, m.Text, m.Metadata)
+		}
+	}
+
+	tests := []struct {
+		name     string
+		threadTS string
+		md       slack.SlackMetadata
+		want     string
+	}{
+		{"reply in the thread", parent, slack.SlackMetadata{EventType: "reply", EventPayload: map[string]any{"i": 300}}, msgs[301].Timestamp},
+		{"parent in the history", "", slack.SlackMetadata{EventType: "parent", EventPayload: map[string]any{"job_id": "j1"}}, parent},
+		{"other payload", "", slack.SlackMetadata{EventType: "parent", EventPayload: map[string]any{"job_id": "j2"}}, ""},
+		{"reply not in the history", "", slack.SlackMetadata{EventType: "reply", EventPayload: map[string]any{"i": 3}}, ""},
+	}
+	for _, tt := range tests {
+		got, err := p.Find(t.Context(), testChannel, tt.threadTS, start.Add(-time.Minute), tt.md)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: got %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+	if got, err := p.Find(t.Context(), testChannel, "", start.Add(time.Hour), slack.SlackMetadata{EventType: "parent", EventPayload: map[string]any{"job_id": "j1"}}); err != nil || got != "" {
+		t.Errorf("parent posted before oldest: got %q, %v; want none", got, err)
+	}
+	if _, err := p.Replies(t.Context(), testChannel, "1.000001"); err == nil {
+		t.Error("replies of an unknown thread: got no error, want thread_not_found")
+	}
+}
+
+func TestUpdateKeepsOrReplacesMetadata(t *testing.T) {
+	t.Parallel()
+	emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+	p := fastPoster(t, apiFor(emu))
+	md := slack.SlackMetadata{EventType: "parent", EventPayload: map[string]any{"job_id": "j1"}}
+	ts, err := p.Post(t.Context(), testChannel, Message{Text: "running", Metadata: md})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Update(t.Context(), testChannel, ts, Message{Text: "done", Metadata: md}); err != nil {
+		t.Fatal(err)
+	}
+	got := emu.Messages(testChannel)[0]
+	if got.Text != "done" || got.Metadata == nil || got.Metadata.EventType != "parent" || got.Metadata.EventPayload["job_id"] != "j1" {
+		t.Errorf("after update: got %q with metadata %+v, want done with %+v", got.Text, got.Metadata, md)
+	}
+}
+
+func TestSameMetadata(t *testing.T) {
+	a := slack.SlackMetadata{EventType: "e", EventPayload: map[string]any{"job_id": "j", "first": 3, "last": 4}}
+	tests := []struct {
+		name string
+		b    slack.SlackMetadata
+		want bool
+	}{
+		{"read back with float numbers", slack.SlackMetadata{EventType: "e", EventPayload: map[string]any{"last": 4.0, "first": 3.0, "job_id": "j"}}, true},
+		{"other type", slack.SlackMetadata{EventType: "f", EventPayload: a.EventPayload}, false},
+		{"other value", slack.SlackMetadata{EventType: "e", EventPayload: map[string]any{"job_id": "j", "first": 3, "last": 5}}, false},
+		{"missing key", slack.SlackMetadata{EventType: "e", EventPayload: map[string]any{"job_id": "j", "first": 3}}, false},
+	}
+	for _, tt := range tests {
+		if got := SameMetadata(a, tt.b); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

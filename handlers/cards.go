@@ -138,7 +138,7 @@ func (h *Handler) thread(ctx context.Context, c store.Confirmation) string {
 	for _, id := range c.ServerIDs {
 		job.Participants = append(job.Participants, migration.Participant{ServerID: id})
 	}
-	ts, err := h.follower.Follow(ctx, job, c.DecidedBy)
+	ts, err := h.follower.Follow(ctx, job, c.RequestedBy, c.Approvals...)
 	if err != nil {
 		ref := newRef()
 		h.logger.ErrorContext(ctx, "follow failed", "ref", ref, "job_id", c.JobID, "confirmation", c.ID, "err", err)

@@ -80,10 +80,11 @@ type Groups interface {
 }
 
 // Follower follows a launch job's progress in a thread of the migration channel; the notifier
-// implements it. Follow records the job and posts the thread's parent message (the launch
-// announcement), or has it posted soon; it returns the parent's ts, "" while it is not posted.
+// implements it. Follow records the job with who requested it and who approved it (none for a
+// test launch), and posts the thread's parent message (the launch announcement) or has it
+// posted soon; it returns the parent's ts, "" while it is not posted.
 type Follower interface {
-	Follow(ctx context.Context, job migration.Job, startedBy string) (parentTS string, err error)
+	Follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) (parentTS string, err error)
 }
 
 // Config tunes a Handler. Zero values pick the defaults named on each field.

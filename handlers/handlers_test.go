@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -303,7 +304,7 @@ func TestLaunchTest(t *testing.T) {
 		t.Fatalf("StartTest calls: got %d, want 1", n)
 	}
 	calls := r.follower.Calls()
-	if len(calls) != 1 || calls[0].startedBy != carol {
+	if len(calls) != 1 || calls[0].requestedBy != carol || calls[0].approvedBy != nil {
 		t.Fatalf("Follow calls: got %+v, want one by %s", calls, carol)
 	}
 	job := calls[0].job
@@ -333,7 +334,7 @@ func TestLaunchTest(t *testing.T) {
 	}
 	got = r.click(operator, ts, render.ActionLaunchTest)
 	contains(t, "Launch test button", got, "Test launch of api01 started")
-	if calls := r.follower.Calls(); len(calls) != 2 || calls[1].startedBy != operator {
+	if calls := r.follower.Calls(); len(calls) != 2 || calls[1].requestedBy != operator {
 		t.Errorf("Follow calls after the button: got %+v, want a second by %s", calls, operator)
 	}
 }
@@ -493,6 +494,10 @@ func TestConfirmRefusals(t *testing.T) {
 	}
 	if job.Tags[migration.TagConfirmation] == "" || job.Tags[migration.TagApprovedBy] != bob || job.Tags[migration.TagRequestedBy] != alice {
 		t.Errorf("cutover job tags: got %v, want confirmation, approved-by bob and requested-by alice", job.Tags)
+	}
+	// The thread is told who asked and who approved, not just whose click launched it.
+	if calls := r.follower.Calls(); len(calls) != 1 || calls[0].requestedBy != alice || !slices.Equal(calls[0].approvedBy, []string{bob}) {
+		t.Errorf("Follow calls: got %+v, want one requested by alice, approved by bob", calls)
 	}
 }
 
@@ -855,13 +860,13 @@ func TestJobsAndAudit(t *testing.T) {
 	// The bot's job is recorded by the follower in real life; here, by hand.
 	call := r.follower.Calls()[0]
 	if _, err := r.store.FollowJob(t.Context(), store.Job{JobID: call.job.ID, Kind: "test", ServerIDs: []string{mgnemu.SampleWeb01},
-		Channel: migrationChannel, ParentTS: call.parentTS, StartedBy: operator, StartedAt: start}); err != nil {
+		Channel: migrationChannel, ParentTS: call.parentTS, RequestedBy: operator, StartedAt: start}); err != nil {
 		t.Fatal(err)
 	}
 	got := r.run(eve, "jobs")
-	contains(t, "jobs", got, "`"+call.job.ID+"` · test · web01", "started by <@U0OPER>",
+	contains(t, "jobs", got, "`"+call.job.ID+"` · test · web01", "requested by <@U0OPER>",
 		"<https://slack.com/archives/C0MIGRATE/p"+strings.ReplaceAll(call.parentTS, ".", "")+"|thread>",
-		"test · app01", "started outside the bot")
+		"test · app01", "started outside cutoverbot (console or API)")
 	got = r.run(eve, "jobs app01")
 	lacks(t, "jobs app01", got, "web01")
 

@@ -69,7 +69,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	}
 
 	type row struct {
-		id, kind, status, by string
+		id, kind, status, by string // by: who launched it, in words
 		servers              []string
 		at                   time.Time
 		thread               string
@@ -77,7 +77,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	}
 	rows := map[string]*row{}
 	for _, j := range followed {
-		r := &row{id: j.JobID, kind: j.Kind, servers: j.ServerIDs, by: j.StartedBy, at: j.StartedAt}
+		r := &row{id: j.JobID, kind: j.Kind, servers: j.ServerIDs, by: render.LaunchedBy(j), at: j.StartedAt}
 		if j.ParentTS != "" {
 			r.thread = threadLink(j.Channel, j.ParentTS)
 		}
@@ -97,7 +97,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		}
 		r := rows[j.ID]
 		if r == nil {
-			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: j.Tags[migration.TagRequestedBy]}
+			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: render.LaunchedBy(store.Job{TaggedBy: j.Tags[migration.TagRequestedBy]})}
 			rows[j.ID] = r
 		}
 		if !r.judged {
@@ -133,12 +133,8 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		for _, id := range r.servers {
 			names = append(names, esc(name(id)))
 		}
-		by := "started outside the bot"
-		if r.by != "" {
-			by = "started by " + mention(r.by)
-		}
 		line := fmt.Sprintf("• %s · %s · %s · %s · %s %s", code(r.id), esc(r.kind), render.Truncate(strings.Join(names, ", "), 200),
-			esc(r.status), by, h.ago(r.at))
+			esc(r.status), r.by, h.ago(r.at))
 		if r.thread != "" {
 			line += fmt.Sprintf(" · <%s|thread>", r.thread)
 		}

@@ -52,7 +52,7 @@ func TestJobsShowThreadOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := r.store.FollowJob(t.Context(), store.Job{JobID: job.ID, Kind: "test", ServerIDs: []string{mgnemu.SampleWeb01},
-		Channel: migrationChannel, ParentTS: "1741010520.000100", StartedBy: operator, StartedAt: start}); err != nil {
+		Channel: migrationChannel, ParentTS: "1741010520.000100", RequestedBy: operator, StartedAt: start}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.store.FinishJob(t.Context(), job.ID, "failed"); err != nil {
@@ -66,5 +66,18 @@ func TestJobsShowThreadOutcome(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].Status != migration.JobCompleted || jobStatus(jobs[0]) != "completed" {
 		t.Fatalf("MGN jobs: got %+v, want one COMPLETED with its server launched", jobs)
 	}
-	contains(t, "jobs", r.run(eve, "jobs"), "`"+job.ID+"` · test · web01 · failed · started by <@U0OPER>")
+	contains(t, "jobs", r.run(eve, "jobs"), "`"+job.ID+"` · test · web01 · failed · requested by <@U0OPER>")
+}
+
+// A job the bot did not start is attributed only to what its MGN tag claims, shown literally.
+func TestJobsShowTagAsTag(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	job, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: []string{mgnemu.SampleWeb01}, RequestedBy: "*eve* <!here>", Request: "r2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.run(eve, "jobs")
+	contains(t, "jobs", got, "`"+job.ID+"` · test · web01 · ", " · tagged as requested by `*eve* &lt;!here&gt;` ")
+	lacks(t, "jobs", got, "started by", "requested by <@")
 }

@@ -105,22 +105,23 @@ type follower struct {
 }
 
 type followCall struct {
-	job       migration.Job
-	startedBy string
-	parentTS  string
+	job         migration.Job
+	requestedBy string
+	approvedBy  []string
+	parentTS    string
 }
 
-func (f *follower) Follow(ctx context.Context, job migration.Job, startedBy string) (string, error) {
+func (f *follower) Follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) (string, error) {
 	f.mu.Lock()
 	fail := f.err
 	f.mu.Unlock()
 	if fail != nil {
 		return "", fail
 	}
-	ts, err := f.poster.Post(ctx, f.channel, bot.Message{Text: "Launch " + job.ID + " started by <@" + startedBy + ">"})
+	ts, err := f.poster.Post(ctx, f.channel, bot.Message{Text: "Launch " + job.ID + " requested by <@" + requestedBy + ">"})
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, followCall{job: job, startedBy: startedBy, parentTS: ts})
+	f.calls = append(f.calls, followCall{job: job, requestedBy: requestedBy, approvedBy: approvedBy, parentTS: ts})
 	return ts, err
 }
 

@@ -98,12 +98,13 @@ func threadLink(channel, ts string) string {
 	return "https://slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
 }
 
-// follow has the follower open the progress thread of a job that was just started, and says
-// where its progress is followed: a link to its thread, or just the channel while the thread's
-// first message is still being posted. When the thread cannot be opened it says so, with a
-// reference to the logged error.
-func (h *Handler) follow(ctx context.Context, job migration.Job, startedBy string) string {
-	ts, err := h.follower.Follow(ctx, job, startedBy)
+// follow has the follower open the progress thread of a job that was just started at
+// requestedBy's request (and confirmed by approvedBy), and says where its progress is
+// followed: a link to its thread, or just the channel while the thread's first message is
+// still being posted. When the thread cannot be opened it says so, with a reference to the
+// logged error.
+func (h *Handler) follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) string {
+	ts, err := h.follower.Follow(ctx, job, requestedBy, approvedBy...)
 	switch {
 	case err != nil:
 		ref := newRef()

@@ -5,10 +5,22 @@
 // test launches.
 //
 // It polls: job logs every Config.PollInterval, read from a cursor kept in the store, and
-// source servers and the job list every Config.WatchInterval. Everything it has posted is
-// recorded in the store, so a restart resumes each thread where it stopped, and several
-// replicas on one store post each thing once (a lease per job, a compare-and-swap per
-// server state, a once-key per reminder firing).
+// source servers and the job list every Config.WatchInterval. Several replicas on one store
+// share the work and post each thing once: a lease per job, a compare-and-swap per server
+// state, a claim per reminder firing.
+//
+// Everything it posts is also recorded in the store, and carries Slack message metadata
+// naming what it is (see metadata.go: the thread parent, the log items a reply shows, the
+// final report, the reminder's firing). Slack may take a message whose answer never
+// arrives, or the process may die between Slack's answer and the store write; so whenever
+// a thread is picked up from the store rather than continued in memory (a restart, a
+// replica taking a job over, or after a post failed), the notifier first reads the thread
+// back (conversations.replies) and skips the log items and the final report already there,
+// and looks for a parent the store lacks in the channel's history. A reminder firing that
+// was claimed but not posted is retried by the watcher's next pass (by another replica once
+// the claim expires), after a look at the channel's history for it. The thread parent and
+// final report say who requested and approved a launch, from the store; a launch started
+// elsewhere is attributed only to what its MGN tag claims.
 //
 // It leaves out: EventBridge or CloudTrail push (it only polls), TERMINATE and diagnostic
 // jobs (only LAUNCH jobs get threads), and the answers to its buttons (the handlers own them).
@@ -23,6 +35,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/slack-go/slack"
 
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/migration"
@@ -38,17 +51,24 @@ type AWS interface {
 	Instances(ctx context.Context, ids []string) ([]migration.Instance, error)
 }
 
-// Poster sends messages to Slack. *bot.Poster satisfies it.
+// Poster sends messages to Slack and reads back what was posted. *bot.Poster satisfies it.
 type Poster interface {
+	// Post posts m; a post with metadata whose answer was lost is not sent twice.
 	Post(ctx context.Context, channel string, m bot.Message) (string, error)
 	Update(ctx context.Context, channel, ts string, m bot.Message) error
 	// Pending is how many posts and updates for channel wait their turn.
 	Pending(channel string) int
+	// Replies returns the thread of ts with its messages' metadata, the parent first.
+	Replies(ctx context.Context, channel, ts string) ([]slack.Message, error)
+	// Find returns the ts of a message carrying md: in the thread of threadTS, or when that
+	// is "" in the channel's messages since oldest; "" when there is none.
+	Find(ctx context.Context, channel, threadTS string, oldest time.Time, md slack.SlackMetadata) (string, error)
 }
 
 // Store is the durable state the notifier keeps. *store.Store satisfies it.
 type Store interface {
 	FollowJob(ctx context.Context, j store.Job) (bool, error)
+	SetJobRequester(ctx context.Context, jobID, requestedBy string, approvedBy []string) error
 	Job(ctx context.Context, jobID string) (store.Job, error)
 	ActiveJobs(ctx context.Context) ([]store.Job, error)
 	SetJobParent(ctx context.Context, jobID, channel, ts string) error
@@ -56,7 +76,9 @@ type Store interface {
 	FinishJob(ctx context.Context, jobID, outcome string) error
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
-	Once(ctx context.Context, key string, now time.Time) (bool, error)
+	ClaimReminder(ctx context.Context, firing time.Time, holder string, ttl time.Duration, now time.Time) (bool, error)
+	FinishReminder(ctx context.Context, firing time.Time, ts string, now time.Time) error
+	UnfinishedReminders(ctx context.Context) ([]time.Time, error)
 	ServerStates(ctx context.Context) (map[string]string, error)
 	SwapServerState(ctx context.Context, serverID, prev, next string, now time.Time) (bool, error)
 }
@@ -106,6 +128,9 @@ type Notifier struct {
 	cfg    Config
 	sched  cron.Schedule
 	wake   chan struct{}
+	// remind serialises the reminder work of this replica: the cron firing and the
+	// watcher's retry pass never post the same firing at once.
+	remind sync.Mutex
 
 	mu       sync.Mutex
 	follows  map[string]*follow // by job ID: threads this replica is posting

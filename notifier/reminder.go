@@ -3,6 +3,7 @@ package notifier
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -95,38 +96,121 @@ func (n *Notifier) failedTests(ctx context.Context, servers []migration.Server, 
 	return failed, nil
 }
 
+// Bounds of a reminder firing's claim. Another replica retries a firing once its claim has
+// expired; the post runs under a shorter deadline, so that a post still in flight cannot
+// reach Slack after another replica found the firing unposted.
+const (
+	reminderClaim       = 10 * time.Minute
+	reminderPostTimeout = 5 * time.Minute
+)
+
 // Remind posts the weekly reminder for the firing at firing (its scheduled time): the
 // servers due for a test launch, each with a Launch test button, and the days left until
-// the planned cutover. It posts nothing when no server is due, and at most once per firing
-// across replicas and retries: the firing is claimed in the store before the post, so a
-// failed post is not retried.
+// the planned cutover. It posts nothing when no server is due, and once per firing across
+// replicas and retries: the firing is claimed in the store before the post and marked done
+// after it. A firing claimed but not posted (the post failed, the process died) is retried
+// by RetryReminders.
 func (n *Notifier) Remind(ctx context.Context, firing time.Time) error {
-	servers, err := n.aws.Servers(ctx)
+	n.remind.Lock()
+	defer n.remind.Unlock()
+	due, err := n.dueAt(ctx, firing)
 	if err != nil {
 		return fmt.Errorf("reminder: %w", err)
 	}
-	n.learnNames(servers)
-	failed, err := n.failedTests(ctx, servers, firing)
-	if err != nil {
-		return fmt.Errorf("reminder: %w", err)
-	}
-	due := dueForTest(servers, failed, firing, n.cfg.Location)
 	if len(due) == 0 {
 		n.logger.InfoContext(ctx, "reminder: no server due for a test launch", "at", firing)
 		return nil
 	}
-	first, err := n.store.Once(ctx, "reminder:"+firing.UTC().Format(time.RFC3339), n.cfg.Now())
+	ok, err := n.store.ClaimReminder(ctx, firing, n.cfg.Holder, reminderClaim, n.cfg.Now())
 	if err != nil {
 		return fmt.Errorf("reminder: %w", err)
 	}
-	if !first {
-		n.logger.InfoContext(ctx, "reminder already posted", "at", firing)
+	if !ok {
+		n.logger.InfoContext(ctx, "reminder already claimed", "at", firing)
 		return nil
 	}
-	if _, err := n.poster.Post(ctx, n.cfg.Channel, n.reminderMessage(due, firing)); err != nil {
+	return n.postReminder(ctx, firing, due)
+}
+
+// RetryReminders finishes the reminder firings that were claimed but not marked done: for
+// each whose claim this replica holds or that expired, it looks for the reminder in the
+// channel's history (it may have been posted by a process that died before recording it)
+// and posts it only when it is not there and servers are still due. A firing that a later
+// one has replaced is closed without a post. The watcher calls it on every pass.
+func (n *Notifier) RetryReminders(ctx context.Context) error {
+	n.remind.Lock()
+	defer n.remind.Unlock()
+	firings, err := n.store.UnfinishedReminders(ctx)
+	if err != nil {
+		return fmt.Errorf("retry reminders: %w", err)
+	}
+	var errs []error
+	for _, firing := range firings {
+		if err := n.retryReminder(ctx, firing); err != nil {
+			errs = append(errs, fmt.Errorf("retry reminder %s: %w", firing.Format(time.RFC3339), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Notifier) retryReminder(ctx context.Context, firing time.Time) error {
+	now := n.cfg.Now()
+	if next := n.NextReminder(firing); !next.After(now) {
+		// The next firing says all this one would have.
+		n.logger.InfoContext(ctx, "reminder firing superseded, not retried", "at", firing, "next", next)
+		return n.store.FinishReminder(ctx, firing, "", now)
+	}
+	ok, err := n.store.ClaimReminder(ctx, firing, n.cfg.Holder, reminderClaim, now)
+	if err != nil || !ok {
+		return err // !ok: another replica holds the firing, and may still be posting it
+	}
+	ts, err := n.poster.Find(ctx, n.cfg.Channel, "", firing.Add(-slackClockSkew), reminderMetadata(firing))
+	if err != nil && !n.unreadable(ctx, err, "at", firing) {
+		return err
+	}
+	if ts != "" {
+		n.logger.InfoContext(ctx, "reminder found posted", "at", firing, "ts", ts)
+		return n.store.FinishReminder(ctx, firing, ts, now)
+	}
+	due, err := n.dueAt(ctx, firing)
+	if err != nil {
+		return err
+	}
+	if len(due) == 0 {
+		n.logger.InfoContext(ctx, "reminder: no server due any more", "at", firing)
+		return n.store.FinishReminder(ctx, firing, "", now)
+	}
+	n.logger.InfoContext(ctx, "reminder retried", "at", firing)
+	return n.postReminder(ctx, firing, due)
+}
+
+// dueAt returns the servers due for a test launch at firing.
+func (n *Notifier) dueAt(ctx context.Context, firing time.Time) ([]dueServer, error) {
+	servers, err := n.aws.Servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.learnNames(servers)
+	failed, err := n.failedTests(ctx, servers, firing)
+	if err != nil {
+		return nil, err
+	}
+	return dueForTest(servers, failed, firing, n.cfg.Location), nil
+}
+
+// postReminder posts the claimed firing's reminder and marks the firing done. When the post
+// fails, the claim stays for RetryReminders.
+func (n *Notifier) postReminder(ctx context.Context, firing time.Time, due []dueServer) error {
+	pctx, cancel := context.WithTimeout(ctx, reminderPostTimeout)
+	defer cancel()
+	ts, err := n.poster.Post(pctx, n.cfg.Channel, n.reminderMessage(due, firing))
+	if err != nil {
 		return fmt.Errorf("post reminder: %w", err)
 	}
 	n.logger.InfoContext(ctx, "reminder posted", "at", firing, "servers", len(due))
+	if err := n.store.FinishReminder(ctx, firing, ts, n.cfg.Now()); err != nil {
+		return fmt.Errorf("reminder posted, not recorded: %w", err)
+	}
 	return nil
 }
 
@@ -182,7 +266,7 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 	if nFailed > 0 {
 		text = fmt.Sprintf("Weekly reminder: %d %s need a test launch", len(due), noun)
 	}
-	return bot.Message{Text: text, Blocks: render.Fit(blocks, "see `/cutover status`")}
+	return bot.Message{Text: text, Blocks: render.Fit(blocks, "see `/cutover status`"), Metadata: reminderMetadata(now)}
 }
 
 // daysLeft says how far the planned cutover date is from now, in calendar days in the

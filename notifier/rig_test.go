@@ -58,6 +58,7 @@ type rigOptions struct {
 	// call to the emulator now and then loses its connection while reading the answer,
 	// which the SDK retries.
 	attempts int
+	dsn      string // the store's database; "": an SQLite file in the test's directory
 }
 
 func newRig(tb testing.TB, o rigOptions) *rig {
@@ -106,14 +107,15 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	tb.Cleanup(r.slack.Close)
 	r.slack.AddChannel(channel, "migration")
 	api := slack.New(r.slack.BotToken(), slack.OptionAPIURL(r.slack.URL()))
-	pc := bot.PosterConfig{ChannelInterval: time.Millisecond, Burst: 1000, UpdateInterval: time.Millisecond, RetryBackoff: time.Millisecond}
+	pc := bot.PosterConfig{ChannelInterval: time.Millisecond, Burst: 1000, UpdateInterval: time.Millisecond, ReadInterval: time.Millisecond,
+		RetryBackoff: time.Millisecond}
 	if o.postInterval > 0 {
 		// A little slower than Slack's limit, as in production, so 429s stay rare.
 		pc.ChannelInterval, pc.Burst, pc.UpdateInterval = o.postInterval*5/4, 3, o.postInterval
 	}
 	r.poster = bot.NewPoster(r.logger, api, pc)
 
-	r.dsn = storetest.SQLite(tb)
+	r.dsn = cmp.Or(o.dsn, storetest.SQLite(tb))
 	r.store = r.openStore(tb)
 	return r
 }

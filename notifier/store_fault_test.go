@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/store"
@@ -14,8 +15,9 @@ import (
 // when its connection drops.
 type flakyStore struct {
 	*store.Store
-	mu   sync.Mutex
-	fail string // the method whose next call fails; "" for none
+	mu      sync.Mutex
+	fail    string // the method whose next call fails; "" for none
+	tripped bool   // a call failed
 }
 
 var errStoreDown = errors.New("store: connection lost")
@@ -26,8 +28,14 @@ func (s *flakyStore) trip(method string) error {
 	if s.fail != method {
 		return nil
 	}
-	s.fail = ""
+	s.fail, s.tripped = "", true
 	return errStoreDown
+}
+
+func (s *flakyStore) failed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tripped
 }
 
 func (s *flakyStore) SetJobParent(ctx context.Context, jobID, channel, ts string) error {
@@ -49,6 +57,13 @@ func (s *flakyStore) FinishJob(ctx context.Context, jobID, outcome string) error
 		return err
 	}
 	return s.Store.FinishJob(ctx, jobID, outcome)
+}
+
+func (s *flakyStore) FinishReminder(ctx context.Context, firing time.Time, ts string, now time.Time) error {
+	if err := s.trip("FinishReminder"); err != nil {
+		return err
+	}
+	return s.Store.FinishReminder(ctx, firing, ts, now)
 }
 
 // TestStoreFailureRepostsNothing has the store fail right after a post; the thread must

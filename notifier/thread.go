@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -65,6 +64,11 @@ type follow struct {
 	parentStored bool // the parent's ts is in the store
 	unsaved      bool // posted and the cursor are ahead of the store
 	finalPosted  bool // the final reply is posted; the job is not yet marked done
+
+	// unsure means Slack may show more than this follow knows: it was built from the store
+	// (a restart, a takeover) or a post failed after Slack may have taken it. The thread is
+	// read back before anything more is posted.
+	unsure bool
 }
 
 // serverLog is what the log said about one server.
@@ -144,59 +148,77 @@ func kindOf(j migration.Job) string {
 	return "other"
 }
 
-// Follow starts the thread of a launch: it records the job, posts the parent message ("Test
-// launch of web01 started by <@U1> — job mgnjob-…") and wakes the poller, which posts the
-// job's log events as replies. startedBy is the Slack user ID, "" for a launch started
-// outside the bot. When the job is already followed (the watcher found it first) it posts
-// nothing and returns the existing parent's ts, which is "" while that parent is still
-// being posted.
-func (n *Notifier) Follow(ctx context.Context, job migration.Job, startedBy string) (string, error) {
+// Follow starts the thread of a launch the bot started: it records the job with who
+// requested it and who approved it (Slack user IDs; no approvers for a test launch), posts
+// the parent message ("Cutover of db01 requested by <@U1>, approved by <@U2> — job
+// mgnjob-…") and wakes the poller, which posts the job's log events as replies. When the job
+// is already followed (the watcher found it first) it records the requester and approvers
+// in place of the job's tag, posts nothing, and returns the existing parent's ts, which is
+// "" while that parent is still being posted; the parent is edited to name them.
+func (n *Notifier) Follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) (string, error) {
 	started := job.Created
 	if started.IsZero() {
 		started = n.cfg.Now()
 	}
 	return n.startThread(ctx, store.Job{
 		JobID: job.ID, Kind: kindOf(job), ServerIDs: job.ServerIDs(), Channel: n.cfg.Channel,
-		StartedBy: startedBy, StartedAt: started,
+		RequestedBy: requestedBy, ApprovedBy: approvedBy, StartedAt: started,
 	})
 }
 
 // startThread stores sj and, if this call stored it, posts its parent under the job's lease.
 func (n *Notifier) startThread(ctx context.Context, sj store.Job) (string, error) {
-	created, err := n.store.FollowJob(ctx, sj)
-	if err != nil {
-		return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
+	n.mu.Lock()
+	f := n.follows[sj.JobID]
+	if f != nil {
+		n.mu.Unlock()
+		return n.followed(ctx, sj) // this replica follows it already
 	}
-	if !created {
-		got, err := n.store.Job(ctx, sj.JobID)
+	// Hold the job while it is stored and its parent posted: this replica's poller may see
+	// the stored job at once, and must leave the parent to this call.
+	f = newFollow(sj)
+	f.busy = true
+	n.follows[sj.JobID] = f
+	n.mu.Unlock()
+	defer n.done(f)
+
+	created, err := n.store.FollowJob(ctx, sj)
+	if err != nil || !created {
+		n.forget(sj.JobID)
 		if err != nil {
 			return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
 		}
-		return got.ParentTS, nil
+		return n.followed(ctx, sj)
 	}
 	defer n.wakePoller()
 	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
 	if err != nil || !ok {
-		// The poller posts the parent of a stored job that has none.
+		// The replica that holds the lease posts the parent of a stored job that has none.
+		n.forget(sj.JobID)
 		return "", err
 	}
-	n.mu.Lock()
-	f := n.follows[sj.JobID]
-	if f == nil {
-		f = newFollow(sj)
-		n.follows[sj.JobID] = f
-	}
-	if f.busy {
-		n.mu.Unlock()
-		return "", nil
-	}
-	f.busy = true
-	n.mu.Unlock()
-	defer n.done(f)
 	if err := n.postParent(ctx, f); err != nil {
 		return "", err
 	}
 	return f.job.ParentTS, nil
+}
+
+// followed handles a Follow or a discovery of a job already stored: it returns the parent's
+// ts ("" while the parent is being posted) and, when the bot knows who requested the job
+// and the store does not, records them in place of the job's tag.
+func (n *Notifier) followed(ctx context.Context, sj store.Job) (string, error) {
+	got, err := n.store.Job(ctx, sj.JobID)
+	if err != nil {
+		return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
+	}
+	if sj.RequestedBy != "" && (got.RequestedBy != sj.RequestedBy || !slices.Equal(got.ApprovedBy, sj.ApprovedBy)) {
+		// The watcher stored the job from its MGN tag; the bot knows who asked.
+		if err := n.store.SetJobRequester(ctx, sj.JobID, sj.RequestedBy, sj.ApprovedBy); err != nil {
+			return got.ParentTS, fmt.Errorf("follow job %s: %w", sj.JobID, err)
+		}
+		n.wakePoller()
+	}
+	return got.ParentTS, nil
 }
 
 func (n *Notifier) wakePoller() {
@@ -272,7 +294,7 @@ func (n *Notifier) pollJob(ctx context.Context, sj store.Job) error {
 		return nil
 	}
 	// Reload when another replica posted more. A store behind this replica only missed a
-	// save that failed; reloading would post those replies again.
+	// save that failed: the follow in memory knows better.
 	reload := f == nil || sj.Posted > f.posted
 	if f == nil {
 		f = &follow{}
@@ -289,11 +311,18 @@ func (n *Notifier) pollJob(ctx context.Context, sj store.Job) error {
 			n.forget(sj.JobID)
 			return err
 		}
-		*f = *newFollow(fresh)
-		f.busy = true
+		nf := newFollow(fresh)
+		nf.busy, nf.unsure = true, true
+		n.mu.Lock() // startThread reads busy under the lock
+		*f = *nf
+		n.mu.Unlock()
 		if fresh.ParentTS != "" {
 			n.logger.InfoContext(ctx, "job thread resumed", "job_id", sj.JobID, "posted", fresh.Posted)
 		}
+	} else if f.job.RequestedBy != sj.RequestedBy || !slices.Equal(f.job.ApprovedBy, sj.ApprovedBy) {
+		// Follow recorded who asked for a job the watcher found first: show it.
+		f.job.RequestedBy, f.job.ApprovedBy, f.job.TaggedBy = sj.RequestedBy, sj.ApprovedBy, sj.TaggedBy
+		f.parentPhase = ""
 	}
 	return n.advance(ctx, f)
 }
@@ -307,6 +336,11 @@ func (n *Notifier) forget(jobID string) {
 // advance reads the job's new log items, posts them, and finishes the job when it ended.
 func (n *Notifier) advance(ctx context.Context, f *follow) error {
 	id := f.job.JobID
+	if f.unsure {
+		if err := n.reconcile(ctx, f); err != nil {
+			return err
+		}
+	}
 	if !f.parentStored {
 		if err := n.postParent(ctx, f); err != nil {
 			return err
@@ -376,11 +410,81 @@ func (n *Notifier) advance(ctx context.Context, f *follow) error {
 	return nil
 }
 
+// reconcile brings a follow that may know less than Slack shows (f.unsure) up to what the
+// thread holds, before anything more is posted. A parent missing from the store is looked
+// for in the channel's history since the job started; the thread is read back, the log
+// items its replies show are skipped, and a final report already there is not posted again.
+func (n *Notifier) reconcile(ctx context.Context, f *follow) error {
+	channel := n.channelOf(f.job)
+	id := f.job.JobID
+	if f.job.ParentTS == "" {
+		ts, err := n.poster.Find(ctx, channel, "", f.job.StartedAt.Add(-slackClockSkew), parentMetadata(id))
+		if n.unreadable(ctx, err, "job_id", id) {
+			f.unsure = false
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("look for the thread parent: %w", err)
+		}
+		if ts == "" {
+			f.unsure = false // no parent, so no thread either
+			return nil
+		}
+		n.logger.InfoContext(ctx, "thread parent found in the channel", "job_id", id, "ts", ts)
+		f.job.Channel, f.job.ParentTS, f.parentStored = channel, ts, false
+		f.parentPhase, f.parentAt = "", time.Time{}
+	}
+	msgs, err := n.poster.Replies(ctx, channel, f.job.ParentTS)
+	if n.unreadable(ctx, err, "job_id", id) {
+		f.unsure = false
+		return nil
+	}
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok && se.Err == "thread_not_found" {
+		// Someone deleted the parent: the store's account is all there is.
+		n.logger.WarnContext(ctx, "job thread not found in Slack", "job_id", id, "ts", f.job.ParentTS)
+		f.unsure = false
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the thread back: %w", err)
+	}
+	shown := readThread(msgs, id)
+	if extra := shown.posted - f.posted; extra > 0 {
+		n.logger.InfoContext(ctx, "thread shows replies not recorded", "job_id", id, "recorded", f.posted, "shown", shown.posted)
+		// The first of them may be read already and waiting; skip the rest as they are read.
+		dropped := min(extra, len(f.buf))
+		f.buf = f.buf[dropped:]
+		f.skip += extra - dropped
+		f.posted = shown.posted
+		f.unsaved = true
+	}
+	if shown.final && !f.finalPosted {
+		n.logger.InfoContext(ctx, "final report found in the thread", "job_id", id)
+		f.finalPosted = true
+	}
+	f.unsure = false
+	return nil
+}
+
+// unreadable reports whether err says that the bot may not read the channel back: a scope
+// not granted (channels:history, groups:history) or a public channel it posts to without
+// being a member. It logs that as an error a person must fix: meanwhile the notifier goes on
+// from the store's account, which repeats a post that a crash cut off before it was
+// recorded.
+func (n *Notifier) unreadable(ctx context.Context, err error, kv ...any) bool {
+	se, ok := errors.AsType[slack.SlackErrorResponse](err)
+	if !ok || (se.Err != "missing_scope" && se.Err != "not_in_channel") {
+		return false
+	}
+	n.logger.ErrorContext(ctx, "cannot read the channel back; grant channels:history (groups:history for a private channel) and invite the bot",
+		append(kv, "channel", n.cfg.Channel, "err", err)...)
+	return true
+}
+
 // postEvents posts the buffered events in log order, one reply each, or combined when the
-// thread or the channel falls behind. Progress is stored after each reply. Slack may have
-// accepted a reply whose ts never reached us (the process died, or the poster retried a
-// reply after a 5xx): that reply is posted again, so at most one reply per thread may be
-// duplicated per crash.
+// thread or the channel falls behind. Progress is stored after each reply. Each reply's
+// metadata names the log items it shows, so that a reply Slack took whose answer or store
+// write was lost is found (by the poster, or by reconcile) instead of posted again.
 func (n *Notifier) postEvents(ctx context.Context, f *follow, names map[string]string) error {
 	channel := n.channelOf(f.job)
 	for len(f.buf) > 0 {
@@ -410,8 +514,10 @@ func (n *Notifier) postEvents(ctx context.Context, f *follow, names map[string]s
 			n.forget(f.job.JobID)
 			return nil
 		}
-		_, err = n.poster.Post(ctx, channel, bot.Message{Text: strings.Join(lines, "\n"), ThreadTS: f.job.ParentTS})
+		_, err = n.poster.Post(ctx, channel, bot.Message{Text: strings.Join(lines, "\n"), ThreadTS: f.job.ParentTS,
+			Metadata: eventsMetadata(f.job.JobID, f.posted+1, f.posted+k)})
 		if err != nil {
+			f.unsure = true
 			return fmt.Errorf("post job events: %w", err)
 		}
 		f.posted += k
@@ -466,6 +572,7 @@ func (n *Notifier) postParent(ctx context.Context, f *follow) error {
 		}
 		ts, err := n.poster.Post(ctx, channel, n.parentMessage(f, names, nil))
 		if err != nil {
+			f.unsure = true
 			return fmt.Errorf("post job parent: %w", err)
 		}
 		f.job.Channel, f.job.ParentTS = channel, ts
@@ -475,7 +582,8 @@ func (n *Notifier) postParent(ctx context.Context, f *follow) error {
 		return err
 	}
 	f.parentStored = true
-	n.logger.InfoContext(ctx, "job followed", "job_id", f.job.JobID, "servers", len(f.job.ServerIDs), "started_by", f.job.StartedBy)
+	n.logger.InfoContext(ctx, "job followed", "job_id", f.job.JobID, "servers", len(f.job.ServerIDs),
+		"requested_by", f.job.RequestedBy, "approved_by", strings.Join(f.job.ApprovedBy, ","), "tagged_by", f.job.TaggedBy)
 	return nil
 }
 
@@ -491,19 +599,6 @@ func (n *Notifier) refreshParent(ctx context.Context, f *follow, names map[strin
 		return
 	}
 	f.parentPhase, f.parentAt = f.phase, now
-}
-
-var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
-
-// startedBy says who started a job, as mrkdwn.
-func startedBy(who string) string {
-	switch {
-	case who == "":
-		return "started outside cutoverbot (console or API)"
-	case slackUserID.MatchString(who):
-		return "started by <@" + who + ">"
-	}
-	return "started by " + bot.Escape(who)
 }
 
 func modeTitle(kind string) string {
@@ -534,7 +629,7 @@ func nameList(ids []string, names map[string]string, limit int) string {
 // the end the outcome per server.
 func (n *Notifier) parentMessage(f *follow, names map[string]string, results []result) bot.Message {
 	j := f.job
-	rest := fmt.Sprintf(" of %s %s — job `%s`", nameList(j.ServerIDs, names, maxParentServers), startedBy(j.StartedBy), j.JobID)
+	rest := fmt.Sprintf(" of %s %s — job `%s`", nameList(j.ServerIDs, names, maxParentServers), render.LaunchedBy(j), j.JobID)
 	head := modeTitle(j.Kind) + rest
 	elapsed := migration.HumanDuration(max(n.cfg.Now().Sub(j.StartedAt), 0))
 	blocks := []slack.Block{render.Section("*" + modeTitle(j.Kind) + "*" + rest)}
@@ -550,7 +645,7 @@ func (n *Notifier) parentMessage(f *follow, names map[string]string, results []r
 			blocks = append(blocks, render.Section(t))
 		}
 	}
-	return bot.Message{Text: head, Blocks: render.Fit(blocks, "see the thread")}
+	return bot.Message{Text: head, Blocks: render.Fit(blocks, "see the thread"), Metadata: parentMetadata(j.JobID)}
 }
 
 // result is how one server's launch ended.
@@ -722,9 +817,11 @@ func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, nam
 	if err := n.poster.Update(ctx, channel, f.job.ParentTS, n.parentMessage(f, names, results)); err != nil {
 		n.logger.WarnContext(ctx, "job parent not updated", "job_id", id, "err", err)
 	}
-	// A crash between this post and FinishJob posts the final reply once more on restart.
+	// After a crash between this post and FinishJob, reconcile finds the report in the
+	// thread.
 	if !f.finalPosted {
 		if _, err := n.poster.Post(ctx, channel, n.finalMessage(f, results)); err != nil {
+			f.unsure = true
 			return fmt.Errorf("post job outcome: %w", err)
 		}
 		f.finalPosted = true
@@ -745,6 +842,7 @@ func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, nam
 func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 	j := f.job
 	head := fmt.Sprintf("%s of %s finished: %s", modeTitle(j.Kind), nameList(j.ServerIDs, nameMap(results), maxParentServers), strings.ToLower(outcomeText(results)))
+	by := render.LaunchedBy(j)
 	lines := make([]string, 0, len(results))
 	var okIDs []string
 	for _, r := range results {
@@ -753,7 +851,7 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 			okIDs = append(okIDs, r.id)
 		}
 	}
-	blocks := []slack.Block{render.Section("*" + head + "*")}
+	blocks := []slack.Block{render.Section("*" + head + "* — " + by)}
 	for _, t := range render.Lines(lines) {
 		blocks = append(blocks, render.Section(t))
 	}
@@ -786,7 +884,8 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 		}
 	}
 	blocks = append(blocks, actions("job-"+j.JobID, buttons...)...)
-	return bot.Message{Text: head, Blocks: render.Fit(blocks, "see the thread and /cutover status"), ThreadTS: j.ParentTS, Broadcast: true}
+	return bot.Message{Text: head + " — " + by, Blocks: render.Fit(blocks, "see the thread and /cutover status"), ThreadTS: j.ParentTS,
+		Broadcast: true, Metadata: finalMetadata(j.JobID)}
 }
 
 func nameMap(results []result) map[string]string {

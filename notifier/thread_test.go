@@ -29,7 +29,7 @@ func TestTestLaunchThread(t *testing.T) {
 	if len(parents) != 1 || parents[0].TS != parentTS {
 		t.Fatalf("got parents %+v, want one with ts %s", parents, parentTS)
 	}
-	contains(t, "parent", parents[0].Text, "Test launch of web01 started by <@U1> — job `"+job.ID+"`")
+	contains(t, "parent", parents[0].Text, "Test launch of web01 requested by <@U1> — job `"+job.ID+"`")
 
 	r.drive(t, step, r.jobDone(t, job.ID), n)
 	final := r.checkThread(t, job.ID, parentTS)
@@ -64,9 +64,10 @@ func TestTestLaunchThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sj.Outcome != "launched" || sj.ParentTS != parentTS || sj.StartedBy != "U1" || sj.Kind != "test" {
-		t.Errorf("stored job: got %+v, want outcome launched, parent %s, started by U1, kind test", sj, parentTS)
+	if sj.Outcome != "launched" || sj.ParentTS != parentTS || sj.RequestedBy != "U1" || sj.ApprovedBy != nil || sj.Kind != "test" {
+		t.Errorf("stored job: got %+v, want outcome launched, parent %s, requested by U1, no approver, kind test", sj, parentTS)
 	}
+	contains(t, "final reply", final.Text, "Test launch of web01 finished: launched — requested by <@U1>")
 	if len(r.parents()) != 1 {
 		t.Errorf("got %d top-level messages, want 1", len(r.parents()))
 	}
@@ -79,14 +80,17 @@ func TestCutoverThreadOffersFinalize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parentTS, err := n.Follow(t.Context(), job, "U2")
+	// Ann requested it, Bob approved it; the thread says both, never "started by" the approver.
+	parentTS, err := n.Follow(t.Context(), job, "U2", "U3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	contains(t, "parent", r.parents()[0].Text, "Cutover of db01 started by <@U2>")
+	contains(t, "parent", r.parents()[0].Text, "Cutover of db01 requested by <@U2>, approved by <@U3> — job")
 	r.drive(t, step, r.jobDone(t, job.ID), n)
 	final := r.checkThread(t, job.ID, parentTS)
-	contains(t, "final reply", final.PlainText(), "db01*: ✅ launched", "termination protection", "approvers")
+	contains(t, "final reply", final.PlainText(), "Cutover of db01 finished: launched* — requested by <@U2>, approved by <@U3>",
+		"db01*: ✅ launched", "termination protection", "approvers")
+	contains(t, "parent at the end", r.parents()[0].PlainText(), "requested by <@U2>, approved by <@U3>")
 
 	buttons := final.Buttons()
 	if len(buttons) != 1 {
@@ -135,8 +139,9 @@ func TestConversionFailureReportedWhileJobCompletes(t *testing.T) {
 	contains(t, "parent", r.parents()[0].PlainText(), "1 of 2 launched", "❌ failed")
 }
 
-// TestFaultsLoseNothing follows a two-server test launch through Slack 429 storms and AWS
-// throttling and 5xx answers, and requires every log event in the thread once, in order.
+// TestFaultsLoseNothing follows a two-server test launch through Slack 429 storms, answers
+// Slack loses after taking a post, and AWS throttling and 5xx answers, and requires every
+// log event in the thread once, in order.
 func TestFaultsLoseNothing(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -149,6 +154,11 @@ func TestFaultsLoseNothing(t *testing.T) {
 			}
 			if pass == 20 {
 				r.slack.RateLimit("chat.update", 1, 0)
+			}
+		}},
+		{"slack answers lost", 0, func(r *rig, pass int) {
+			if pass%3 == 0 {
+				r.slack.LoseReplies("chat.postMessage", 1) // the poster finds the post
 			}
 		}},
 		{"aws throttling", 1, func(r *rig, pass int) {
@@ -297,7 +307,8 @@ func TestExternalLaunchGetsThread(t *testing.T) {
 		t.Fatalf("got %d parents, want 2: %+v", len(parents), parents)
 	}
 	contains(t, "external parent", parents[0].Text, "Test launch of web01 started outside cutoverbot (console or API) — job `"+external.ID+"`")
-	contains(t, "our parent", parents[1].Text, "Test launch of api01 started by <@U7>")
+	// The watcher posted the parent from the job's tag, which it cannot verify.
+	contains(t, "our parent", parents[1].Text, "Test launch of api01 tagged as requested by <@U7> — job")
 	if oursTS != parents[1].TS {
 		t.Errorf("Follow after discovery: got ts %q, want the watcher's parent %q", oursTS, parents[1].TS)
 	}
@@ -309,7 +320,44 @@ func TestExternalLaunchGetsThread(t *testing.T) {
 	}
 	r.drive(t, step, func() bool { return r.jobDone(t, external.ID)() && r.jobDone(t, ours.ID)() }, n)
 	r.checkThread(t, external.ID, parents[0].TS)
-	r.checkThread(t, ours.ID, parents[1].TS)
+	final := r.checkThread(t, ours.ID, parents[1].TS)
+	// Follow told the notifier who asked: the parent was edited, and the final report says so.
+	parents = r.parents()
+	contains(t, "our parent at the end", parents[1].PlainText(), "*Test launch* of api01 requested by <@U7> — job")
+	if strings.Contains(parents[1].PlainText(), "tagged") {
+		t.Errorf("our parent at the end: %q, want no tag wording once the requester is known", parents[1].PlainText())
+	}
+	contains(t, "our final report", final.Text, "requested by <@U7>")
+	contains(t, "external final report", r.slack.Replies(channel, parents[0].TS)[len(r.slack.Replies(channel, parents[0].TS))-1].Text,
+		"started outside cutoverbot (console or API)")
+}
+
+// TestTaggedLaunchShownAsTag starts a job outside the bot with a requester tag full of
+// Markdown: the thread shows the tag as a tag, literally, never as who started the job.
+func TestTaggedLaunchShownAsTag(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	n := r.notifier(t, r.store, "a", nil)
+	if err := n.WatchOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	job := r.startTest(t, map[string]string{migration.TagRequestedBy: "*ann* _the_ ~admin~ `x` <!channel>"}, mgnemu.SampleWeb01)
+	r.clock.Advance(step)
+	if err := n.WatchOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	parents := r.parents()
+	if len(parents) != 1 {
+		t.Fatalf("got %d parents, want 1", len(parents))
+	}
+	const literal = "tagged as requested by `*ann* _the_ ~admin~ 'x' &lt;!channel&gt;`"
+	contains(t, "parent", parents[0].Text, "Test launch of web01 "+literal+" — job")
+	r.drive(t, step, r.jobDone(t, job.ID), n)
+	final := r.checkThread(t, job.ID, parents[0].TS)
+	contains(t, "final report", final.Text, literal)
+	sj, err := r.store.Job(t.Context(), job.ID)
+	if err != nil || sj.RequestedBy != "" || sj.TaggedBy != "*ann* _the_ ~admin~ `x` <!channel>" {
+		t.Errorf("stored job: %+v, %v; want no requester and the tag as MGN has it", sj, err)
+	}
 }
 
 func TestBaselineRecordsEndedJobsSilently(t *testing.T) {

@@ -15,10 +15,11 @@ import (
 
 // WatchOnce does one pass of the watcher: it posts a notice for each server whose
 // replication changed since the last pass (the first pass after start only records the
-// states), and gives every launch job it has not seen its own thread, including launches
-// started in the AWS console or through the API.
+// states), gives every launch job it has not seen its own thread, including launches
+// started in the AWS console or through the API, and retries reminder firings claimed but
+// not posted (RetryReminders).
 func (n *Notifier) WatchOnce(ctx context.Context) error {
-	return errors.Join(n.watchServers(ctx), n.discoverJobs(ctx))
+	return errors.Join(n.watchServers(ctx), n.discoverJobs(ctx), n.RetryReminders(ctx))
 }
 
 // serverState is the compact replication state kept per server in the store, e.g.
@@ -169,11 +170,12 @@ func problemText(name string, r migration.Replication) string {
 	return s
 }
 
-// discoverJobs gives each LAUNCH job not yet in the store its thread. A job tagged with
-// migration.TagRequestedBy was started through the bot and races with Follow: whichever stores it
-// first posts its parent. On the first pass after start, jobs that already ended are
-// recorded without a post, while running ones are followed: a launch running while the bot
-// was down still gets its thread.
+// discoverJobs gives each LAUNCH job not yet in the store its thread. A job the bot started
+// races with Follow: whichever stores it first posts its parent. The watcher cannot tell the
+// bot's launches from others (anyone may tag a job), so it records a requester tag only as a
+// tag, which Follow replaces with who asked and approved. On the first pass after start,
+// jobs that already ended are recorded without a post, while running ones are followed: a
+// launch running while the bot was down still gets its thread.
 func (n *Notifier) discoverJobs(ctx context.Context) error {
 	now := n.cfg.Now()
 	n.mu.Lock()
@@ -201,7 +203,7 @@ func (n *Notifier) discoverJobs(ctx context.Context) error {
 			continue
 		case first && !j.Active():
 			_, err = n.store.FollowJob(ctx, store.Job{
-				JobID: j.ID, Kind: kindOf(j), ServerIDs: j.ServerIDs(), StartedBy: j.Tags[migration.TagRequestedBy],
+				JobID: j.ID, Kind: kindOf(j), ServerIDs: j.ServerIDs(), TaggedBy: j.Tags[migration.TagRequestedBy],
 				StartedAt: j.Created, Done: true, Outcome: "ended before cutoverbot watched",
 			})
 		default:
@@ -210,7 +212,7 @@ func (n *Notifier) discoverJobs(ctx context.Context) error {
 				n.logger.InfoContext(ctx, "launch started outside cutoverbot", "job_id", j.ID, "servers", len(j.Participants))
 			}
 			sj := store.Job{JobID: j.ID, Kind: kindOf(j), ServerIDs: j.ServerIDs(), Channel: n.cfg.Channel,
-				StartedBy: who, StartedAt: j.Created}
+				TaggedBy: who, StartedAt: j.Created}
 			if sj.StartedAt.IsZero() {
 				sj.StartedAt = now
 			}

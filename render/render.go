@@ -1,6 +1,7 @@
 // Package render holds what the Slack-facing packages share: the action IDs of cutoverbot's
 // buttons (the contract between the messages that carry them and the handlers that answer
-// them) and Block Kit helpers that keep every message inside Slack's limits.
+// them), Block Kit helpers that keep every message inside Slack's limits, and wording that
+// several messages use (who launched a job).
 package render
 
 import (

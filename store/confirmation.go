@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -34,14 +35,8 @@ const (
 	Failed    ConfirmationState = "failed"
 )
 
-// Final reports whether nothing more happens to a confirmation in state s.
-func (s ConfirmationState) Final() bool {
-	switch s {
-	case Cancelled, Expired, Launched, Failed:
-		return true
-	}
-	return false
-}
+// Final reports whether nothing more happens to a confirmation in state s (see FinalStates).
+func (s ConfirmationState) Final() bool { return slices.Contains(FinalStates, s) }
 
 // InProgress reports whether a confirmation in state s was decided and its action is being
 // carried out.

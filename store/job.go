@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,7 +16,19 @@ type Job struct {
 	ServerIDs []string
 	Channel   string // the thread's channel; "" until posted
 	ParentTS  string // the thread parent; "" until posted
-	StartedBy string // Slack user ID; "" when started outside the bot
+	// RequestedBy is the Slack user who asked for the launch through the bot; "" for a job
+	// the bot did not start (or does not know it started).
+	RequestedBy string
+	// ApprovedBy are the Slack users who confirmed the launch on its card, in order; nil
+	// for a test launch or a job the bot did not start.
+	ApprovedBy []string
+	// TaggedBy is, for a job the bot did not start, the requester its MGN tag names: anyone
+	// who can tag a job can set it, so it is not verified. "" when untagged.
+	TaggedBy string
+	// StartedBy is kept from records written before RequestedBy existed: whoever the bot then
+	// said started the job (the person whose command or click launched it, or the job's
+	// tag). New records leave it "".
+	StartedBy string
 	StartedAt time.Time
 	Cursor    string // opaque log cursor owned by the notifier
 	Posted    int    // log items already posted
@@ -24,7 +37,8 @@ type Job struct {
 	UpdatedAt time.Time // last change; set by the store
 }
 
-const jobColumns = `job_id, kind, channel, parent_ts, started_by, started_at, log_cursor, posted, done, outcome, updated_at`
+const jobColumns = `job_id, kind, channel, parent_ts, started_by, started_at, log_cursor, posted, done, outcome, updated_at,
+	requested_by, approved_by, tagged_by`
 
 const jobServersQuery = `SELECT job_id, server_id FROM job_servers WHERE job_id IN (%s) ORDER BY job_id, pos`
 
@@ -32,11 +46,23 @@ func scanJob(row scanner) (Job, error) {
 	var (
 		j                Job
 		started, updated int64
+		approvers        string
 	)
 	err := row.Scan(&j.JobID, &j.Kind, &j.Channel, &j.ParentTS, &j.StartedBy, &started, &j.Cursor, &j.Posted,
-		&j.Done, &j.Outcome, &updated)
+		&j.Done, &j.Outcome, &updated, &j.RequestedBy, &approvers, &j.TaggedBy)
 	j.StartedAt, j.UpdatedAt = fromMicros(started), fromMicros(updated)
+	j.ApprovedBy = splitUsers(approvers)
 	return j, err
+}
+
+// Approvers are stored comma-separated: Slack user IDs contain no comma.
+func joinUsers(ids []string) string { return strings.Join(ids, ",") }
+
+func splitUsers(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 // FollowJob stores j unless a job with j.JobID is already stored, and
@@ -51,10 +77,10 @@ func (s *Store) FollowJob(ctx context.Context, j Job) (created bool, err error) 
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (job_id) DO NOTHING`,
 			j.JobID, j.Kind, j.Channel, j.ParentTS, j.StartedBy, micros(j.StartedAt), j.Cursor, j.Posted,
-			j.Done, j.Outcome, micros(j.UpdatedAt))
+			j.Done, j.Outcome, micros(j.UpdatedAt), j.RequestedBy, joinUsers(j.ApprovedBy), j.TaggedBy)
 		if err != nil {
 			return err
 		}
@@ -130,6 +156,18 @@ func (s *Store) queryJobs(ctx context.Context, query string, args ...any) ([]Job
 		js[i].ServerIDs = servers[js[i].JobID]
 	}
 	return js, nil
+}
+
+// SetJobRequester records who asked for the job through the bot and who approved it, for a
+// job stored before they were known (the watcher found the job in MGN first); the job's
+// unverified tag is dropped. It returns ErrNotFound if there is no such job.
+func (s *Store) SetJobRequester(ctx context.Context, jobID, requestedBy string, approvedBy []string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET requested_by = $2, approved_by = $3, tagged_by = '', updated_at = $4
+		WHERE job_id = $1`, jobID, requestedBy, joinUsers(approvedBy), micros(time.Now()))
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("set job requester %s: %w", jobID, err)
+	}
+	return nil
 }
 
 // SetJobParent records the thread that the job's progress is posted into.

@@ -127,3 +127,38 @@ func TestSaveProgress(t *testing.T) {
 		}
 	})
 }
+
+// TestJobRequester keeps who asked for a job and who approved it apart from an MGN tag, and
+// records them for a job first stored from its tag.
+func TestJobRequester(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := t.Context()
+		ours := store.Job{JobID: "mgnjob-1", Kind: "cutover", RequestedBy: "U1", ApprovedBy: []string{"U2", "U3"}, StartedAt: t0}
+		outside := store.Job{JobID: "mgnjob-2", Kind: "test", TaggedBy: "*ann*", StartedAt: t0}
+		for _, j := range []store.Job{ours, outside} {
+			if _, err := s.FollowJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Job(ctx, "mgnjob-1")
+		if err != nil || got.RequestedBy != "U1" || !reflect.DeepEqual(got.ApprovedBy, []string{"U2", "U3"}) || got.TaggedBy != "" || got.StartedBy != "" {
+			t.Errorf("Job(mgnjob-1) = %+v, %v; want requested by U1, approved by U2 and U3, no tag", got, err)
+		}
+		got, err = s.Job(ctx, "mgnjob-2")
+		if err != nil || got.RequestedBy != "" || got.ApprovedBy != nil || got.TaggedBy != "*ann*" {
+			t.Errorf("Job(mgnjob-2) = %+v, %v; want only the tag *ann*", got, err)
+		}
+		if err := s.SetJobRequester(ctx, "mgnjob-2", "U4", nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.Job(ctx, "mgnjob-2")
+		if err != nil || got.RequestedBy != "U4" || got.ApprovedBy != nil || got.TaggedBy != "" {
+			t.Errorf("after SetJobRequester: %+v, %v; want requested by U4 and the tag dropped", got, err)
+		}
+		if err := s.SetJobRequester(ctx, "mgnjob-9", "U4", nil); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SetJobRequester of an unknown job: got %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -125,6 +125,23 @@ var migrations = []migration{
 	{3, "index once-keys by age, for retention", []string{
 		`CREATE INDEX once_keys_at ON once_keys (at)`,
 	}},
+	// Who asked for a job and who approved it are kept apart from MGN's requested-by tag,
+	// which anyone can set. Rows written before this keep their started_by. (Versions 2 and
+	// 3 are the confirmation state machine and retention.)
+	{4, "job requester, approvers and tag; reminder firings", []string{
+		`ALTER TABLE jobs ADD COLUMN requested_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN approved_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN tagged_by TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE reminders (
+			firing        BIGINT PRIMARY KEY,
+			holder        TEXT NOT NULL,
+			claimed_until BIGINT NOT NULL,
+			done          BOOLEAN NOT NULL DEFAULT FALSE,
+			message_ts    TEXT NOT NULL DEFAULT '',
+			updated_at    BIGINT NOT NULL
+		)`,
+		`CREATE INDEX reminders_done ON reminders (done, firing)`,
+	}},
 }
 
 // migrate applies the migrations the database lacks and returns how many

@@ -22,12 +22,12 @@ type PruneOptions struct {
 
 // Pruned counts the rows one Prune deleted, by kind; server lists are not counted.
 type Pruned struct {
-	Audit, OnceKeys, Jobs, Confirmations int64
+	Audit, OnceKeys, Jobs, Confirmations, Reminders int64
 }
 
 // Prune deletes what is older than before: audit entries (by their time), once-keys (by when
-// they were recorded), finished jobs (by their start) and confirmations in a final state (by
-// their creation), each with its server list. Running jobs, confirmations that are not final,
+// they were recorded), finished jobs (by their start), confirmations in a final state (by
+// their creation), each with its server list, and posted reminders (by their firing). Running jobs, confirmations that are not final,
 // server states (the baseline of replication notices) and leases are kept.
 //
 // It deletes in statements of at most o.Batch rows with o.Pause between them, so that it never
@@ -63,10 +63,14 @@ func (s *Store) Prune(ctx context.Context, before time.Time, o PruneOptions) (Pr
 		SELECT job_id FROM jobs WHERE done AND started_at < $1 ORDER BY started_at LIMIT $2)`, cutoff); err != nil {
 		return p, err
 	}
-	p.Confirmations, err = s.pruneBatches(ctx, o, "closed confirmations", `DELETE FROM confirmations WHERE id IN (
+	if p.Confirmations, err = s.pruneBatches(ctx, o, "closed confirmations", `DELETE FROM confirmations WHERE id IN (
 		SELECT id FROM confirmations WHERE created_at < $1
 		AND state IN (`+placeholders(3, len(finalStates))+`) ORDER BY created_at LIMIT $2)`,
-		append([]any{cutoff}, finalStates...)...)
+		append([]any{cutoff}, finalStates...)...); err != nil {
+		return p, err
+	}
+	p.Reminders, err = s.pruneBatches(ctx, o, "posted reminders", `DELETE FROM reminders WHERE firing IN (
+		SELECT firing FROM reminders WHERE done AND firing < $1 ORDER BY firing LIMIT $2)`, cutoff)
 	return p, err
 }
 

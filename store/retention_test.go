@@ -84,6 +84,15 @@ func TestPrune(t *testing.T) {
 		}
 		confirm("old-pending", store.Pending, old)
 		confirm("old-confirmed", store.Confirmed, old)
+		confirm("old-calling", store.Calling, old)
+
+		for i, at := range []time.Time{old, old.Add(-time.Hour), recent} {
+			_, err := s.ClaimReminder(ctx, at, "replica-1", time.Minute, at)
+			must(err)
+			must(s.FinishReminder(ctx, at, fmt.Sprint("1.", i), at))
+		}
+		_, err = s.ClaimReminder(ctx, old.Add(-2*time.Hour), "replica-1", time.Minute, old) // claimed, never posted
+		must(err)
 		confirm("recent-cancelled", store.Cancelled, recent)
 
 		_, err = s.SwapServerState(ctx, "s-1", "", "CONTINUOUS", old)
@@ -95,7 +104,7 @@ func TestPrune(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Prune: %v", err)
 		}
-		want := store.Pruned{Audit: 5, OnceKeys: 4, Jobs: 3, Confirmations: int64(len(store.FinalStates))}
+		want := store.Pruned{Audit: 5, OnceKeys: 4, Jobs: 3, Confirmations: int64(len(store.FinalStates)), Reminders: 2}
 		if got != want {
 			t.Errorf("Prune = %+v, want %+v", got, want)
 		}
@@ -124,13 +133,19 @@ func TestPrune(t *testing.T) {
 				t.Errorf("old %s confirmation: got %v, want ErrNotFound", st, err)
 			}
 		}
-		for _, id := range []string{"old-pending", "old-confirmed", "recent-cancelled"} {
+		if left, err := s.UnfinishedReminders(ctx); err != nil || len(left) != 1 {
+			t.Errorf("unfinished reminders left: %v, %v; want the one never posted", left, err)
+		}
+		if n := rows(t, dsn, "reminders"); n != 2 {
+			t.Errorf("reminders rows left: %d, want 2 (the recent one and the one never posted)", n)
+		}
+		for _, id := range []string{"old-pending", "old-confirmed", "old-calling", "recent-cancelled"} {
 			if c, err := s.Confirmation(ctx, id); err != nil || len(c.ServerIDs) != 1 {
 				t.Errorf("confirmation %s: %+v, %v; want it kept with its server", id, c, err)
 			}
 		}
-		if n := rows(t, dsn, "confirmation_servers"); n != 3 {
-			t.Errorf("confirmation_servers rows left: %d, want 3", n)
+		if n := rows(t, dsn, "confirmation_servers"); n != 4 {
+			t.Errorf("confirmation_servers rows left: %d, want 4", n)
 		}
 		if states, err := s.ServerStates(ctx); err != nil || states["s-1"] != "CONTINUOUS" {
 			t.Errorf("server states after pruning: %v, %v; want s-1 kept", states, err)

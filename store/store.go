@@ -1,8 +1,9 @@
 // Package store keeps cutoverbot's durable state: confirmations waiting for an
 // approver's click, MGN launch jobs whose progress is followed in a Slack
-// thread, leases that decide which replica does a piece of singleton work,
-// one-shot markers, the last replication state seen per source server, and
-// an audit log.
+// thread (with who requested and approved them), leases that decide which
+// replica does a piece of singleton work, one-shot markers, the weekly
+// reminder's firings (claimed, then done), the last replication state seen
+// per source server, and an audit log.
 //
 // One concrete [Store] runs over database/sql with two backends chosen by the
 // DSN given to [Open] (see [ParseDSN]): SQLite (pure Go, the default, for a single replica) and

@@ -15,9 +15,10 @@ import (
 
 // The crash tests run `cutoverbot run` as a child process (see TestMain), SIGKILL it at chosen
 // moments and start it again on the same store, while the emulators keep running in the test
-// process. MGN's jobs move on a manual clock, so "mid-job" is a known point of the job log; a
-// kill is placed between job polls (once the bot has read the log again after its last reply),
-// never in the instant between Slack accepting a reply and the bot saving its progress.
+// process. MGN's jobs move on a manual clock, so "mid-job" is a known point of the job log. A
+// kill may fall anywhere, also between Slack taking a reply and the bot saving its progress
+// (TestCrashWhileSlackAnswers holds Slack's answer to make sure it does): the restarted bot
+// reads the thread back and posts nothing twice.
 //
 // With FastPace a single-server launch logs, at these clock offsets from its start:
 //
@@ -85,17 +86,24 @@ func (e *e2e) waitParent(jobID string) slackemu.Message {
 }
 
 // waitReplies waits until the thread has n replies and the bot has started the job poll after
-// the one that posted the last of them, so that its progress is saved: a kill now falls
-// between polls. It fails if the thread has more than n replies.
+// the one that posted the last of them, so that its progress is saved. It fails if the thread
+// has more than n replies.
 func (e *e2e) waitReplies(parentTS string, n int) {
 	e.t.Helper()
-	e.wait(func(s *slackemu.Server) bool { return len(s.Replies(sandboxChannel, parentTS)) >= n },
-		fmt.Sprintf("%d thread replies", n))
+	e.waitPosted(parentTS, n)
 	reads := e.sb.mgn.Calls("DescribeJobLogItems")
 	poll(e.t, "the next job log read", func() bool { return e.sb.mgn.Calls("DescribeJobLogItems") > reads })
 	if got := e.sb.slack.Replies(sandboxChannel, parentTS); len(got) != n {
 		e.t.Fatalf("thread has %d replies, want %d:\n%s", len(got), n, replyTexts(got))
 	}
+}
+
+// waitPosted waits until Slack holds n thread replies, whether or not the bot has heard back
+// or saved its progress: a kill now may fall between the two.
+func (e *e2e) waitPosted(parentTS string, n int) {
+	e.t.Helper()
+	e.wait(func(s *slackemu.Server) bool { return len(s.Replies(sandboxChannel, parentTS)) >= n },
+		fmt.Sprintf("%d thread replies", n))
 }
 
 // waitFinal waits until the thread of a job whose log has items items ends with its final
@@ -289,31 +297,39 @@ func (e *e2e) killProc(p *botProc, want int) {
 	e.wait(func(s *slackemu.Server) bool { return s.Connections() == want }, fmt.Sprintf("the socket of %s to close", p.name))
 }
 
-// TestCrashResumesJobThread kills the bot twice while a test launch runs: once with log items
-// arriving while it is down, once with none. Every log item is posted once, in order, in the
-// one thread, and the final report once.
+// startTestLaunch starts a bot process on the store dsn, has the operator launch web01's test
+// and waits until its thread shows the first two log items. It returns the process's
+// environment, to start it again.
+func startTestLaunch(t *testing.T, dsn string) (e *e2e, env map[string]string, bot *botProc, job mgnemu.Job, parent slackemu.Message) {
+	e = newE2E(t, time.Now().UTC().Truncate(time.Second))
+	e.dumpOnFail()
+	env = e.procEnv(map[string]string{"CUTOVER_DB": dsn})
+	bot = e.startProcConnected("bot 1", env, 1)
+	e.command(sandboxOperator, "launch web01 test")
+	job = e.onlyJob()
+	parent = e.waitParent(job.JobID)
+	e.jobAt(job.JobID, 500*time.Millisecond, 2)
+	e.waitReplies(parent.TS, 2)
+	return e, env, bot, job, parent
+}
+
+// TestCrashResumesJobThread kills the bot twice while a test launch runs, each time as soon as
+// Slack shows the last reply (the bot may not have saved it yet): once with log items
+// arriving while it is down, once with none. Every log item is posted exactly once, in
+// order, in the one thread, and the final report once.
 func TestCrashResumesJobThread(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dsn string) {
-		e := newE2E(t, time.Now().UTC().Truncate(time.Second))
-		e.dumpOnFail()
-		env := e.procEnv(map[string]string{"CUTOVER_DB": dsn})
-		bot := e.startProcConnected("bot 1", env, 1)
-
-		e.command(sandboxOperator, "launch web01 test")
-		job := e.onlyJob()
-		parent := e.waitParent(job.JobID)
-		e.jobAt(job.JobID, 500*time.Millisecond, 2)
-		e.waitReplies(parent.TS, 2)
+		e, env, bot, job, parent := startTestLaunch(t, dsn)
 		e.jobAt(job.JobID, time.Second, 4)
-		e.waitReplies(parent.TS, 4)
+		e.waitPosted(parent.TS, 4)
 
 		e.killProc(bot, 0)
 		e.jobAt(job.JobID, 2*time.Second, 6) // two items while the bot is down
 		bot = e.startProcConnected("bot 2", env, 1)
 		e.waitReplies(parent.TS, 6)
-		bot.waitLog("that it resumed the thread", "job thread resumed", job.JobID, "posted=4")
+		bot.waitLog("that it resumed the thread", "job thread resumed", job.JobID)
 		e.jobAt(job.JobID, 3*time.Second, 8)
-		e.waitReplies(parent.TS, 8)
+		e.waitPosted(parent.TS, 8)
 
 		e.killProc(bot, 0)
 		bot = e.startProcConnected("bot 3", env, 1)
@@ -327,6 +343,47 @@ func TestCrashResumesJobThread(t *testing.T) {
 		if n := e.sb.mgn.Calls("StartTest"); n != 1 {
 			t.Errorf("StartTest called %d times, want 1", n)
 		}
+	})
+}
+
+// TestCrashWhileSlackAnswers kills the bot while Slack holds its answer to a post that Slack
+// has already taken: a thread reply, then the final report. The restarted bot finds both in
+// the thread and posts neither again.
+func TestCrashWhileSlackAnswers(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		e, env, bot, job, parent := startTestLaunch(t, dsn)
+
+		// Reply 3 reaches Slack; its answer does not reach the bot before it dies.
+		e.sb.slack.HoldReplies("chat.postMessage", 1, time.Minute)
+		e.jobAt(job.JobID, time.Second, 4)
+		e.waitPosted(parent.TS, 3)
+		e.killProc(bot, 0)
+		if n := len(e.sb.slack.Replies(sandboxChannel, parent.TS)); n != 3 {
+			t.Fatalf("thread has %d replies when the bot died, want 3", n)
+		}
+		bot = e.startProcConnected("bot 2", env, 1)
+		e.waitReplies(parent.TS, 4)
+		bot.waitLog("that it found the reply", "thread shows replies not recorded", job.JobID, "recorded=2", "shown=3")
+		e.jobAt(job.JobID, 2*time.Second, 6)
+		e.waitReplies(parent.TS, 6)
+		e.jobAt(job.JobID, 3*time.Second, 8)
+		e.waitReplies(parent.TS, 8)
+
+		// The final report reaches Slack; the bot dies before it hears back and marks the job
+		// done. MGN answers the job status slowly, so that the hold is in place before the
+		// bot posts the report.
+		e.sb.mgn.SetLatency("DescribeJobs", 2*time.Second)
+		e.jobAt(job.JobID, 3*time.Second, 9)
+		e.waitPosted(parent.TS, 9)
+		e.sb.slack.HoldReplies("chat.postMessage", 1, time.Minute)
+		e.waitFinal(parent.TS, 9)
+		e.killProc(bot, 0)
+		e.sb.mgn.SetLatency("DescribeJobs", 0)
+		bot = e.startProcConnected("bot 3", env, 1)
+		bot.waitLog("that it found the final report", "final report found in the thread", job.JobID)
+		bot.waitLog("that it ended the job", "job ended", job.JobID, "posted=9")
+		e.watchPasses(2) // anything posted twice would show by now
+		e.checkThread(job.JobID, parent.TS)
 	})
 }
 

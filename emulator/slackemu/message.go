@@ -29,11 +29,14 @@ type Message struct {
 	// Edits counts content changes (chat.update, replace_original).
 	Edits  int
 	Posted time.Time
+	// Metadata is the message metadata the app attached; nil for none.
+	Metadata *Metadata
 }
 
 func (m *Message) clone() Message {
 	c := *m
 	c.Blocks = slices.Clone(m.Blocks)
+	c.Metadata = m.Metadata.clone()
 	return c
 }
 

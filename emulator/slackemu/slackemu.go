@@ -4,7 +4,13 @@
 //
 // It models: bot and app-level token checks; chat.postMessage, chat.update
 // and chat.postEphemeral with Slack's Block Kit limits and error codes;
-// threads, broadcast replies, edits and ephemeral messages per user;
+// message metadata (event_type and event_payload, stored with the message and
+// returned only when include_all_metadata is set, as Slack does);
+// conversations.history and conversations.replies with oldest, latest,
+// inclusive, limit and cursor pagination (has_more, next_cursor) and the
+// errors channel_not_found, thread_not_found, invalid_cursor and
+// invalid_ts_oldest/latest; threads, broadcast replies (shown in the history
+// as thread_broadcast), edits and ephemeral messages per user;
 // per-channel posting limits answered with HTTP 429 and Retry-After;
 // apps.connections.open with single-use tickets; Socket Mode hello, server
 // pings, disconnect frames, a cap of 10 sockets, envelopes for slash commands
@@ -23,7 +29,17 @@
 // Any other Web API method answers {"ok":false,"error":"unknown_method"} and
 // is recorded (see Unknown).
 //
+// Fault hooks: RateLimit (429 before the call), LoseReplies (the call takes
+// effect, the answer is lost) and HoldReplies (the call takes effect, the
+// answer waits).
+//
 // Choices where Slack is vague:
+//   - conversations.replies lists the parent on the first page only; a cursor
+//     is base64 of "next_ts:" and the first ts of the next page, as Slack's
+//     look; history and replies skip deleted messages.
+//   - Slack documents no size limit for metadata; the emulator refuses a
+//     metadata argument over 8 KB (invalid_metadata_format). chat.update
+//     without a metadata argument keeps the message's metadata.
 //   - thread_ts naming a reply is mapped to that reply's parent, as Slack
 //     does; a thread_ts naming no message fails with "thread_not_found"
 //     (an emulator-only error code, so the mistake is loud).
@@ -119,6 +135,7 @@ type Server struct {
 	calls      map[string]int
 	unknown    []string
 	faults     map[string]*fault
+	replies    map[string]*replyFault
 	buckets    map[string]*bucket
 	tickets    map[string]bool // issued, not yet used
 	sockets    []*socket
@@ -139,6 +156,13 @@ type channel struct {
 type fault struct {
 	n          int
 	retryAfter time.Duration
+}
+
+// replyFault spoils the answers of calls that took effect.
+type replyFault struct {
+	n     int
+	lose  bool          // answer HTTP 503 instead of the result
+	delay time.Duration // otherwise: hold the answer this long
 }
 
 // New returns an unstarted Server.
@@ -182,6 +206,7 @@ func New(opts Options) *Server {
 		ephemerals: map[string][]*Message{},
 		calls:      map[string]int{},
 		faults:     map[string]*fault{},
+		replies:    map[string]*replyFault{},
 		buckets:    map[string]*bucket{},
 		tickets:    map[string]bool{},
 		responses:  map[string]*responseURL{},
@@ -287,6 +312,35 @@ func (s *Server) RateLimit(method string, n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[method] = &fault{n: n, retryAfter: retryAfter}
+}
+
+// LoseReplies makes the next n successful calls of method take effect (a message is posted,
+// an update applied) and then answer HTTP 503 instead of their result, as when a load
+// balancer loses Slack's answer: the client cannot tell that the call succeeded.
+func (s *Server) LoseReplies(method string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replies[method] = &replyFault{n: n, lose: true}
+}
+
+// HoldReplies makes the next n successful calls of method take effect and then hold their
+// answer for d, or until the client gives up (its process dies) or the server closes: the
+// window in which a client has been heard but has not heard back.
+func (s *Server) HoldReplies(method string, n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replies[method] = &replyFault{n: n, delay: d}
+}
+
+func (s *Server) takeReplyFault(method string) *replyFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.replies[method]
+	if f == nil || f.n <= 0 {
+		return nil
+	}
+	f.n--
+	return f
 }
 
 // Calls returns how many times method was called, including refused calls.

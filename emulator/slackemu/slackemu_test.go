@@ -904,7 +904,7 @@ func TestTokensAndLookups(t *testing.T) {
 			return err
 		}, "channel_not_found"},
 		{"unknown method", func() error {
-			_, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: testChannel})
+			_, _, err := api.GetUsersInConversationContext(ctx, &slack.GetUsersInConversationParameters{ChannelID: testChannel})
 			return err
 		}, "unknown_method"},
 	}
@@ -919,8 +919,8 @@ func TestTokensAndLookups(t *testing.T) {
 			}
 		})
 	}
-	if got := s.Unknown(); fmt.Sprint(got) != "[conversations.history]" {
-		t.Errorf("unknown methods: got %v, want [conversations.history]", got)
+	if got := s.Unknown(); fmt.Sprint(got) != "[conversations.members]" {
+		t.Errorf("unknown methods: got %v, want [conversations.members]", got)
 	}
 }
 

@@ -43,6 +43,8 @@ var methods = map[string]struct {
 	"users.info":            {botToken, (*Server).usersInfo},
 	"usergroups.users.list": {botToken, (*Server).usergroupUsers},
 	"conversations.info":    {botToken, (*Server).conversationsInfo},
+	"conversations.history": {botToken, (*Server).conversationsHistory},
+	"conversations.replies": {botToken, (*Server).conversationsReplies},
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +69,24 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 
 	res, e := s.call(method, m.token, m.h, args, header)
+	if e == nil {
+		switch f := s.takeReplyFault(method); {
+		case f == nil:
+		case f.lose:
+			s.log.Info("reply lost after the call took effect", "method", method)
+			http.Error(w, "upstream connect error or disconnect/reset before headers", http.StatusServiceUnavailable)
+			return
+		default:
+			s.log.Info("reply held after the call took effect", "method", method, "dur", f.delay)
+			t := time.NewTimer(f.delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done(): // the client gave up, or died
+			case <-s.done:
+			}
+			t.Stop()
+		}
+	}
 	if e != nil {
 		s.log.Info("api error", "method", method, "err", e.code)
 		status := e.status
@@ -178,6 +198,10 @@ func (s *Server) postMessage(args url.Values) (map[string]any, *apiError) {
 	if code != "" {
 		return nil, fail(code)
 	}
+	md, code := parseMetadata(args.Get("metadata"))
+	if code != "" {
+		return nil, fail(code)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.channels[args.Get("channel")]
@@ -200,8 +224,8 @@ func (s *Server) postMessage(args url.Values) (map[string]any, *apiError) {
 	}
 	m := &Message{
 		Channel: c.id, TS: s.nextTSLocked(), ThreadTS: threadTS, User: BotUserID,
-		Text: args.Get("text"), Blocks: blocks, Posted: s.now(),
-		Broadcast: threadTS != "" && args.Get("reply_broadcast") == "true",
+		Text: args.Get("text"), Blocks: blocks, Posted: s.now(), Metadata: md,
+		Broadcast: threadTS != "" && truthy(args.Get("reply_broadcast")),
 	}
 	c.msgs = append(c.msgs, m)
 	s.notifyLocked()
@@ -237,9 +261,16 @@ func (s *Server) update(args url.Values) (map[string]any, *apiError) {
 	if text == "" && len(blocks) == 0 {
 		return nil, fail("no_text")
 	}
+	md, code := parseMetadata(args.Get("metadata"))
+	if code != "" {
+		return nil, fail(code)
+	}
 	m.Text = text
 	if blocksArg != "" {
 		m.Blocks = blocks
+	}
+	if md != nil {
+		m.Metadata = md // without the argument the message keeps its metadata
 	}
 	m.Edits++
 	s.notifyLocked()
