@@ -53,9 +53,9 @@ type Server struct {
 	pace Pace
 	// maxActiveServers is the quota of servers across active jobs; maxJobs of active jobs.
 	maxActiveServers, maxJobs int
-	logger           *slog.Logger
-	region           string
-	account          string
+	logger                    *slog.Logger
+	region                    string
+	account                   string
 
 	mu         sync.Mutex
 	servers    map[string]*SourceServer

@@ -24,9 +24,9 @@ type responseURL struct {
 	uses    int
 	// answered holds when each accepted post arrived, on the real clock.
 	answered []time.Time
-	user    string
-	channel string
-	source  *Message // the clicked message; nil for slash commands
+	user     string
+	channel  string
+	source   *Message // the clicked message; nil for slash commands
 }
 
 // ErrNoButton is returned by Click and ClickEphemeral when no message holds
