@@ -28,7 +28,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
-// AWS is what the handlers need from MGN and EC2; *migration.Client satisfies it.
+// AWS is what the handlers need from MGN and EC2; *awsmgn.Client satisfies it.
 type AWS interface {
 	Servers(ctx context.Context) ([]migration.Server, error)
 	Launch(ctx context.Context, req migration.LaunchRequest) (migration.Job, error)

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slack-go/slack"
 
+	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
@@ -885,8 +886,8 @@ func toDomain(t *testing.T, fleet []mgnemu.SourceServer) []migration.Server {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	c := migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		migration.Options{MGNEndpoint: m.URL(), EC2Endpoint: m.URL()})
+	c := awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		awsmgn.Options{MGNEndpoint: m.URL(), EC2Endpoint: m.URL()})
 	servers, err := c.Servers(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slack-go/slack"
 
+	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
@@ -28,7 +29,7 @@ import (
 
 // The compile-time proof that the real types satisfy the handlers' interfaces.
 var (
-	_ AWS    = (*migration.Client)(nil)
+	_ AWS    = (*awsmgn.Client)(nil)
 	_ Poster = (*bot.Poster)(nil)
 	_ Store  = (*store.Store)(nil)
 	_ Groups = (*slack.Client)(nil)
@@ -61,7 +62,7 @@ var approverIDs = func() []string {
 	return ids
 }()
 
-// rig is the real chain on loopback: the MGN emulator behind migration.Client, the Slack
+// rig is the real chain on loopback: the MGN emulator behind awsmgn.Client, the Slack
 // emulator behind slack-go and bot.Poster, the SQLite store, and a Socket Mode bot whose
 // dispatcher hands each envelope to the test, which then calls the Handler directly.
 type rig struct {
@@ -69,7 +70,7 @@ type rig struct {
 	clock    *mgnemu.ManualClock
 	mgn      *mgnemu.Server
 	slack    *slackemu.Server
-	aws      *migration.Client
+	aws      *awsmgn.Client
 	poster   *bot.Poster
 	store    *store.Store
 	follower *follower
@@ -163,8 +164,8 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 		r.loseIf(func(path string) bool { return slices.Contains(lose, path) })
 		mgnURL = lossyProxy(t, mgnURL, r)
 	}
-	r.aws = migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		migration.Options{MGNEndpoint: mgnURL, EC2Endpoint: r.mgn.URL(), Logger: quiet, OutcomeDelay: time.Millisecond})
+	r.aws = awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		awsmgn.Options{MGNEndpoint: mgnURL, EC2Endpoint: r.mgn.URL(), Logger: quiet, OutcomeDelay: time.Millisecond})
 
 	r.slack = slackemu.New(slackemu.Options{Now: r.clock.Now, PostInterval: -1})
 	if err := r.slack.Start("127.0.0.1:0"); err != nil {

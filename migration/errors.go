@@ -1,6 +1,9 @@
 package migration
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The error kinds callers branch on with errors.Is. The adapter maps AWS errors onto them.
 var (
@@ -17,3 +20,31 @@ var (
 // asked afterwards whether it made the change: the caller must not say either way, and must
 // ask again later.
 var ErrOutcomeUnknown = errors.New("outcome unknown")
+
+// Error is an AWS error in the domain's terms: errors.Is matches its Kind (migration.ErrConflict...).
+type Error struct {
+	Op      string // what the bot was doing
+	Code    string // AWS's error code, e.g. ConflictException
+	Message string // AWS's message
+	Kind    error  // one of the Err* kinds; nil when none fits
+	Err     error  // the SDK error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = e.Code
+	}
+	if e.Kind != nil && e.Code != "" {
+		msg = fmt.Sprintf("%s: %s (%s)", e.Kind, msg, e.Code)
+	}
+	if e.Op == "" {
+		return msg
+	}
+	return e.Op + ": " + msg
+}
+
+// Is reports whether target is the error's kind.
+func (e *Error) Is(target error) bool { return e.Kind != nil && e.Kind == target }
+
+func (e *Error) Unwrap() error { return e.Err }

@@ -48,7 +48,8 @@ func (r LaunchRequest) Tags() map[string]string {
 	return tags
 }
 
-func (r LaunchRequest) validate() error {
+// Validate reports what makes r unusable: no mode, no servers, or nothing to find its job by.
+func (r LaunchRequest) Validate() error {
 	switch {
 	case r.Mode != ModeTest && r.Mode != ModeCutover:
 		return fmt.Errorf("launch: %w: mode %q", ErrInvalid, r.Mode)

@@ -42,7 +42,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
-// AWS is what the notifier reads from MGN and EC2. *migration.Client satisfies it.
+// AWS is what the notifier reads from MGN and EC2. *awsmgn.Client satisfies it.
 type AWS interface {
 	Servers(ctx context.Context) ([]migration.Server, error)
 	Job(ctx context.Context, id string) (migration.Job, error)

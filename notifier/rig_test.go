@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slack-go/slack"
 
+	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
@@ -24,7 +25,7 @@ import (
 )
 
 var (
-	_ AWS    = (*migration.Client)(nil)
+	_ AWS    = (*awsmgn.Client)(nil)
 	_ Poster = (*bot.Poster)(nil)
 	_ Store  = (*store.Store)(nil)
 )
@@ -40,7 +41,7 @@ const channel = "C0MIGRATION"
 type rig struct {
 	clock  *mgnemu.ManualClock
 	mgn    *mgnemu.Server
-	aws    *migration.Client
+	aws    *awsmgn.Client
 	slack  *slackemu.Server
 	poster *bot.Poster
 	dsn    string
@@ -82,8 +83,8 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(r.mgn.Close)
-	r.aws = migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		migration.Options{MGNEndpoint: r.mgn.URL(), EC2Endpoint: r.mgn.URL(), RetryMaxAttempts: cmp.Or(o.attempts, 3)})
+	r.aws = awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		awsmgn.Options{MGNEndpoint: r.mgn.URL(), EC2Endpoint: r.mgn.URL(), RetryMaxAttempts: cmp.Or(o.attempts, 3)})
 
 	// Open the client's first connection here (see attempts).
 	for try := 1; ; try++ {

@@ -21,9 +21,9 @@ import (
 	"github.com/slack-go/slack"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/handlers"
-	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/notifier"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -34,7 +34,7 @@ type app struct {
 	holder   string // this process, in leases
 	logger   *slog.Logger
 	store    *store.Store
-	aws      *migration.Client
+	aws      *awsmgn.Client
 	poster   *bot.Poster
 	bot      *bot.Bot
 	notifier *notifier.Notifier
@@ -90,7 +90,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	a := &app{cfg: cfg, holder: holderID(), logger: logger, store: st}
-	a.aws = migration.New(awsCfg, migration.Options{
+	a.aws = awsmgn.New(awsCfg, awsmgn.Options{
 		MGNEndpoint: cfg.MGNEndpoint,
 		EC2Endpoint: cfg.EC2Endpoint,
 		Logger:      logger.With("component", "migration"),
@@ -248,7 +248,7 @@ func (a *app) httpHandler() http.Handler {
 }
 
 // awsCallsCollector exports how many calls the bot made per AWS operation.
-type awsCallsCollector struct{ c *migration.Client }
+type awsCallsCollector struct{ c *awsmgn.Client }
 
 var awsCallsDesc = prometheus.NewDesc("cutoverbot_aws_calls_total", "AWS API calls by operation (retries not counted).", []string{"operation"}, nil)
 

@@ -1,4 +1,4 @@
-package migration_test
+package awsmgn_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/migration"
 )
@@ -30,10 +31,10 @@ var epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 type rig struct {
 	emu    *mgnemu.Server
 	clock  *mgnemu.ManualClock
-	client *migration.Client
+	client *awsmgn.Client
 }
 
-func newRig(tb testing.TB, servers []mgnemu.SourceServer, opts migration.Options) *rig {
+func newRig(tb testing.TB, servers []mgnemu.SourceServer, opts awsmgn.Options) *rig {
 	tb.Helper()
 	clock := mgnemu.NewManualClock(epoch)
 	if servers == nil {
@@ -48,7 +49,7 @@ func newRig(tb testing.TB, servers []mgnemu.SourceServer, opts migration.Options
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	client := migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}}, opts)
+	client := awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}}, opts)
 	return &rig{emu: emu, clock: clock, client: client}
 }
 
@@ -71,7 +72,7 @@ func (r *rig) server(t *testing.T, id string) migration.Server {
 func TestServersPaginates(t *testing.T) {
 	t.Parallel()
 	fleet := mgnemu.GenerateFleet(2500, epoch)
-	r := newRig(t, fleet, migration.Options{})
+	r := newRig(t, fleet, awsmgn.Options{})
 	got, err := r.client.Servers(t.Context())
 	if err != nil {
 		t.Fatalf("Servers: %v", err)
@@ -98,7 +99,7 @@ func TestServersPaginates(t *testing.T) {
 	}
 
 	// A small page size walks more pages and returns the same servers.
-	r2 := newRig(t, fleet[:95], migration.Options{PageSize: 10})
+	r2 := newRig(t, fleet[:95], awsmgn.Options{PageSize: 10})
 	got, err = r2.client.Servers(t.Context())
 	if err != nil {
 		t.Fatalf("Servers with PageSize 10: %v", err)
@@ -119,7 +120,7 @@ func TestServersPaginates(t *testing.T) {
 
 func TestServersMapsFields(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, nil, migration.Options{})
+	r := newRig(t, nil, awsmgn.Options{})
 	servers, err := r.client.Servers(t.Context())
 	if err != nil {
 		t.Fatalf("Servers: %v", err)
@@ -249,7 +250,7 @@ func TestTestLaunchFollowedThroughJobLog(t *testing.T) {
 	for _, pageSize := range []int32{1000, 2} {
 		t.Run(fmt.Sprintf("page size %d", pageSize), func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, nil, migration.Options{PageSize: pageSize})
+			r := newRig(t, nil, awsmgn.Options{PageSize: pageSize})
 			ctx := t.Context()
 			req := launchReq(migration.ModeTest, mgnemu.SampleWeb01)
 			tags := req.Tags()
@@ -424,7 +425,7 @@ func TestJobLogRefusedToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, nil, migration.Options{PageSize: tt.pageSize})
+			r := newRig(t, nil, awsmgn.Options{PageSize: tt.pageSize})
 			job, log := runJob(t, r)
 			evs, next, err := r.client.JobLog(t.Context(), job.ID, tt.cur)
 			if err != nil {
@@ -456,7 +457,7 @@ func TestJobLogRefusedToken(t *testing.T) {
 // it was given with no events.
 func TestJobLogTokenRefusedAgain(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, nil, migration.Options{})
+	r := newRig(t, nil, awsmgn.Options{})
 	job, _ := runJob(t, r)
 	var logCalls atomic.Int64
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -475,8 +476,8 @@ func TestJobLogTokenRefusedAgain(t *testing.T) {
 		r.emu.Handler().ServeHTTP(w, req)
 	}))
 	t.Cleanup(front.Close)
-	client := migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		migration.Options{MGNEndpoint: front.URL, EC2Endpoint: front.URL, PageSize: 2, RetryMaxAttempts: 1})
+	client := awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		awsmgn.Options{MGNEndpoint: front.URL, EC2Endpoint: front.URL, PageSize: 2, RetryMaxAttempts: 1})
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -496,7 +497,7 @@ func TestJobLogTokenRefusedAgain(t *testing.T) {
 
 func TestJobLogFromZeroCursor(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, nil, migration.Options{PageSize: 4})
+	r := newRig(t, nil, awsmgn.Options{PageSize: 4})
 	job, log := runJob(t, r)
 	evs, cur, err := r.client.JobLog(t.Context(), job.ID, migration.Cursor{})
 	if err != nil {
@@ -517,7 +518,7 @@ func TestJobLogFromZeroCursor(t *testing.T) {
 
 func TestFailedPhaseInJobLog(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, nil, migration.Options{})
+	r := newRig(t, nil, awsmgn.Options{})
 	r.emu.FailPhase(mgnemu.SampleWeb01, "CONVERSION_FAIL", "Failed to convert: no space left on device")
 	job, _ := runJob(t, r)
 	evs, _, err := r.client.JobLog(t.Context(), job.ID, migration.Cursor{})
@@ -562,7 +563,7 @@ func TestLaunchRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, nil, migration.Options{})
+			r := newRig(t, nil, awsmgn.Options{})
 			job, err := r.client.Launch(t.Context(), launchReq(tt.mode, tt.ids...))
 			if !errors.Is(err, tt.wantKind) {
 				t.Fatalf("got %+v, %v; want an error of kind %v", job, err, tt.wantKind)
@@ -577,7 +578,7 @@ func TestLaunchRefused(t *testing.T) {
 		})
 	}
 	t.Run("second launch while the first runs", func(t *testing.T) {
-		r := newRig(t, nil, migration.Options{})
+		r := newRig(t, nil, awsmgn.Options{})
 		if _, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01)); err != nil {
 			t.Fatalf("first StartTest: %v", err)
 		}
@@ -589,7 +590,7 @@ func TestLaunchRefused(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, nil, migration.Options{})
+	r := newRig(t, nil, awsmgn.Options{})
 	ctx := t.Context()
 	const unknown = "s-00000000000000000"
 	tests := []struct {
@@ -614,7 +615,7 @@ func TestNotFound(t *testing.T) {
 
 func TestLifecycleChanges(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, nil, migration.Options{})
+	r := newRig(t, nil, awsmgn.Options{})
 	ctx := t.Context()
 	r.clock.Advance(time.Minute)
 	now := r.clock.Now()
@@ -674,7 +675,7 @@ func TestLifecycleChanges(t *testing.T) {
 
 func TestInstances(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, mgnemu.GenerateFleet(200, epoch), migration.Options{})
+	r := newRig(t, mgnemu.GenerateFleet(200, epoch), awsmgn.Options{})
 	ctx := t.Context()
 	var real []string
 	for _, in := range r.emu.Instances() {
@@ -724,7 +725,7 @@ func TestThrottlingRetried(t *testing.T) {
 	t.Parallel()
 	t.Run("MGN", func(t *testing.T) {
 		t.Parallel()
-		r := newRig(t, nil, migration.Options{})
+		r := newRig(t, nil, awsmgn.Options{})
 		job, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01))
 		if err != nil {
 			t.Fatalf("StartTest: %v", err)
@@ -746,7 +747,7 @@ func TestThrottlingRetried(t *testing.T) {
 	})
 	t.Run("EC2", func(t *testing.T) {
 		t.Parallel()
-		r := newRig(t, nil, migration.Options{})
+		r := newRig(t, nil, awsmgn.Options{})
 		r.emu.Throttle("DescribeInstances", 1)
 		if _, err := r.client.ManagedServers(t.Context()); err != nil {
 			t.Fatalf("ManagedServers after a throttle: %v", err)
@@ -756,7 +757,7 @@ func TestThrottlingRetried(t *testing.T) {
 		}
 	})
 	t.Run("no retries left", func(t *testing.T) {
-		r := newRig(t, nil, migration.Options{RetryMaxAttempts: 1})
+		r := newRig(t, nil, awsmgn.Options{RetryMaxAttempts: 1})
 		r.emu.Throttle("DescribeJobs", 1)
 		_, err := r.client.Jobs(t.Context(), time.Time{})
 		if !errors.Is(err, migration.ErrThrottled) {
@@ -781,7 +782,7 @@ func TestFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, nil, migration.Options{})
+			r := newRig(t, nil, awsmgn.Options{})
 			r.emu.Fail("DescribeJobs", 5, tt.status, tt.errType)
 			_, err := r.client.Jobs(t.Context(), time.Time{})
 			if !errors.Is(err, tt.wantKind) {
@@ -793,7 +794,7 @@ func TestFaults(t *testing.T) {
 		})
 	}
 	t.Run("latency beyond the deadline", func(t *testing.T) {
-		r := newRig(t, nil, migration.Options{})
+		r := newRig(t, nil, awsmgn.Options{})
 		r.emu.SetLatency("DescribeSourceServers", time.Minute)
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		defer cancel()
@@ -809,7 +810,7 @@ func TestFaults(t *testing.T) {
 }
 
 func BenchmarkServers3000(b *testing.B) {
-	r := newRig(b, mgnemu.GenerateFleet(3000, epoch), migration.Options{Logger: slog.New(slog.DiscardHandler)})
+	r := newRig(b, mgnemu.GenerateFleet(3000, epoch), awsmgn.Options{Logger: slog.New(slog.DiscardHandler)})
 	ctx := b.Context()
 	want := 0
 	for _, s := range r.emu.Servers() {
@@ -860,10 +861,10 @@ func lossyProxy(t *testing.T, target string, lose ...string) string {
 // newLossyRig is a rig whose MGN answers to the operations in lose are lost after MGN acted.
 func newLossyRig(t *testing.T, lose ...string) *rig {
 	t.Helper()
-	r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+	r := newRig(t, nil, awsmgn.Options{OutcomeDelay: time.Millisecond})
 	proxy := lossyProxy(t, r.emu.URL(), lose...)
-	r.client = migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		migration.Options{MGNEndpoint: proxy, EC2Endpoint: r.emu.URL(), OutcomeDelay: time.Millisecond,
+	r.client = awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		awsmgn.Options{MGNEndpoint: proxy, EC2Endpoint: r.emu.URL(), OutcomeDelay: time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	return r
 }
@@ -899,7 +900,7 @@ func TestLaunchNotRetried(t *testing.T) {
 	t.Parallel()
 	t.Run("5xx before MGN acted", func(t *testing.T) {
 		t.Parallel()
-		r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+		r := newRig(t, nil, awsmgn.Options{OutcomeDelay: time.Millisecond})
 		r.emu.Fail("StartCutover", 1, 503, "ServiceUnavailableException")
 		_, err := r.client.Launch(t.Context(), launchReq(migration.ModeCutover, mgnemu.SampleDB01))
 		if !errors.Is(err, migration.ErrUnavailable) || errors.Is(err, migration.ErrOutcomeUnknown) {
@@ -917,7 +918,7 @@ func TestLaunchNotRetried(t *testing.T) {
 	})
 	t.Run("throttled", func(t *testing.T) {
 		t.Parallel()
-		r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+		r := newRig(t, nil, awsmgn.Options{OutcomeDelay: time.Millisecond})
 		r.emu.Throttle("StartTest", 1)
 		_, err := r.client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01))
 		if !errors.Is(err, migration.ErrThrottled) {
@@ -940,7 +941,7 @@ func TestLaunchNotRetried(t *testing.T) {
 	})
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
-		r := newRig(t, nil, migration.Options{OutcomeDelay: time.Millisecond})
+		r := newRig(t, nil, awsmgn.Options{OutcomeDelay: time.Millisecond})
 		r.emu.SetLatency("StartTest", time.Minute)
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
@@ -977,4 +978,12 @@ func TestChangeAnswerLost(t *testing.T) {
 	if _, err := r.client.MarkReadyForCutover(ctx, mgnemu.SampleWeb02); !errors.Is(err, migration.ErrUnavailable) {
 		t.Errorf("MarkReadyForCutover(web02) through the lossy proxy: got %v, want the lost answer's error", err)
 	}
+}
+
+func ids(servers []migration.Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.ID
+	}
+	return out
 }

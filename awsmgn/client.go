@@ -1,4 +1,4 @@
-package migration
+package awsmgn
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 	mgntypes "github.com/aws/aws-sdk-go-v2/service/mgn/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/cutoverbot/cutoverbot/migration"
 )
 
 // Options configures the adapter.
@@ -121,12 +123,12 @@ func (c *Client) Calls() map[string]int64 {
 }
 
 // Servers lists every non-archived source server, following MGN's pages.
-func (c *Client) Servers(ctx context.Context) ([]Server, error) {
+func (c *Client) Servers(ctx context.Context) ([]migration.Server, error) {
 	in := &mgn.DescribeSourceServersInput{
 		Filters:    &mgntypes.DescribeSourceServersRequestFilters{IsArchived: aws.Bool(false)},
 		MaxResults: aws.Int32(c.pageSize),
 	}
-	var out []Server
+	var out []migration.Server
 	p := mgn.NewDescribeSourceServersPaginator(c.mgn, in, func(o *mgn.DescribeSourceServersPaginatorOptions) { o.StopOnDuplicateToken = true })
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -140,16 +142,16 @@ func (c *Client) Servers(ctx context.Context) ([]Server, error) {
 	return out, nil
 }
 
-// Server describes one source server. It returns an error wrapping ErrNotFound when MGN does not know it.
-func (c *Client) Server(ctx context.Context, id string) (Server, error) {
+// migration.Server describes one source server. It returns an error wrapping migration.ErrNotFound when MGN does not know it.
+func (c *Client) Server(ctx context.Context, id string) (migration.Server, error) {
 	out, err := c.mgn.DescribeSourceServers(ctx, &mgn.DescribeSourceServersInput{
 		Filters: &mgntypes.DescribeSourceServersRequestFilters{SourceServerIDs: []string{id}},
 	})
 	if err != nil {
-		return Server{}, mapError("describe source server "+id, err)
+		return migration.Server{}, mapError("describe source server "+id, err)
 	}
 	if len(out.Items) == 0 {
-		return Server{}, fmt.Errorf("source server %s: %w", id, ErrNotFound)
+		return migration.Server{}, fmt.Errorf("source server %s: %w", id, migration.ErrNotFound)
 	}
 	return serverFromSDK(out.Items[0]), nil
 }
@@ -160,10 +162,10 @@ func (c *Client) Server(ctx context.Context, id string) (Server, error) {
 // fails in a way that does not prove MGN refused it (a lost or 5xx answer, a timeout, a broken
 // connection, or a conflict that may be the request's own job), Launch asks MGN for the job
 // carrying req's key tag and returns that job, with no error, when there is one. Otherwise the
-// error says that nothing was launched; it wraps ErrOutcomeUnknown when MGN could not be asked.
-func (c *Client) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
-	if err := req.validate(); err != nil {
-		return Job{}, err
+// error says that nothing was launched; it wraps migration.ErrOutcomeUnknown when MGN could not be asked.
+func (c *Client) Launch(ctx context.Context, req migration.LaunchRequest) (migration.Job, error) {
+	if err := req.Validate(); err != nil {
+		return migration.Job{}, err
 	}
 	op := fmt.Sprintf("start %s %s", req.Mode, strings.Join(req.ServerIDs, ","))
 	var (
@@ -172,12 +174,12 @@ func (c *Client) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
 	)
 	tags := req.Tags()
 	switch req.Mode {
-	case ModeTest:
+	case migration.ModeTest:
 		var r *mgn.StartTestOutput
 		if r, err = c.mgn.StartTest(ctx, &mgn.StartTestInput{SourceServerIDs: req.ServerIDs, Tags: tags}, once); err == nil {
 			out = r.Job
 		}
-	case ModeCutover:
+	case migration.ModeCutover:
 		var r *mgn.StartCutoverOutput
 		if r, err = c.mgn.StartCutover(ctx, &mgn.StartCutoverInput{SourceServerIDs: req.ServerIDs, Tags: tags}, once); err == nil {
 			out = r.Job
@@ -188,21 +190,21 @@ func (c *Client) Launch(ctx context.Context, req LaunchRequest) (Job, error) {
 	}
 	err = mapError(op, err)
 	if refused(err) {
-		return Job{}, err
+		return migration.Job{}, err
 	}
 	// The context may have ended with the call; asking MGN must not end with it.
 	ask, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeBudget)
 	defer cancel()
 	key, value := req.Key()
-	job, found, lerr := c.findLaunchPatiently(ask, key, value, req.Since, !errors.Is(err, ErrConflict))
+	job, found, lerr := c.findLaunchPatiently(ask, key, value, req.Since, !errors.Is(err, migration.ErrConflict))
 	switch {
 	case lerr != nil:
-		return Job{}, fmt.Errorf("%w: %w; asking MGN whether it started the job failed too: %w", ErrOutcomeUnknown, err, lerr)
+		return migration.Job{}, fmt.Errorf("%w: %w; asking MGN whether it started the job failed too: %w", migration.ErrOutcomeUnknown, err, lerr)
 	case found:
 		c.logger.WarnContext(ctx, "launch answer lost, but MGN has the job", "job_id", job.ID, "err", err)
 		return job, nil
 	}
-	return Job{}, fmt.Errorf("%w (MGN has no job for this request)", err)
+	return migration.Job{}, fmt.Errorf("%w (MGN has no job for this request)", err)
 }
 
 // outcomeBudget bounds the questions asked after an ambiguous failure.
@@ -210,9 +212,9 @@ const outcomeBudget = 30 * time.Second
 
 // FindLaunch returns the launch job MGN created since since (minus a minute of clock skew)
 // whose tag key has value, and whether there is one.
-func (c *Client) FindLaunch(ctx context.Context, key, value string, since time.Time) (Job, bool, error) {
+func (c *Client) FindLaunch(ctx context.Context, key, value string, since time.Time) (migration.Job, bool, error) {
 	if key == "" || value == "" {
-		return Job{}, false, fmt.Errorf("find launch: %w: no key", ErrInvalid)
+		return migration.Job{}, false, fmt.Errorf("find launch: %w: no key", migration.ErrInvalid)
 	}
 	from := time.Time{}
 	if !since.IsZero() {
@@ -220,20 +222,20 @@ func (c *Client) FindLaunch(ctx context.Context, key, value string, since time.T
 	}
 	jobs, err := c.Jobs(ctx, from)
 	if err != nil {
-		return Job{}, false, err
+		return migration.Job{}, false, err
 	}
 	for _, j := range jobs {
 		if j.Tags[key] == value {
 			return j, true, nil
 		}
 	}
-	return Job{}, false, nil
+	return migration.Job{}, false, nil
 }
 
 // findLaunchPatiently is FindLaunch, asked again after OutcomeDelay and after twice that when
 // MGN may still be working on a request whose answer was lost (patient), so that a job MGN
 // records a moment late is found.
-func (c *Client) findLaunchPatiently(ctx context.Context, key, value string, since time.Time, patient bool) (Job, bool, error) {
+func (c *Client) findLaunchPatiently(ctx context.Context, key, value string, since time.Time, patient bool) (migration.Job, bool, error) {
 	tries := 1
 	if patient {
 		tries = 3
@@ -246,7 +248,7 @@ func (c *Client) findLaunchPatiently(ctx context.Context, key, value string, sin
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return Job{}, false, ctx.Err()
+				return migration.Job{}, false, ctx.Err()
 			}
 			delay *= 2
 		}
@@ -255,7 +257,7 @@ func (c *Client) findLaunchPatiently(ctx context.Context, key, value string, sin
 			return job, found, err
 		}
 	}
-	return Job{}, false, nil
+	return migration.Job{}, false, nil
 }
 
 // once is the option of calls that change something in MGN: they are sent once and never
@@ -266,7 +268,7 @@ func once(o *mgn.Options) { o.Retryer = aws.NopRetryer{} }
 // invalid, denied, named something unknown, or the account is not set up. Anything else (a
 // conflict, a 5xx, a timeout, a broken connection) may hide an action MGN took.
 func refused(err error) bool {
-	for _, kind := range []error{ErrThrottled, ErrInvalid, ErrAccessDenied, ErrNotInitialized, ErrNotFound} {
+	for _, kind := range []error{migration.ErrThrottled, migration.ErrInvalid, migration.ErrAccessDenied, migration.ErrNotInitialized, migration.ErrNotFound} {
 		if errors.Is(err, kind) {
 			return true
 		}
@@ -275,12 +277,12 @@ func refused(err error) bool {
 }
 
 // Jobs lists the jobs created since from (all when from is zero), newest first.
-func (c *Client) Jobs(ctx context.Context, from time.Time) ([]Job, error) {
+func (c *Client) Jobs(ctx context.Context, from time.Time) ([]migration.Job, error) {
 	in := &mgn.DescribeJobsInput{MaxResults: aws.Int32(c.pageSize)}
 	if !from.IsZero() {
 		in.Filters = &mgntypes.DescribeJobsRequestFilters{FromDate: aws.String(from.UTC().Format(time.RFC3339))}
 	}
-	var out []Job
+	var out []migration.Job
 	p := mgn.NewDescribeJobsPaginator(c.mgn, in, func(o *mgn.DescribeJobsPaginatorOptions) { o.StopOnDuplicateToken = true })
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -294,14 +296,14 @@ func (c *Client) Jobs(ctx context.Context, from time.Time) ([]Job, error) {
 	return out, nil
 }
 
-// Job describes one job. It returns an error wrapping ErrNotFound when MGN does not know it.
-func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+// migration.Job describes one job. It returns an error wrapping migration.ErrNotFound when MGN does not know it.
+func (c *Client) Job(ctx context.Context, id string) (migration.Job, error) {
 	out, err := c.mgn.DescribeJobs(ctx, &mgn.DescribeJobsInput{Filters: &mgntypes.DescribeJobsRequestFilters{JobIDs: []string{id}}})
 	if err != nil {
-		return Job{}, mapError("describe job "+id, err)
+		return migration.Job{}, mapError("describe job "+id, err)
 	}
 	if len(out.Items) == 0 {
-		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
+		return migration.Job{}, fmt.Errorf("job %s: %w", id, migration.ErrNotFound)
 	}
 	return jobFromSDK(&out.Items[0]), nil
 }
@@ -312,10 +314,10 @@ func (c *Client) Job(ctx context.Context, id string) (Job, error) {
 // token, the log is read from its start once and the items already seen are skipped; a token
 // refused again after that fails the call. On failure it returns no events and cur unchanged, so that the caller reads the same items
 // again next time.
-func (c *Client) JobLog(ctx context.Context, jobID string, cur Cursor) ([]Event, Cursor, error) {
+func (c *Client) JobLog(ctx context.Context, jobID string, cur migration.Cursor) ([]migration.Event, migration.Cursor, error) {
 	start := cur
 	token, skip := cur.PageToken, cur.PageOffset
-	var events []Event
+	var events []migration.Event
 	reread := false
 	for {
 		in := &mgn.DescribeJobLogItemsInput{JobID: aws.String(jobID), MaxResults: aws.Int32(c.pageSize)}
@@ -324,7 +326,7 @@ func (c *Client) JobLog(ctx context.Context, jobID string, cur Cursor) ([]Event,
 		}
 		out, err := c.mgn.DescribeJobLogItems(ctx, in)
 		if err != nil {
-			if token != "" && !reread && errors.Is(mapError("", err), ErrInvalid) {
+			if token != "" && !reread && errors.Is(mapError("", err), migration.ErrInvalid) {
 				reread = true
 				c.logger.WarnContext(ctx, "job log token refused, rereading from the start", "job_id", jobID)
 				token, skip, cur, events = "", start.Seen, start, events[:0]
@@ -349,28 +351,28 @@ func (c *Client) JobLog(ctx context.Context, jobID string, cur Cursor) ([]Event,
 }
 
 // MarkReadyForCutover moves a tested server to READY_FOR_CUTOVER.
-func (c *Client) MarkReadyForCutover(ctx context.Context, id string) (Server, error) {
+func (c *Client) MarkReadyForCutover(ctx context.Context, id string) (migration.Server, error) {
 	return c.changeLifecycle(ctx, id, mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleStateReadyForCutover)
 }
 
 // RevertToReadyForTest backs a server out of testing (to READY_FOR_TEST).
-func (c *Client) RevertToReadyForTest(ctx context.Context, id string) (Server, error) {
+func (c *Client) RevertToReadyForTest(ctx context.Context, id string) (migration.Server, error) {
 	return c.changeLifecycle(ctx, id, mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleStateReadyForTest)
 }
 
 // RevertToReadyForCutover backs a server out of a cutover in progress (to READY_FOR_CUTOVER).
-func (c *Client) RevertToReadyForCutover(ctx context.Context, id string) (Server, error) {
+func (c *Client) RevertToReadyForCutover(ctx context.Context, id string) (migration.Server, error) {
 	return c.changeLifecycle(ctx, id, mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleStateReadyForCutover)
 }
 
-func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleState) (Server, error) {
+func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.ChangeServerLifeCycleStateSourceServerLifecycleState) (migration.Server, error) {
 	op := fmt.Sprintf("change lifecycle of %s to %s", id, to)
 	out, err := c.mgn.ChangeServerLifeCycleState(ctx, &mgn.ChangeServerLifeCycleStateInput{
 		SourceServerID: aws.String(id),
 		LifeCycle:      &mgntypes.ChangeServerLifeCycleStateSourceServerLifecycle{State: to},
 	}, once)
 	if err != nil {
-		return c.verifyChange(ctx, id, mapError(op, err), func(s Server) bool { return s.Lifecycle.State == LifecycleState(to) })
+		return c.verifyChange(ctx, id, mapError(op, err), func(s migration.Server) bool { return s.Lifecycle.State == migration.LifecycleState(to) })
 	}
 	return serverFromSDK(mgntypes.SourceServer{
 		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
@@ -382,10 +384,10 @@ func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.Cha
 // FinalizeCutover ends a server's migration: MGN stops replication and removes its resources.
 // The cutover instance is kept. Like every change it is sent once; after a failure that does
 // not prove MGN refused it, the server is read to see whether MGN finalized it.
-func (c *Client) FinalizeCutover(ctx context.Context, id string) (Server, error) {
+func (c *Client) FinalizeCutover(ctx context.Context, id string) (migration.Server, error) {
 	out, err := c.mgn.FinalizeCutover(ctx, &mgn.FinalizeCutoverInput{SourceServerID: aws.String(id)}, once)
 	if err != nil {
-		return c.verifyChange(ctx, id, mapError("finalize cutover "+id, err), Server.CutOver)
+		return c.verifyChange(ctx, id, mapError("finalize cutover "+id, err), migration.Server.CutOver)
 	}
 	return serverFromSDK(mgntypes.SourceServer{
 		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
@@ -396,22 +398,22 @@ func (c *Client) FinalizeCutover(ctx context.Context, id string) (Server, error)
 
 // verifyChange settles a change whose call failed with err: unless err proves MGN refused it,
 // the server is read, and when done says the change happened the server is returned with no
-// error. When the server cannot be read the error wraps ErrOutcomeUnknown.
-func (c *Client) verifyChange(ctx context.Context, id string, err error, done func(Server) bool) (Server, error) {
+// error. When the server cannot be read the error wraps migration.ErrOutcomeUnknown.
+func (c *Client) verifyChange(ctx context.Context, id string, err error, done func(migration.Server) bool) (migration.Server, error) {
 	if refused(err) {
-		return Server{}, err
+		return migration.Server{}, err
 	}
 	ask, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeBudget)
 	defer cancel()
 	s, serr := c.Server(ask, id)
 	switch {
 	case serr != nil:
-		return Server{}, fmt.Errorf("%w: %w; reading the server afterwards failed too: %w", ErrOutcomeUnknown, err, serr)
+		return migration.Server{}, fmt.Errorf("%w: %w; reading the server afterwards failed too: %w", migration.ErrOutcomeUnknown, err, serr)
 	case done(s):
 		c.logger.WarnContext(ctx, "change answer lost, but MGN made the change", "server_id", id, "err", err)
 		return s, nil
 	}
-	return Server{}, err
+	return migration.Server{}, err
 }
 
 // maxFilterValues is how many values EC2 takes in one filter.
@@ -419,8 +421,8 @@ const maxFilterValues = 200
 
 // Instances describes EC2 instances by ID. IDs EC2 no longer knows (terminated a while ago)
 // are left out rather than failing the call.
-func (c *Client) Instances(ctx context.Context, ids []string) ([]Instance, error) {
-	var out []Instance
+func (c *Client) Instances(ctx context.Context, ids []string) ([]migration.Instance, error) {
+	var out []migration.Instance
 	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), maxFilterValues) {
 		got, err := c.describeInstances(ctx, ec2types.Filter{Name: aws.String("instance-id"), Values: batch})
 		if err != nil {
@@ -433,13 +435,13 @@ func (c *Client) Instances(ctx context.Context, ids []string) ([]Instance, error
 
 // ManagedServers lists the conversion and replication servers MGN runs, found by the Name
 // tags MGN gives them.
-func (c *Client) ManagedServers(ctx context.Context) ([]Instance, error) {
-	return c.describeInstances(ctx, ec2types.Filter{Name: aws.String("tag:Name"), Values: []string{ConversionServerName, ReplicationServerName}})
+func (c *Client) ManagedServers(ctx context.Context) ([]migration.Instance, error) {
+	return c.describeInstances(ctx, ec2types.Filter{Name: aws.String("tag:Name"), Values: []string{migration.ConversionServerName, migration.ReplicationServerName}})
 }
 
-func (c *Client) describeInstances(ctx context.Context, filters ...ec2types.Filter) ([]Instance, error) {
+func (c *Client) describeInstances(ctx context.Context, filters ...ec2types.Filter) ([]migration.Instance, error) {
 	in := &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)}
-	var out []Instance
+	var out []migration.Instance
 	p := ec2.NewDescribeInstancesPaginator(c.ec2, in, func(o *ec2.DescribeInstancesPaginatorOptions) { o.StopOnDuplicateToken = true })
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -455,53 +457,25 @@ func (c *Client) describeInstances(ctx context.Context, filters ...ec2types.Filt
 	return out, nil
 }
 
-// Error is an AWS error in the domain's terms: errors.Is matches its Kind (ErrConflict...).
-type Error struct {
-	Op      string // what the bot was doing
-	Code    string // AWS's error code, e.g. ConflictException
-	Message string // AWS's message
-	Kind    error  // one of the Err* kinds; nil when none fits
-	Err     error  // the SDK error
-}
-
-func (e *Error) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = e.Code
-	}
-	if e.Kind != nil && e.Code != "" {
-		msg = fmt.Sprintf("%s: %s (%s)", e.Kind, msg, e.Code)
-	}
-	if e.Op == "" {
-		return msg
-	}
-	return e.Op + ": " + msg
-}
-
-// Is reports whether target is the error's kind.
-func (e *Error) Is(target error) bool { return e.Kind != nil && e.Kind == target }
-
-func (e *Error) Unwrap() error { return e.Err }
-
 var errorKinds = map[string]error{
-	"ConflictException":             ErrConflict,
-	"ResourceNotFoundException":     ErrNotFound,
-	"InvalidInstanceID.NotFound":    ErrNotFound,
-	"ValidationException":           ErrInvalid,
-	"InvalidInstanceID.Malformed":   ErrInvalid,
-	"InvalidParameterValue":         ErrInvalid,
-	"InvalidNextToken":              ErrInvalid,
-	"ThrottlingException":           ErrThrottled,
-	"RequestLimitExceeded":          ErrThrottled,
-	"TooManyRequestsException":      ErrThrottled,
-	"AccessDeniedException":         ErrAccessDenied,
-	"UnauthorizedOperation":         ErrAccessDenied,
-	"AuthFailure":                   ErrAccessDenied,
-	"UninitializedAccountException": ErrNotInitialized,
-	"InternalServerException":       ErrUnavailable,
-	"InternalError":                 ErrUnavailable,
-	"ServiceUnavailable":            ErrUnavailable,
-	"Unavailable":                   ErrUnavailable,
+	"ConflictException":             migration.ErrConflict,
+	"ResourceNotFoundException":     migration.ErrNotFound,
+	"InvalidInstanceID.NotFound":    migration.ErrNotFound,
+	"ValidationException":           migration.ErrInvalid,
+	"InvalidInstanceID.Malformed":   migration.ErrInvalid,
+	"InvalidParameterValue":         migration.ErrInvalid,
+	"InvalidNextToken":              migration.ErrInvalid,
+	"ThrottlingException":           migration.ErrThrottled,
+	"RequestLimitExceeded":          migration.ErrThrottled,
+	"TooManyRequestsException":      migration.ErrThrottled,
+	"AccessDeniedException":         migration.ErrAccessDenied,
+	"UnauthorizedOperation":         migration.ErrAccessDenied,
+	"AuthFailure":                   migration.ErrAccessDenied,
+	"UninitializedAccountException": migration.ErrNotInitialized,
+	"InternalServerException":       migration.ErrUnavailable,
+	"InternalError":                 migration.ErrUnavailable,
+	"ServiceUnavailable":            migration.ErrUnavailable,
+	"Unavailable":                   migration.ErrUnavailable,
 }
 
 // mapError turns an SDK error into an *Error with a domain kind. Context errors pass through.
@@ -509,18 +483,18 @@ func mapError(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	e := &Error{Op: op, Err: err}
+	e := &migration.Error{Op: op, Err: err}
 	if ae, ok := errors.AsType[smithy.APIError](err); ok {
 		e.Code, e.Message = ae.ErrorCode(), ae.ErrorMessage()
 		e.Kind = errorKinds[e.Code]
 	}
 	if re, ok := errors.AsType[*awshttp.ResponseError](err); ok && e.Kind == nil && re.HTTPStatusCode() >= 500 {
 		// 5xx answers with a code the table does not know, after the retryer gave up.
-		e.Kind = ErrUnavailable
+		e.Kind = migration.ErrUnavailable
 	}
 	if e.Kind == nil && e.Code == "" {
 		// Connection errors and 5xx answers without a code, after the retryer gave up.
-		e.Kind = ErrUnavailable
+		e.Kind = migration.ErrUnavailable
 	}
 	if e.Message == "" && e.Code == "" {
 		e.Message = err.Error()
@@ -528,8 +502,8 @@ func mapError(op string, err error) error {
 	return e
 }
 
-func serverFromSDK(s mgntypes.SourceServer) Server {
-	out := Server{
+func serverFromSDK(s mgntypes.SourceServer) migration.Server {
+	out := migration.Server{
 		ID:       aws.ToString(s.SourceServerID),
 		ARN:      aws.ToString(s.Arn),
 		Archived: aws.ToBool(s.IsArchived),
@@ -547,15 +521,15 @@ func serverFromSDK(s mgntypes.SourceServer) Server {
 	}
 	if d := s.DataReplicationInfo; d != nil {
 		r := &out.Replication
-		r.State = ReplicationState(d.DataReplicationState)
+		r.State = migration.ReplicationState(d.DataReplicationState)
 		for _, disk := range d.ReplicatedDisks {
-			r.Disks = append(r.Disks, Disk{
+			r.Disks = append(r.Disks, migration.Disk{
 				Device: aws.ToString(disk.DeviceName), TotalBytes: disk.TotalStorageBytes,
 				ReplicatedBytes: disk.ReplicatedStorageBytes, BacklogBytes: disk.BackloggedStorageBytes,
 			})
 		}
 		if lag := aws.ToString(d.LagDuration); lag != "" {
-			if v, err := ParseDuration(lag); err == nil {
+			if v, err := migration.ParseDuration(lag); err == nil {
 				r.Lag, r.HasLag = v, true
 			}
 		}
@@ -567,7 +541,7 @@ func serverFromSDK(s mgntypes.SourceServer) Server {
 		out.ReplicatorID = aws.ToString(d.ReplicatorId)
 	}
 	if lc := s.LifeCycle; lc != nil {
-		out.Lifecycle.State = LifecycleState(lc.State)
+		out.Lifecycle.State = migration.LifecycleState(lc.State)
 		out.Lifecycle.Added = parseTimeOrZero(lc.AddedToServiceDateTime)
 		out.Lifecycle.LastSeen = parseTimeOrZero(lc.LastSeenByServiceDateTime)
 		if t := lc.LastTest; t != nil {
@@ -596,26 +570,26 @@ func serverFromSDK(s mgntypes.SourceServer) Server {
 		}
 	}
 	if li := s.LaunchedInstance; li != nil && aws.ToString(li.Ec2InstanceID) != "" {
-		out.Launched = &LaunchedInstance{InstanceID: aws.ToString(li.Ec2InstanceID), JobID: aws.ToString(li.JobID), FirstBoot: string(li.FirstBoot)}
+		out.Launched = &migration.LaunchedInstance{InstanceID: aws.ToString(li.Ec2InstanceID), JobID: aws.ToString(li.JobID), FirstBoot: string(li.FirstBoot)}
 	}
 	return out
 }
 
-func jobFromSDK(j *mgntypes.Job) Job {
+func jobFromSDK(j *mgntypes.Job) migration.Job {
 	if j == nil {
-		return Job{}
+		return migration.Job{}
 	}
-	out := Job{
+	out := migration.Job{
 		ID:          aws.ToString(j.JobID),
 		Type:        string(j.Type),
 		InitiatedBy: string(j.InitiatedBy),
-		Status:      JobStatus(j.Status),
+		Status:      migration.JobStatus(j.Status),
 		Created:     parseTimeOrZero(j.CreationDateTime),
 		Ended:       parseTimeOrZero(j.EndDateTime),
 		Tags:        maps.Clone(j.Tags),
 	}
 	for _, p := range j.ParticipatingServers {
-		out.Participants = append(out.Participants, Participant{
+		out.Participants = append(out.Participants, migration.Participant{
 			ServerID:     aws.ToString(p.SourceServerID),
 			LaunchStatus: string(p.LaunchStatus),
 			InstanceID:   aws.ToString(p.LaunchedEc2InstanceID),
@@ -624,8 +598,8 @@ func jobFromSDK(j *mgntypes.Job) Job {
 	return out
 }
 
-func eventFromSDK(l mgntypes.JobLog) Event {
-	e := Event{Time: parseTimeOrZero(l.LogDateTime), Kind: EventKind(l.Event)}
+func eventFromSDK(l mgntypes.JobLog) migration.Event {
+	e := migration.Event{Time: parseTimeOrZero(l.LogDateTime), Kind: migration.EventKind(l.Event)}
 	if d := l.EventData; d != nil {
 		e.ServerID = aws.ToString(d.SourceServerID)
 		e.ConversionServerID = aws.ToString(d.ConversionServerID)
@@ -637,8 +611,8 @@ func eventFromSDK(l mgntypes.JobLog) Event {
 	return e
 }
 
-func instanceFromSDK(i ec2types.Instance) Instance {
-	out := Instance{
+func instanceFromSDK(i ec2types.Instance) migration.Instance {
+	out := migration.Instance{
 		ID:        aws.ToString(i.InstanceId),
 		Type:      string(i.InstanceType),
 		PrivateIP: aws.ToString(i.PrivateIpAddress),
@@ -660,18 +634,18 @@ func instanceFromSDK(i ec2types.Instance) Instance {
 		}
 	}
 	switch {
-	case out.Name == ConversionServerName:
-		out.Role = RoleConversion
-	case out.Name == ReplicationServerName:
-		out.Role = RoleReplication
+	case out.Name == migration.ConversionServerName:
+		out.Role = migration.RoleConversion
+	case out.Name == migration.ReplicationServerName:
+		out.Role = migration.RoleReplication
 	case out.ServerID != "":
-		out.Role = RoleTarget
+		out.Role = migration.RoleTarget
 	}
 	return out
 }
 
 func parseTimeOrZero(s *string) time.Time {
-	t, err := ParseTime(aws.ToString(s))
+	t, err := migration.ParseTime(aws.ToString(s))
 	if err != nil {
 		return time.Time{}
 	}
