@@ -23,34 +23,8 @@ func (h *Handler) preflight(ctx context.Context, servers []migration.Server, mod
 	}
 	out := make([]migration.Preflight, len(servers))
 	for i, s := range servers {
-		lc := migration.LaunchContext{Now: now, LagLimit: h.cfg.LagLimit}
-		lastTest := time.Time{}
-		for _, j := range jobs {
-			p, ok := j.Participant(s.ID)
-			if !ok {
-				continue
-			}
-			if j.Active() && lc.ActiveJob == "" {
-				lc.ActiveJob = j.ID
-			}
-			if j.Mode() != migration.ModeTest {
-				continue
-			}
-			// The lifecycle's last test names its job; otherwise the newest test job decides.
-			latest := j.ID == s.Lifecycle.LastTest.JobID || (s.Lifecycle.LastTest.JobID == "" && j.Created.After(lastTest))
-			if !latest {
-				continue
-			}
-			lastTest = j.Created
-			switch p.LaunchStatus {
-			case migration.LaunchFailed:
-				lc.LastTestOK = new(false)
-			case migration.LaunchLaunched:
-				lc.LastTestOK = new(true)
-			default:
-				lc.LastTestOK = nil
-			}
-		}
+		lc := migration.LaunchContext{Now: now, LagLimit: h.cfg.LagLimit,
+			ActiveJob: migration.ActiveJob(s.ID, jobs), LastTestOK: migration.LastTestOK(s, jobs)}
 		// The checks print the ETA of an initial sync in the ETA's zone: show the configured one.
 		s.Replication.ETA = s.Replication.ETA.In(h.cfg.Location)
 		out[i] = migration.CheckLaunch(s, mode, lc)

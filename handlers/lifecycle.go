@@ -31,11 +31,8 @@ func (h *Handler) finalizeChecks(ctx context.Context, servers []migration.Server
 		}
 		p.Checks = append(p.Checks, lc)
 		jc := migration.Check{Name: "Jobs", OK: true, Detail: "no job running"}
-		for _, j := range jobs {
-			if _, ok := j.Participant(s.ID); ok && j.Active() {
-				jc = migration.Check{Name: "Jobs", Detail: fmt.Sprintf("job %s is still running for this server; wait for it to end", j.ID)}
-				break
-			}
+		if id := migration.ActiveJob(s.ID, jobs); id != "" {
+			jc = migration.Check{Name: "Jobs", Detail: fmt.Sprintf("job %s is still running for this server; wait for it to end", id)}
 		}
 		p.Checks = append(p.Checks, jc)
 		if s.Launched != nil && s.Launched.InstanceID != "" {

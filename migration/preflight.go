@@ -56,6 +56,60 @@ type LaunchContext struct {
 	LagLimit time.Duration
 }
 
+// LastTest finds the job of s's latest test launch among jobs: the job s's lifecycle names,
+// else (when the lifecycle names none, or a job not among jobs) the newest test job s took
+// part in. It returns the job, s's part in it, and whether there is one.
+func LastTest(s Server, jobs []Job) (Job, Participant, bool) {
+	var (
+		found  Job
+		part   Participant
+		newest time.Time
+		ok     bool
+	)
+	for _, j := range jobs {
+		if j.Mode() != ModeTest {
+			continue
+		}
+		p, in := j.Participant(s.ID)
+		if !in {
+			continue
+		}
+		if j.ID == s.Lifecycle.LastTest.JobID {
+			return j, p, true
+		}
+		if !ok || j.Created.After(newest) {
+			found, part, newest, ok = j, p, j.Created, true
+		}
+	}
+	return found, part, ok
+}
+
+// LastTestOK tells whether s's latest test launch (see LastTest) launched (true) or failed
+// (false); nil when no such job is among jobs or the launch has not ended.
+func LastTestOK(s Server, jobs []Job) *bool {
+	_, p, ok := LastTest(s, jobs)
+	if !ok {
+		return nil
+	}
+	switch p.LaunchStatus {
+	case LaunchFailed:
+		return new(false)
+	case LaunchLaunched:
+		return new(true)
+	}
+	return nil
+}
+
+// ActiveJob returns the ID of a job among jobs that still runs for server id, "" when none.
+func ActiveJob(id string, jobs []Job) string {
+	for _, j := range jobs {
+		if _, in := j.Participant(id); in && j.Active() {
+			return j.ID
+		}
+	}
+	return ""
+}
+
 // CheckLaunch runs MGN's launch rules for a server: replication in continuous data replication
 // with a lag present (and under LagLimit), a lifecycle state that allows this launch (a test from
 // READY_FOR_TEST, TESTING or READY_FOR_CUTOVER; a cutover only from READY_FOR_CUTOVER), no other

@@ -1,6 +1,7 @@
 package migration_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -246,4 +247,62 @@ func TestPreflightFailures(t *testing.T) {
 	if empty := (migration.Preflight{}); !empty.OK() || len(empty.Failures()) != 0 {
 		t.Errorf("empty preflight: got OK=%v failures %v, want true and none", empty.OK(), empty.Failures())
 	}
+}
+
+// TestLastTest is the one rule for "did the server's last test fail?": the job the lifecycle
+// names, else the newest test job of the server.
+func TestLastTest(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	job := func(id, initiatedBy string, created time.Time, status string) migration.Job {
+		return migration.Job{ID: id, InitiatedBy: initiatedBy, Created: created, Status: migration.JobCompleted,
+			Participants: []migration.Participant{{ServerID: "s-1", LaunchStatus: status}}}
+	}
+	older := job("mgnjob-old", migration.InitiatedByStartTest, t0, migration.LaunchFailed)
+	newer := job("mgnjob-new", migration.InitiatedByStartTest, t0.Add(time.Hour), migration.LaunchLaunched)
+	cutover := job("mgnjob-cut", migration.InitiatedByStartCutover, t0.Add(2*time.Hour), migration.LaunchFailed)
+	running := job("mgnjob-run", migration.InitiatedByStartTest, t0.Add(3*time.Hour), migration.LaunchInProgress)
+	other := migration.Job{ID: "mgnjob-other", InitiatedBy: migration.InitiatedByStartTest, Created: t0.Add(4 * time.Hour),
+		Participants: []migration.Participant{{ServerID: "s-2", LaunchStatus: migration.LaunchFailed}}}
+	server := func(lastJob string) migration.Server {
+		s := migration.Server{ID: "s-1"}
+		s.Lifecycle.LastTest.JobID = lastJob
+		return s
+	}
+	tests := []struct {
+		name    string
+		s       migration.Server
+		jobs    []migration.Job
+		wantJob string
+		want    *bool
+	}{
+		{"the lifecycle names the job", server("mgnjob-old"), []migration.Job{older, newer, cutover}, "mgnjob-old", new(false)},
+		{"no job named: the newest test", server(""), []migration.Job{older, newer, cutover, other}, "mgnjob-new", new(true)},
+		{"named job not listed: the newest test", server("mgnjob-gone"), []migration.Job{newer, older}, "mgnjob-new", new(true)},
+		{"still running", server("mgnjob-run"), []migration.Job{running, older}, "mgnjob-run", nil},
+		{"only a cutover", server(""), []migration.Job{cutover}, "", nil},
+		{"no jobs", server(""), nil, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j, _, ok := migration.LastTest(tt.s, tt.jobs)
+			if ok != (tt.wantJob != "") || j.ID != tt.wantJob {
+				t.Errorf("LastTest: got %q (found %v), want %q", j.ID, ok, tt.wantJob)
+			}
+			got := migration.LastTestOK(tt.s, tt.jobs)
+			if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+				t.Errorf("LastTestOK: got %v, want %v", fmtBool(got), fmtBool(tt.want))
+			}
+		})
+	}
+	if id := migration.ActiveJob("s-1", []migration.Job{older, {ID: "mgnjob-act", Status: migration.JobStarted,
+		Participants: []migration.Participant{{ServerID: "s-1"}}}}); id != "mgnjob-act" {
+		t.Errorf("ActiveJob: got %q, want mgnjob-act", id)
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "unknown"
+	}
+	return fmt.Sprint(*b)
 }

@@ -73,24 +73,18 @@ func boolCompare(a, b bool) int {
 	return -1
 }
 
-// failedTests returns the IDs of the servers whose latest test launch (the job their lifecycle
-// names) failed, judged by the job's launch status for the server, from MGN's jobs of the last
-// migration.StaleTestAge (older tests are due anyway).
+// failedTests returns the IDs of the servers whose latest test launch failed (see
+// migration.LastTestOK), from MGN's jobs of the last migration.StaleTestAge (older tests are
+// due anyway).
 func (n *Notifier) failedTests(ctx context.Context, servers []migration.Server, now time.Time) (map[string]bool, error) {
 	jobs, err := n.aws.Jobs(ctx, now.Add(-migration.StaleTestAge))
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[string]migration.Job, len(jobs))
-	for _, j := range jobs {
-		byID[j.ID] = j
-	}
 	failed := map[string]bool{}
 	for _, s := range servers {
-		if j, ok := byID[s.Lifecycle.LastTest.JobID]; ok {
-			if p, ok := j.Participant(s.ID); ok && p.LaunchStatus == migration.LaunchFailed {
-				failed[s.ID] = true
-			}
+		if ok := migration.LastTestOK(s, jobs); ok != nil && !*ok {
+			failed[s.ID] = true
 		}
 	}
 	return failed, nil
