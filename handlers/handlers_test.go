@@ -65,7 +65,7 @@ func TestStatusFleet(t *testing.T) {
 		"1 Stalled", "1 Initial sync", "1 Backlog",
 		"*Lifecycle:* 4 Ready for testing",
 		"🔴 1 stalled or failing · 🟠 1 lagging · 🔵 1 syncing",
-		"*Planned cutover:* Sat 15 Mar 2025 (in 12 days) · 1 of 8 servers cut over",
+		"*Planned cutover:* Sat 15 Mar 2025, in 12 days · 1 of 8 servers cut over",
 		"Initial sync 63%, ETA 16:22 UTC",
 		"Stalled: the agent has not been seen",
 	)

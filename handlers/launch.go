@@ -23,11 +23,8 @@ func (h *Handler) preflight(ctx context.Context, servers []migration.Server, mod
 	}
 	out := make([]migration.Preflight, len(servers))
 	for i, s := range servers {
-		lc := migration.LaunchContext{Now: now, LagLimit: h.cfg.LagLimit,
-			ActiveJob: migration.ActiveJob(s.ID, jobs), LastTestOK: migration.LastTestOK(s, jobs)}
-		// The checks print the ETA of an initial sync in the ETA's zone: show the configured one.
-		s.Replication.ETA = s.Replication.ETA.In(h.cfg.Location)
-		out[i] = migration.CheckLaunch(s, mode, lc)
+		out[i] = migration.CheckLaunch(s, mode, migration.LaunchContext{Now: now, LagLimit: h.cfg.LagLimit, Location: h.cfg.Location,
+			ActiveJob: migration.ActiveJob(s.ID, jobs), LastTestOK: migration.LastTestOK(s, jobs)})
 	}
 	return out, nil
 }

@@ -166,16 +166,8 @@ func (h *Handler) fleetMessage(fleet []migration.Server, page int) bot.Message {
 		summary = append(summary, "*Needs attention:* nothing :tada:")
 	}
 	if d := h.cfg.CutoverDate; !d.IsZero() {
-		days := render.DaysUntil(d, h.cfg.Now(), h.cfg.Location)
-		when := "in " + plural(days, "day")
-		switch {
-		case days < 0:
-			when = "passed"
-		case days == 0:
-			when = "today"
-		}
-		summary = append(summary, fmt.Sprintf("*Planned cutover:* %s (%s) · %d of %d servers cut over",
-			d.Format("Mon 2 Jan 2006"), when, byRank[rankDone], len(servers)))
+		summary = append(summary, fmt.Sprintf("*Planned cutover:* %s · %d of %d servers cut over",
+			render.PlannedCutover(d, h.cfg.Now(), h.cfg.Location), byRank[rankDone], len(servers)))
 	}
 	blocks := []slack.Block{
 		render.Header(fmt.Sprintf("Migration status · %s", plural(len(servers), "server"))),
@@ -325,22 +317,10 @@ func (h *Handler) detailLines(ctx context.Context, s migration.Server, instances
 	case s.Launched == nil:
 		lines = append(lines, "*Launched instance:* none yet")
 	default:
-		line := "*Launched instance:* " + code(s.Launched.InstanceID)
-		if in, ok := instances[s.Launched.InstanceID]; ok {
-			line += " " + esc(in.State)
-			if in.Type != "" {
-				line += " · " + esc(in.Type)
-			}
-			if in.PrivateIP != "" {
-				line += " · private " + esc(in.PrivateIP)
-			}
-			if in.PublicIP != "" {
-				line += " · public " + esc(in.PublicIP)
-			}
-		} else if instErr != "" {
-			line += " (" + instErr + ")"
-		} else {
-			line += " (no longer known to EC2)"
+		in, ok := instances[s.Launched.InstanceID]
+		line := "*Launched instance:* " + render.Instance(s.Launched.InstanceID, in, ok, true)
+		if !ok && instErr != "" {
+			line = "*Launched instance:* " + code(s.Launched.InstanceID) + " (" + instErr + ")"
 		}
 		if s.Launched.FirstBoot != "" {
 			line += " · first boot " + esc(strings.ToLower(s.Launched.FirstBoot))

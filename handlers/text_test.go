@@ -40,17 +40,17 @@ func TestPlannedCutoverInCalendarDays(t *testing.T) {
 		now  time.Time
 		want string
 	}{
-		{"monday afternoon", start, "(in 12 days)"},
-		{"the evening before", time.Date(2025, 3, 14, 20, 0, 0, 0, berlin), "(in 1 day)"},
-		{"the day itself", time.Date(2025, 3, 15, 9, 0, 0, 0, berlin), "(today)"},
-		{"the day after", time.Date(2025, 3, 16, 9, 0, 0, 0, berlin), "(passed)"},
+		{"monday afternoon", start, ", in 12 days"},
+		{"the evening before", time.Date(2025, 3, 14, 20, 0, 0, 0, berlin), ", in 1 day"},
+		{"the day itself", time.Date(2025, 3, 15, 9, 0, 0, 0, berlin), ", today"},
+		{"the day after", time.Date(2025, 3, 16, 9, 0, 0, 0, berlin), ", 1 day ago"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := New(slog.New(slog.DiscardHandler), nil, nil, nil, nil, nil,
 				Config{Now: func() time.Time { return tt.now }, Location: berlin, CutoverDate: date})
 			got := messageText(h.fleetMessage(nil, 1).Blocks)
-			contains(t, "status at "+tt.now.String(), got, "*Planned cutover:* Sat 15 Mar 2025 "+tt.want)
+			contains(t, "status at "+tt.now.String(), got, "*Planned cutover:* Sat 15 Mar 2025"+tt.want+" ·")
 		})
 	}
 }

@@ -54,6 +54,9 @@ type LaunchContext struct {
 	LastTestOK *bool
 	// LagLimit is the lag above which replication counts as lagging; 0 means no limit.
 	LagLimit time.Duration
+	// Location is the time zone of the times the checks show (an initial sync's ETA); nil
+	// keeps each time's own zone.
+	Location *time.Location
 }
 
 // LastTest finds the job of s's latest test launch among jobs: the job s's lifecycle names,
@@ -143,8 +146,11 @@ func replicationCheck(r Replication, lc LaunchContext) Check {
 		}
 	case r.State == ReplicationInitialSync || r.State == ReplicationInitiating || r.State == ReplicationRescan:
 		c.Detail = fmt.Sprintf("%s %.0f%%", r.State.Label(), r.Progress())
-		if !r.ETA.IsZero() {
-			c.Detail += ", ETA " + r.ETA.Format("Jan 2 15:04 MST")
+		if eta := r.ETA; !eta.IsZero() {
+			if lc.Location != nil {
+				eta = eta.In(lc.Location)
+			}
+			c.Detail += ", ETA " + eta.Format("Jan 2 15:04 MST")
 		}
 		c.Detail += "; launches wait for Continuous Data Replication"
 	case r.State != ReplicationContinuous:

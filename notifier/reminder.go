@@ -46,9 +46,7 @@ func dueForTest(servers []migration.Server, failed map[string]bool, now time.Tim
 			continue
 		}
 		d := dueServer{s: s, failed: failed[s.ID]}
-		// The checks print an initial sync's ETA in the ETA's zone.
-		s.Replication.ETA = s.Replication.ETA.In(loc)
-		p := migration.CheckLaunch(s, migration.ModeTest, migration.LaunchContext{Now: now})
+		p := migration.CheckLaunch(s, migration.ModeTest, migration.LaunchContext{Now: now, Location: loc})
 		if d.launchable = p.OK(); !d.launchable {
 			d.why = p.Failures()[0].Detail
 		}
@@ -263,23 +261,12 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 	return bot.Message{Text: text, Blocks: render.Fit(blocks, "see `/cutover status`"), Metadata: reminderMetadata(now)}
 }
 
-// daysLeft says how far the planned cutover date is from now, in calendar days in the
-// configured time zone; "" when no date is set.
+// daysLeft says how far the planned cutover date is from now; "" when no date is set.
 func (n *Notifier) daysLeft(now time.Time) string {
 	if n.cfg.CutoverDate.IsZero() {
 		return ""
 	}
-	date := n.cfg.CutoverDate.Format(time.DateOnly)
-	days := render.DaysUntil(n.cfg.CutoverDate, now, n.cfg.Location)
-	switch {
-	case days > 1:
-		return fmt.Sprintf("%d days left until the planned cutover on %s.", days, date)
-	case days == 1:
-		return fmt.Sprintf("1 day left until the planned cutover on %s.", date)
-	case days == 0:
-		return fmt.Sprintf("The planned cutover is today (%s).", date)
-	}
-	return fmt.Sprintf("The planned cutover date %s passed %d days ago.", date, -days)
+	return "Planned cutover: " + render.PlannedCutover(n.cfg.CutoverDate, now, n.cfg.Location) + "."
 }
 
 // actions is render.Actions with action IDs made unique within each block, as Slack

@@ -37,7 +37,7 @@ func TestReminderContent(t *testing.T) {
 	text := m.PlainText()
 	contains(t, "reminder", text,
 		"*6 servers* have had no test launch in the last 7 days.",
-		"14 days left until the planned cutover on 2026-03-16.",
+		"Planned cutover: Mon 16 Mar 2026, in 14 days.",
 		"• *app01* — last test 9 days ago",
 		"• *web02* — never tested · not launchable yet: Initial sync 63%, ETA Mar 2 12:20 CET",
 		"• *file01* — never tested · not launchable yet: Stalled",

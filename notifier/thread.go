@@ -672,29 +672,21 @@ func (r result) short() string {
 
 func (r result) instance(id string) string {
 	in, ok := r.instances[id]
-	if !ok {
-		return fmt.Sprintf("`%s` (no longer known to EC2)", bot.Escape(id))
-	}
-	return fmt.Sprintf("`%s` (%s)", bot.Escape(id), bot.Escape(in.State))
+	return render.Instance(id, in, ok, false)
 }
 
-// long is the final reply's line for the server.
+// long is the final reply's line for the server: its outcome, its target instance with the
+// IPs, and the MGN-managed servers seen for it.
 func (r result) long() string {
 	var b strings.Builder
-	b.WriteString(r.short())
-	if r.target != "" {
-		in, ok := r.instances[r.target]
-		switch {
-		case !ok:
-			b.WriteString(" (no longer known to EC2)")
-		case r.ok:
-			public := in.PublicIP
-			if public == "" {
-				public = "none"
-			}
-			fmt.Fprintf(&b, " (%s) · private %s · public %s", bot.Escape(in.State), bot.Escape(orUnknown(in.PrivateIP)), bot.Escape(public))
-		default:
-			fmt.Fprintf(&b, " · target %s", r.instance(r.target))
+	switch {
+	case r.ok && r.target != "":
+		in, known := r.instances[r.target]
+		fmt.Fprintf(&b, "*%s*: ✅ launched %s", bot.Escape(r.name), render.Instance(r.target, in, known, true))
+	default:
+		b.WriteString(r.short())
+		if r.target != "" {
+			b.WriteString(" · target " + r.instance(r.target))
 		}
 	}
 	for _, c := range r.conv {
@@ -704,13 +696,6 @@ func (r result) long() string {
 		b.WriteString(" · replication server " + r.instance(r.replic))
 	}
 	return b.String()
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 func outcomeText(results []result) string {

@@ -158,3 +158,23 @@ func DaysUntil(date, now time.Time, loc *time.Location) int {
 	y, m, d = date.Date()
 	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Sub(today).Hours() / 24)
 }
+
+// PlannedCutover says when a planned cutover date is, seen from now in loc, in calendar days
+// (see DaysUntil): "Sat 15 Mar 2025, in 12 days", "…, in 1 day", "…, today", "…, 3 days ago".
+func PlannedCutover(date, now time.Time, loc *time.Location) string {
+	days := DaysUntil(date, now, loc)
+	when := ""
+	switch {
+	case days == 0:
+		when = "today"
+	case days == 1:
+		when = "in 1 day"
+	case days > 1:
+		when = "in " + strconv.Itoa(days) + " days"
+	case days == -1:
+		when = "1 day ago"
+	default:
+		when = strconv.Itoa(-days) + " days ago"
+	}
+	return date.Format("Mon 2 Jan 2006") + ", " + when
+}

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"github.com/cutoverbot/cutoverbot/migration"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,23 @@ func TestDaysUntil(t *testing.T) {
 				t.Errorf("DaysUntil(%v, %v): got %d, want %d", date, tt.now, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestInstance(t *testing.T) {
+	in := migration.Instance{ID: "i-1", State: "running", Type: "c5.large", PrivateIP: "10.0.0.5"}
+	tests := []struct {
+		name          string
+		known, detail bool
+		want          string
+	}{
+		{"unknown", false, true, "`i-1` (no longer known to EC2)"},
+		{"state", true, false, "`i-1` (running)"},
+		{"detail, no public IP", true, true, "`i-1` (running) · c5.large · private 10.0.0.5 · public none"},
+	}
+	for _, tt := range tests {
+		if got := Instance("i-1", in, tt.known, tt.detail); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
