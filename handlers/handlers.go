@@ -65,8 +65,8 @@ type Store interface {
 	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)
 	StaleCards(ctx context.Context, before time.Time, limit int) ([]store.Confirmation, error)
 	CardShown(ctx context.Context, id string, version int64) error
-	Job(ctx context.Context, jobID string) (store.Job, error)
-	RecentJobs(ctx context.Context, serverID string, limit int) ([]store.Job, error)
+	Job(ctx context.Context, jobID string) (migration.Launch, error)
+	RecentJobs(ctx context.Context, serverID string, limit int) ([]migration.Launch, error)
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 	Once(ctx context.Context, key string, now time.Time) (bool, error)
 	Audit(ctx context.Context, e store.AuditEntry) error

@@ -860,7 +860,7 @@ func TestJobsAndAudit(t *testing.T) {
 	}
 	// The bot's job is recorded by the follower in real life; here, by hand.
 	call := r.follower.Calls()[0]
-	if _, err := r.store.FollowJob(t.Context(), store.Job{JobID: call.job.ID, Kind: "test", ServerIDs: []string{mgnemu.SampleWeb01},
+	if _, err := r.store.FollowJob(t.Context(), migration.Launch{JobID: call.job.ID, Kind: "test", ServerIDs: []string{mgnemu.SampleWeb01},
 		Channel: migrationChannel, ParentTS: call.parentTS, RequestedBy: operator, StartedAt: start}); err != nil {
 		t.Fatal(err)
 	}

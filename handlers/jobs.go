@@ -77,7 +77,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	}
 	rows := map[string]*row{}
 	for _, j := range followed {
-		r := &row{id: j.JobID, kind: j.Kind, servers: j.ServerIDs, by: render.LaunchedBy(j), at: j.StartedAt}
+		r := &row{id: j.JobID, kind: string(j.Kind), servers: j.ServerIDs, by: render.LaunchedBy(j), at: j.StartedAt}
 		if j.ParentTS != "" {
 			r.thread = threadLink(j.Channel, j.ParentTS)
 		}
@@ -97,7 +97,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		}
 		r := rows[j.ID]
 		if r == nil {
-			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: render.LaunchedBy(store.Job{TaggedBy: j.Tags[migration.TagRequestedBy]})}
+			r = &row{id: j.ID, servers: j.ServerIDs(), at: j.Created, by: render.LaunchedBy(migration.Launch{TaggedBy: j.Tags[migration.TagRequestedBy]})}
 			rows[j.ID] = r
 		}
 		if !r.judged {

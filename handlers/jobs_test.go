@@ -6,7 +6,6 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/migration"
-	"github.com/cutoverbot/cutoverbot/store"
 )
 
 func TestJobStatusJudgedPerServer(t *testing.T) {
@@ -51,7 +50,7 @@ func TestJobsShowThreadOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.store.FollowJob(t.Context(), store.Job{JobID: job.ID, Kind: "test", ServerIDs: []string{mgnemu.SampleWeb01},
+	if _, err := r.store.FollowJob(t.Context(), migration.Launch{JobID: job.ID, Kind: "test", ServerIDs: []string{mgnemu.SampleWeb01},
 		Channel: migrationChannel, ParentTS: "1741010520.000100", RequestedBy: operator, StartedAt: start}); err != nil {
 		t.Fatal(err)
 	}

@@ -302,7 +302,7 @@ func (h *Handler) detailLines(ctx context.Context, s migration.Server, instances
 	lines = append(lines, "*Last cutover:* "+h.milestone(lc.LastCutover, "finalized"))
 	if jobs, err := h.store.RecentJobs(ctx, s.ID, 1); err == nil && len(jobs) > 0 {
 		j := jobs[0]
-		line := fmt.Sprintf("*Last job:* %s %s, %s %s", code(j.JobID), esc(j.Kind), render.LaunchedBy(j), h.ago(j.StartedAt))
+		line := fmt.Sprintf("*Last job:* %s %s, %s %s", code(j.JobID), esc(string(j.Kind)), render.LaunchedBy(j), h.ago(j.StartedAt))
 		if j.Done {
 			line += " · " + esc(j.Outcome)
 		}

@@ -60,3 +60,32 @@ func (r LaunchRequest) Validate() error {
 	}
 	return nil
 }
+
+// Launch is a launch job as cutoverbot records it: who asked for it and who approved it, and
+// where and how far its progress is reported. The store keeps it; the handlers and the
+// notifier share it.
+type Launch struct {
+	JobID     string // mgnjob-…
+	Kind      Mode   // ModeTest or ModeCutover; "" for a job that launches neither
+	ServerIDs []string
+	Channel   string // the progress thread's channel; "" until posted
+	ParentTS  string // the thread's first message; "" until posted
+	// RequestedBy is the Slack user who asked for the launch through the bot; "" for a job
+	// the bot did not start (or does not know it started).
+	RequestedBy string
+	// ApprovedBy are the Slack users who confirmed the launch on its card, in order; nil
+	// for a test launch or a job the bot did not start.
+	ApprovedBy []string
+	// TaggedBy is, for a job the bot did not start, the requester its MGN tag names: anyone
+	// who can tag a job can set it, so it is not verified. "" when untagged.
+	TaggedBy string
+	// StartedBy is kept from records written before RequestedBy existed: whoever the bot then
+	// said started the job. New records leave it "".
+	StartedBy string
+	StartedAt time.Time
+	Cursor    string // where the job's log was read to, as Cursor.String
+	Posted    int    // log items already posted
+	Done      bool
+	Outcome   string    // set when Done
+	UpdatedAt time.Time // last change; set by the store
+}

@@ -39,7 +39,6 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/migration"
-	"github.com/cutoverbot/cutoverbot/store"
 )
 
 // AWS is what the notifier reads from MGN and EC2. *awsmgn.Client satisfies it.
@@ -67,10 +66,10 @@ type Poster interface {
 
 // Store is the durable state the notifier keeps. *store.Store satisfies it.
 type Store interface {
-	FollowJob(ctx context.Context, j store.Job) (bool, error)
+	FollowJob(ctx context.Context, j migration.Launch) (bool, error)
 	SetJobRequester(ctx context.Context, jobID, requestedBy string, approvedBy []string) error
-	Job(ctx context.Context, jobID string) (store.Job, error)
-	ActiveJobs(ctx context.Context) ([]store.Job, error)
+	Job(ctx context.Context, jobID string) (migration.Launch, error)
+	ActiveJobs(ctx context.Context) ([]migration.Launch, error)
 	SetJobParent(ctx context.Context, jobID, channel, ts string) error
 	SaveProgress(ctx context.Context, jobID, cursor string, posted int) error
 	FinishJob(ctx context.Context, jobID, outcome string) error

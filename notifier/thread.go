@@ -40,7 +40,7 @@ const (
 // stored cursor is the one they were read from.
 type follow struct {
 	busy   bool
-	job    store.Job
+	job    migration.Launch
 	read   migration.Cursor  // the next log read starts here
 	batch  migration.Cursor  // where buf[0] was read from
 	skip   int               // items at read posted before this follow began
@@ -78,7 +78,7 @@ type serverLog struct {
 	failures   []string // failure events in words, with their raw errors
 }
 
-func newFollow(j store.Job) *follow {
+func newFollow(j migration.Launch) *follow {
 	f := &follow{job: j, posted: j.Posted, servers: map[string]*serverLog{}, parentStored: j.ParentTS != ""}
 	c, err := migration.ParseCursor(j.Cursor)
 	if err != nil || c.Seen > j.Posted {
@@ -128,24 +128,11 @@ func leaseName(jobID string) string { return "job:" + jobID }
 
 func (n *Notifier) leaseTTL() time.Duration { return leasePolls * n.cfg.PollInterval }
 
-func (n *Notifier) channelOf(j store.Job) string {
+func (n *Notifier) channelOf(j migration.Launch) string {
 	if j.Channel != "" {
 		return j.Channel
 	}
 	return n.cfg.Channel
-}
-
-// kindOf is how the store names a job's kind.
-func kindOf(j migration.Job) string {
-	switch {
-	case j.Mode() == migration.ModeTest:
-		return "test"
-	case j.Mode() == migration.ModeCutover:
-		return "cutover"
-	case j.Type == "TERMINATE":
-		return "terminate"
-	}
-	return "other"
 }
 
 // Follow starts the thread of a launch the bot started: it records the job with who
@@ -160,14 +147,14 @@ func (n *Notifier) Follow(ctx context.Context, job migration.Job, requestedBy st
 	if started.IsZero() {
 		started = n.cfg.Now()
 	}
-	return n.startThread(ctx, store.Job{
-		JobID: job.ID, Kind: kindOf(job), ServerIDs: job.ServerIDs(), Channel: n.cfg.Channel,
+	return n.startThread(ctx, migration.Launch{
+		JobID: job.ID, Kind: job.Mode(), ServerIDs: job.ServerIDs(), Channel: n.cfg.Channel,
 		RequestedBy: requestedBy, ApprovedBy: approvedBy, StartedAt: started,
 	})
 }
 
 // startThread stores sj and, if this call stored it, posts its parent under the job's lease.
-func (n *Notifier) startThread(ctx context.Context, sj store.Job) (string, error) {
+func (n *Notifier) startThread(ctx context.Context, sj migration.Launch) (string, error) {
 	n.mu.Lock()
 	f := n.follows[sj.JobID]
 	if f != nil {
@@ -206,7 +193,7 @@ func (n *Notifier) startThread(ctx context.Context, sj store.Job) (string, error
 // followed handles a Follow or a discovery of a job already stored: it returns the parent's
 // ts ("" while the parent is being posted) and, when the bot knows who requested the job
 // and the store does not, records them in place of the job's tag.
-func (n *Notifier) followed(ctx context.Context, sj store.Job) (string, error) {
+func (n *Notifier) followed(ctx context.Context, sj migration.Launch) (string, error) {
 	got, err := n.store.Job(ctx, sj.JobID)
 	if err != nil {
 		return "", fmt.Errorf("follow job %s: %w", sj.JobID, err)
@@ -274,7 +261,7 @@ func (n *Notifier) PollOnce(ctx context.Context) error {
 }
 
 // pollJob brings one job's thread up to date if this replica holds its lease.
-func (n *Notifier) pollJob(ctx context.Context, sj store.Job) error {
+func (n *Notifier) pollJob(ctx context.Context, sj migration.Launch) error {
 	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
 	if err != nil {
 		return err
@@ -601,14 +588,12 @@ func (n *Notifier) refreshParent(ctx context.Context, f *follow, names map[strin
 	f.parentPhase, f.parentAt = f.phase, now
 }
 
-func modeTitle(kind string) string {
+func modeTitle(kind migration.Mode) string {
 	switch kind {
-	case "test":
+	case migration.ModeTest:
 		return "Test launch"
-	case "cutover":
+	case migration.ModeCutover:
 		return "Cutover"
-	case "terminate":
-		return "Termination of launched instances"
 	}
 	return "Launch"
 }
@@ -843,7 +828,7 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 	var buttons []slack.BlockElement
 	switch {
 	case len(okIDs) == 0:
-	case j.Kind == "test":
+	case j.Kind == migration.ModeTest:
 		chunks := slices.Collect(slices.Chunk(okIDs, maxIDsPerValue))
 		for i, c := range chunks {
 			suffix := ""
@@ -855,7 +840,7 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 				render.Button(render.ActionMarkReady, "Mark ready for cutover"+suffix, value, slack.StylePrimary),
 				render.Button(render.ActionRevertTest, "Revert to ready for testing"+suffix, value, ""))
 		}
-	case j.Kind == "cutover":
+	case j.Kind == migration.ModeCutover:
 		blocks = append(blocks, render.Context("Finalizing is for approvers and cannot be undone: enable termination protection on the cutover instances first."))
 		for _, r := range results {
 			if !r.ok {

@@ -202,8 +202,8 @@ func (n *Notifier) discoverJobs(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		case first && !j.Active():
-			_, err = n.store.FollowJob(ctx, store.Job{
-				JobID: j.ID, Kind: kindOf(j), ServerIDs: j.ServerIDs(), TaggedBy: j.Tags[migration.TagRequestedBy],
+			_, err = n.store.FollowJob(ctx, migration.Launch{
+				JobID: j.ID, Kind: j.Mode(), ServerIDs: j.ServerIDs(), TaggedBy: j.Tags[migration.TagRequestedBy],
 				StartedAt: j.Created, Done: true, Outcome: "ended before cutoverbot watched",
 			})
 		default:
@@ -211,7 +211,7 @@ func (n *Notifier) discoverJobs(ctx context.Context) error {
 			if who == "" {
 				n.logger.InfoContext(ctx, "launch started outside cutoverbot", "job_id", j.ID, "servers", len(j.Participants))
 			}
-			sj := store.Job{JobID: j.ID, Kind: kindOf(j), ServerIDs: j.ServerIDs(), Channel: n.cfg.Channel,
+			sj := migration.Launch{JobID: j.ID, Kind: j.Mode(), ServerIDs: j.ServerIDs(), Channel: n.cfg.Channel,
 				TaggedBy: who, StartedAt: j.Created}
 			if sj.StartedAt.IsZero() {
 				sj.StartedAt = now

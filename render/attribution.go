@@ -1,11 +1,11 @@
 package render
 
 import (
+	"github.com/cutoverbot/cutoverbot/migration"
 	"regexp"
 	"strings"
 
 	"github.com/cutoverbot/cutoverbot/bot"
-	"github.com/cutoverbot/cutoverbot/store"
 )
 
 // slackUserID matches a Slack user ID, which Slack shows as the person's name.
@@ -16,7 +16,7 @@ var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
 // @ann" for a test); for a job started elsewhere only what its MGN tag claims, "tagged as
 // requested by …" (anyone who can tag a job can set it), or "started outside cutoverbot
 // (console or API)" without one. Records from before requesters were kept say "started by".
-func LaunchedBy(j store.Job) string {
+func LaunchedBy(j migration.Launch) string {
 	switch {
 	case j.RequestedBy != "":
 		s := "requested by " + User(j.RequestedBy)

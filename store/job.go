@@ -5,46 +5,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cutoverbot/cutoverbot/migration"
 	"strings"
 	"time"
 )
-
-// Job is an MGN launch job whose progress is posted into a Slack thread.
-type Job struct {
-	JobID     string // mgnjob-…
-	Kind      string // "test", "cutover", "terminate" or "other"
-	ServerIDs []string
-	Channel   string // the thread's channel; "" until posted
-	ParentTS  string // the thread parent; "" until posted
-	// RequestedBy is the Slack user who asked for the launch through the bot; "" for a job
-	// the bot did not start (or does not know it started).
-	RequestedBy string
-	// ApprovedBy are the Slack users who confirmed the launch on its card, in order; nil
-	// for a test launch or a job the bot did not start.
-	ApprovedBy []string
-	// TaggedBy is, for a job the bot did not start, the requester its MGN tag names: anyone
-	// who can tag a job can set it, so it is not verified. "" when untagged.
-	TaggedBy string
-	// StartedBy is kept from records written before RequestedBy existed: whoever the bot then
-	// said started the job (the person whose command or click launched it, or the job's
-	// tag). New records leave it "".
-	StartedBy string
-	StartedAt time.Time
-	Cursor    string // opaque log cursor owned by the notifier
-	Posted    int    // log items already posted
-	Done      bool
-	Outcome   string    // set when Done
-	UpdatedAt time.Time // last change; set by the store
-}
 
 const jobColumns = `job_id, kind, channel, parent_ts, started_by, started_at, log_cursor, posted, done, outcome, updated_at,
 	requested_by, approved_by, tagged_by`
 
 const jobServersQuery = `SELECT job_id, server_id FROM job_servers WHERE job_id IN (%s) ORDER BY job_id, pos`
 
-func scanJob(row scanner) (Job, error) {
+func scanJob(row scanner) (migration.Launch, error) {
 	var (
-		j                Job
+		j                migration.Launch
 		started, updated int64
 		approvers        string
 	)
@@ -68,7 +41,7 @@ func splitUsers(s string) []string {
 // FollowJob stores j unless a job with j.JobID is already stored, and
 // reports whether it stored it. j.UpdatedAt is set to the current time when
 // zero. It returns an error if j.JobID is empty.
-func (s *Store) FollowJob(ctx context.Context, j Job) (created bool, err error) {
+func (s *Store) FollowJob(ctx context.Context, j migration.Launch) (created bool, err error) {
 	if j.JobID == "" {
 		return false, fmt.Errorf("follow job: job id is required")
 	}
@@ -98,19 +71,19 @@ func (s *Store) FollowJob(ctx context.Context, j Job) (created bool, err error) 
 }
 
 // Job returns the job with jobID, or ErrNotFound.
-func (s *Store) Job(ctx context.Context, jobID string) (Job, error) {
+func (s *Store) Job(ctx context.Context, jobID string) (migration.Launch, error) {
 	js, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE job_id = $1`, jobID)
 	if err == nil && len(js) == 0 {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return Job{}, fmt.Errorf("job %s: %w", jobID, err)
+		return migration.Launch{}, fmt.Errorf("job %s: %w", jobID, err)
 	}
 	return js[0], nil
 }
 
 // ActiveJobs returns the jobs not Done, oldest first.
-func (s *Store) ActiveJobs(ctx context.Context) ([]Job, error) {
+func (s *Store) ActiveJobs(ctx context.Context) ([]migration.Launch, error) {
 	js, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE NOT done ORDER BY started_at, job_id`)
 	if err != nil {
 		return nil, fmt.Errorf("active jobs: %w", err)
@@ -120,9 +93,9 @@ func (s *Store) ActiveJobs(ctx context.Context) ([]Job, error) {
 
 // RecentJobs returns at most limit jobs (all when limit <= 0) newest first,
 // only those including serverID unless it is "".
-func (s *Store) RecentJobs(ctx context.Context, serverID string, limit int) ([]Job, error) {
+func (s *Store) RecentJobs(ctx context.Context, serverID string, limit int) ([]migration.Launch, error) {
 	var (
-		js  []Job
+		js  []migration.Launch
 		err error
 	)
 	if serverID == "" {
@@ -139,7 +112,7 @@ func (s *Store) RecentJobs(ctx context.Context, serverID string, limit int) ([]J
 	return js, nil
 }
 
-func (s *Store) queryJobs(ctx context.Context, query string, args ...any) ([]Job, error) {
+func (s *Store) queryJobs(ctx context.Context, query string, args ...any) ([]migration.Launch, error) {
 	js, err := collect(ctx, s.db, scanJob, query, args...)
 	if err != nil || len(js) == 0 {
 		return js, err

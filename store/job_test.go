@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"github.com/cutoverbot/cutoverbot/migration"
 	"reflect"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
 
-func jobIDs(js []store.Job) []string {
+func jobIDs(js []migration.Launch) []string {
 	ids := []string{}
 	for _, j := range js {
 		ids = append(ids, j.JobID)
@@ -23,7 +24,7 @@ func TestFollowJob(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dsn string) {
 		s := open(t, dsn)
 		ctx := t.Context()
-		jobs := []store.Job{
+		jobs := []migration.Launch{
 			{JobID: "mgnjob-1", Kind: "test", ServerIDs: []string{"s-1", "s-2"}, StartedBy: "U1", StartedAt: t0},
 			{JobID: "mgnjob-2", Kind: "cutover", ServerIDs: []string{"s-2"}, StartedAt: t0.Add(time.Minute)},
 			{JobID: "mgnjob-3", Kind: "other", StartedAt: t0.Add(2 * time.Minute), UpdatedAt: t0},
@@ -111,7 +112,7 @@ func TestSaveProgress(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dsn string) {
 		s := open(t, dsn)
 		ctx := t.Context()
-		if _, err := s.FollowJob(ctx, store.Job{JobID: "mgnjob-1", Kind: "test", StartedAt: t0}); err != nil {
+		if _, err := s.FollowJob(ctx, migration.Launch{JobID: "mgnjob-1", Kind: "test", StartedAt: t0}); err != nil {
 			t.Fatalf("FollowJob: %v", err)
 		}
 		for _, st := range steps {
@@ -135,9 +136,9 @@ func TestJobRequester(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, dsn string) {
 		s := open(t, dsn)
 		ctx := t.Context()
-		ours := store.Job{JobID: "mgnjob-1", Kind: "cutover", RequestedBy: "U1", ApprovedBy: []string{"U2", "U3"}, StartedAt: t0}
-		outside := store.Job{JobID: "mgnjob-2", Kind: "test", TaggedBy: "*ann*", StartedAt: t0}
-		for _, j := range []store.Job{ours, outside} {
+		ours := migration.Launch{JobID: "mgnjob-1", Kind: "cutover", RequestedBy: "U1", ApprovedBy: []string{"U2", "U3"}, StartedAt: t0}
+		outside := migration.Launch{JobID: "mgnjob-2", Kind: "test", TaggedBy: "*ann*", StartedAt: t0}
+		for _, j := range []migration.Launch{ours, outside} {
 			if _, err := s.FollowJob(ctx, j); err != nil {
 				t.Fatal(err)
 			}

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// migration is one schema change. Statements may use {{autoid}} for the
+// schemaChange is one schema change. Statements may use {{autoid}} for the
 // dialect's generated int64 primary key.
-type migration struct {
+type schemaChange struct {
 	version    int
 	name       string
 	statements []string
@@ -19,7 +19,7 @@ type migration struct {
 
 // migrations are applied in order, each once, each in its own transaction.
 // Never edit one that has shipped: append a new one.
-var migrations = []migration{
+var migrations = []schemaChange{
 	{1, "initial schema", []string{
 		`CREATE TABLE confirmations (
 			id           TEXT PRIMARY KEY,
@@ -171,7 +171,7 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 
 // apply applies m in one transaction unless it is already recorded, and
 // reports whether it did.
-func (s *Store) apply(ctx context.Context, m migration) (bool, error) {
+func (s *Store) apply(ctx context.Context, m schemaChange) (bool, error) {
 	did := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.d.migrateLock != "" {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cutoverbot/cutoverbot/migration"
 	"slices"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func TestPrune(t *testing.T) {
 		must(err)
 
 		followJob := func(id string, at time.Time, done bool) {
-			_, err := s.FollowJob(ctx, store.Job{JobID: id, Kind: "test", ServerIDs: []string{"s-1", "s-2"}, StartedAt: at, Done: done})
+			_, err := s.FollowJob(ctx, migration.Launch{JobID: id, Kind: "test", ServerIDs: []string{"s-1", "s-2"}, StartedAt: at, Done: done})
 			must(err)
 		}
 		followJob("mgnjob-old1", old, true)
