@@ -129,6 +129,9 @@ type Config struct {
 	SweepInterval time.Duration
 }
 
+// DefaultLeaseTTL is Config.LeaseTTL's default, also cutoverbot's.
+const DefaultLeaseTTL = 15 * time.Second
+
 func (c Config) withDefaults() Config {
 	if c.Approvals <= 0 {
 		c.Approvals = 1
@@ -140,7 +143,7 @@ func (c Config) withDefaults() Config {
 		c.Location = time.UTC
 	}
 	if c.LagLimit <= 0 {
-		c.LagLimit = 15 * time.Minute
+		c.LagLimit = migration.DefaultLagLimit
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -158,7 +161,7 @@ func (c Config) withDefaults() Config {
 		c.Holder = "handlers-" + newID()
 	}
 	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = 15 * time.Second
+		c.LeaseTTL = DefaultLeaseTTL
 	}
 	if c.TakeoverWindow <= 0 {
 		c.TakeoverWindow = 2 * time.Minute

@@ -9,6 +9,10 @@ import (
 // the weekly reminder lists the server.
 const StaleTestAge = 7 * 24 * time.Hour
 
+// DefaultLagLimit is the replication lag above which a server counts as lagging: launches are
+// refused and a notice is posted, unless configured otherwise.
+const DefaultLagLimit = 15 * time.Minute
+
 // Check is one pre-flight check of a launch.
 type Check struct {
 	Name   string // what was checked, e.g. "Replication"

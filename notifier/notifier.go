@@ -87,8 +87,8 @@ type Config struct {
 	Channel       string        // channel ID for threads, notices and the reminder; required
 	PollInterval  time.Duration // how often running jobs' logs are read; 0 -> 15s
 	WatchInterval time.Duration // how often servers and the job list are read; 0 -> 1m
-	LagThreshold  time.Duration // replication lag above which a notice is posted; 0 -> 15m
-	ReminderSpec  string        // cron spec of the weekly reminder; "" -> "0 9 * * MON"
+	LagThreshold  time.Duration // replication lag above which a notice is posted; 0 -> migration.DefaultLagLimit
+	ReminderSpec  string        // cron spec of the weekly reminder; "" -> DefaultReminderSpec
 	// Location is the time zone of ReminderSpec and of dates shown; nil -> UTC.
 	Location    *time.Location
 	CutoverDate time.Time // planned final cutover (a date in Location); zero = none
@@ -101,12 +101,15 @@ type Config struct {
 	CombineAfter int
 }
 
+// Defaults of Config, also the defaults of cutoverbot's configuration.
 const (
-	defaultPollInterval  = 15 * time.Second
-	defaultWatchInterval = time.Minute
-	defaultLagThreshold  = 15 * time.Minute
-	defaultReminderSpec  = "0 9 * * MON"
-	defaultCombineAfter  = 5
+	DefaultPollInterval  = 15 * time.Second
+	DefaultWatchInterval = time.Minute
+	DefaultReminderSpec  = "0 9 * * MON" // Mondays at 09:00
+)
+
+const (
+	defaultCombineAfter = 5
 
 	// leasePolls is how many poll intervals a job lease lasts without renewal.
 	leasePolls = 3
@@ -146,16 +149,16 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, cfg Config) (*No
 		return nil, errors.New("notifier: channel is required")
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = defaultPollInterval
+		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.WatchInterval <= 0 {
-		cfg.WatchInterval = defaultWatchInterval
+		cfg.WatchInterval = DefaultWatchInterval
 	}
 	if cfg.LagThreshold <= 0 {
-		cfg.LagThreshold = defaultLagThreshold
+		cfg.LagThreshold = migration.DefaultLagLimit
 	}
 	if cfg.ReminderSpec == "" {
-		cfg.ReminderSpec = defaultReminderSpec
+		cfg.ReminderSpec = DefaultReminderSpec
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC

@@ -13,6 +13,9 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/handlers"
+	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/notifier"
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
@@ -179,7 +182,7 @@ func loadConfig(getenv func(string) string, liftBounds bool) (Config, error) {
 		c.Approvals = n
 	}
 
-	c.ReminderCron = get("CUTOVER_REMINDER_CRON", "0 9 * * MON")
+	c.ReminderCron = get("CUTOVER_REMINDER_CRON", notifier.DefaultReminderSpec)
 	if _, err := cron.ParseStandard(c.ReminderCron); err != nil {
 		bad("CUTOVER_REMINDER_CRON", "%q is not a cron spec (minute hour day-of-month month day-of-week, e.g. \"0 9 * * MON\"): %v", c.ReminderCron, err)
 	}
@@ -197,11 +200,11 @@ func loadConfig(getenv func(string) string, liftBounds bool) (Config, error) {
 		}
 		c.CutoverDate = d
 	}
-	c.PollInterval = dur("CUTOVER_POLL_INTERVAL", "15s")
-	c.WatchInterval = dur("CUTOVER_WATCH_INTERVAL", "1m")
-	c.LagThreshold = dur("CUTOVER_LAG_THRESHOLD", "15m")
+	c.PollInterval = dur("CUTOVER_POLL_INTERVAL", notifier.DefaultPollInterval.String())
+	c.WatchInterval = dur("CUTOVER_WATCH_INTERVAL", notifier.DefaultWatchInterval.String())
+	c.LagThreshold = dur("CUTOVER_LAG_THRESHOLD", migration.DefaultLagLimit.String())
 	c.CommandTimeout = dur("CUTOVER_COMMAND_TIMEOUT", "60s")
-	c.LeaseTTL = dur("CUTOVER_LEASE_TTL", "15s")
+	c.LeaseTTL = dur("CUTOVER_LEASE_TTL", handlers.DefaultLeaseTTL.String())
 	if addr := get("CUTOVER_HTTP_ADDR", ":8080"); addr != "off" {
 		if _, port, err := net.SplitHostPort(addr); err != nil || !validPort(port) {
 			bad("CUTOVER_HTTP_ADDR", "%q is not host:port (\":8080\", \"127.0.0.1:0\") or off", addr)
