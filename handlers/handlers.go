@@ -102,7 +102,7 @@ type Config struct {
 	Location *time.Location
 	// CutoverDate is the planned final cutover date shown in status; zero = none.
 	CutoverDate time.Time
-	// LagLimit is the replication lag above which a launch is refused; 0 -> 15 min.
+	// LagLimit is the replication lag above which a launch is refused; 0 -> migration.DefaultLagLimit.
 	LagLimit time.Duration
 	// Now is the clock; nil -> time.Now.
 	Now func() time.Time
@@ -117,7 +117,7 @@ type Config struct {
 	// Two replicas must differ.
 	Holder string
 	// LeaseTTL is how long this replica owns a confirmation's work without renewing it: after
-	// a crash, another replica takes the work over that much later; 0 -> 15 s. An AWS call is
+	// a crash, another replica takes the work over that much later; 0 -> DefaultLeaseTTL. An AWS call is
 	// given at most half of it.
 	LeaseTTL time.Duration
 	// TakeoverWindow bounds how long after the deciding click a replica taking over a

@@ -85,7 +85,7 @@ type Store interface {
 // Config tunes a Notifier. Zero values pick the defaults named on each field.
 type Config struct {
 	Channel       string        // channel ID for threads, notices and the reminder; required
-	PollInterval  time.Duration // how often running jobs' logs are read; 0 -> 15s
+	PollInterval  time.Duration // how often running jobs' logs are read; 0 -> DefaultPollInterval
 	WatchInterval time.Duration // how often servers and the job list are read; 0 -> 1m
 	LagThreshold  time.Duration // replication lag above which a notice is posted; 0 -> migration.DefaultLagLimit
 	ReminderSpec  string        // cron spec of the weekly reminder; "" -> DefaultReminderSpec
