@@ -126,6 +126,7 @@ type Server struct {
 	responses  map[string]*responseURL
 	pending    map[string]*Delivery
 	timeouts   []string
+	web        webState
 }
 
 type channel struct {
@@ -202,6 +203,7 @@ func (s *Server) Start(addr string) error {
 	mux.HandleFunc("/link/", s.serveLink)
 	mux.HandleFunc("/response/{id}", s.serveResponse)
 	mux.HandleFunc("/console/", s.serveConsole)
+	s.routeWeb(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("unmodelled path", "path", r.URL.Path)
 		http.Error(w, "slackemu: unmodelled path "+r.URL.Path, http.StatusNotFound)
