@@ -128,7 +128,7 @@ func TestWebViewShowsTheChannel(t *testing.T) {
 	p.Message(webtest.Channel, "Only visible to you", "status: all green")
 
 	launch := p.Message(webtest.Channel, "Launching web01", "2 replies")
-	p.Click(launch, "button", "2 replies")
+	p.Click(launch, "button", "2 replies") // the reply count, named as it reads
 	p.Message(webtest.Thread, "Launching web01")
 	p.Message(webtest.Thread, "snapshot taken")
 

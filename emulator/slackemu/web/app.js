@@ -432,15 +432,15 @@
 
   // ---------------------------------------------------------------- messages
 
-  // A message shows at most this much at first; "Show more" renders the rest, as Slack folds
-  // long messages. A status answer of thousands of servers stays cheap to show.
-  const FOLD_BLOCKS = 20;
+  // A message shows at most this much text at first, as Slack folds long messages: further
+  // text blocks wait behind a "Show more" button, while headers, context, dividers and buttons
+  // still show. A status answer of thousands of servers stays cheap to show and usable.
   const FOLD_CHARS = 4000;
+  const TEXT_BLOCKS = new Set(["section", "markdown", "rich_text"]);
 
   function blockSize(b) {
-    let n = (b.text && (b.text.text || b.text).length) || 0;
+    let n = typeof b.text === "string" ? b.text.length : (b.text && b.text.text && b.text.text.length) || 0;
     for (const f of b.fields || []) n += (f.text || "").length;
-    for (const e of b.elements || []) n += (e.text && (e.text.text || e.text).length) || 0;
     return n;
   }
 
@@ -455,11 +455,11 @@
     const blocks = Array.isArray(m.blocks) && m.blocks.length ? m.blocks : null;
     if (!blocks) {
       const t = m.text || "";
-      if (t.length <= FOLD_CHARS) {
-        box.append(el("div", { class: "text" }, mrkdwn(t)));
-      } else {
-        const div = el("div", { class: "text" }, mrkdwn(t.slice(0, t.lastIndexOf("\n", FOLD_CHARS) + 1 || FOLD_CHARS)));
-        box.append(div, showMore(() => {
+      const cut = t.length > FOLD_CHARS ? t.lastIndexOf("\n", FOLD_CHARS) + 1 || FOLD_CHARS : t.length;
+      const div = el("div", { class: "text" }, mrkdwn(t.slice(0, cut)));
+      box.append(div);
+      if (cut < t.length) {
+        box.append(showMore(() => {
           div.replaceChildren(mrkdwn(t));
           return document.createDocumentFragment();
         }));
@@ -467,20 +467,27 @@
       return box;
     }
     let used = 0;
-    let i = 0;
-    for (; i < blocks.length; i++) {
-      if (i > 0 && (i >= FOLD_BLOCKS || used > FOLD_CHARS)) break;
-      used += blockSize(blocks[i]);
-      box.append(block(m, blocks[i]));
-    }
-    if (i < blocks.length) {
-      const rest = blocks.slice(i);
+    let folded = [];
+    const unfold = () => {
+      if (!folded.length) return;
+      const rest = folded;
+      folded = [];
       box.append(showMore(() => {
         const frag = document.createDocumentFragment();
         for (const b of rest) frag.append(block(m, b));
         return frag;
       }));
+    };
+    for (const b of blocks) {
+      if (TEXT_BLOCKS.has(b.type) && used > FOLD_CHARS) {
+        folded.push(b);
+        continue;
+      }
+      unfold();
+      used += blockSize(b);
+      box.append(block(m, b));
     }
+    unfold();
     return box;
   }
 
@@ -645,39 +652,106 @@
 
   const nearBottom = (root) => root.scrollHeight - root.scrollTop - root.clientHeight < 80;
 
-  // apply shows a batch of changes: each new or changed message replaces or adds one node.
-  function apply(d) {
+  // follow keeps a column scrolled to its newest message while the reader is there, as Slack
+  // does. It returns the function to call after messages were added; with pin set, the column
+  // goes to its newest message whatever the reader did (a channel or thread just opened).
+  // Messages off screen are laid out only when they scroll into view (content-visibility), so
+  // the bottom moves once they are: the column is pinned again for two more frames.
+  function follow(root) {
+    let pinned = true;
+    root.addEventListener("scroll", () => {
+      pinned = nearBottom(root);
+    });
+    const stick = () => {
+      if (pinned) root.scrollTop = root.scrollHeight;
+    };
+    new ResizeObserver(stick).observe(root);
+    return (pin) => {
+      if (pin) pinned = true;
+      stick();
+      requestAnimationFrame(() => {
+        stick();
+        requestAnimationFrame(stick);
+      });
+    };
+  }
+  let stickChannel = () => {};
+  let stickThread = () => {};
+
+  // stats says how much work the page did, for tests and for the curious (slackemuWeb.stats).
+  const stats = { fetches: 0, fetchMs: 0, applies: 0, applyMs: 0, maxApplyMs: 0, messages: 0 };
+
+  // A batch of changes is shown in slices of at most this many milliseconds of work, newest
+  // messages first, with the browser free to draw and answer the person in between: a channel
+  // of hundreds of messages loads without freezing the page.
+  const SLICE_MS = 30;
+  const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+
+  function show(m) {
+    if (inChannel(m)) channelList.put(m.ts, message(m, "channel"));
+    else channelList.remove(m.ts);
+    if (inThread(m, state.thread)) threadList.put(m.ts, message(m, "thread"));
+    else threadList.remove(m.ts);
+  }
+
+  // timed runs fn and counts its time as rendering in stats.
+  function timed(fn) {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      const ms = performance.now() - t0;
+      stats.applies++;
+      stats.applyMs += ms;
+      stats.maxApplyMs = Math.max(stats.maxApplyMs, ms);
+    }
+  }
+
+  // apply shows a batch of changes: each new or changed message replaces or adds one node;
+  // nothing else is rebuilt. It returns false when the channel or person changed meanwhile.
+  async function apply(d, gen) {
     if (d.workspace && setWorkspace(d.workspace)) {
       // The channel or the person was not known before: what came is not for them.
       state.gen++;
       state.version = 0;
       state.again = true;
-      return;
+      return false;
     }
-    const root = $("messages");
-    const troot = $("thread-messages");
-    const stick = nearBottom(root);
-    const tstick = nearBottom(troot);
-    const parents = new Set();
-    for (const m of d.messages) {
+    const changed = d.messages.filter((m) => {
       const old = state.msgs.get(m.ts);
-      if (old && old.rev === m.rev) continue;
+      return !old || old.rev !== m.rev;
+    });
+    stats.messages += changed.length;
+    const parents = new Set();
+    for (const m of changed) {
       state.msgs.set(m.ts, m);
       if (isReply(m)) {
         trackReply(m);
         parents.add(m.thread_ts);
       }
-      if (inChannel(m)) channelList.put(m.ts, message(m, "channel"));
-      else channelList.remove(m.ts);
-      if (inThread(m, state.thread)) threadList.put(m.ts, message(m, "thread"));
-      else threadList.remove(m.ts);
     }
-    for (const p of parents) updateSummary(p);
+    let i = changed.length;
+    while (i > 0) {
+      timed(() => {
+        const t0 = performance.now();
+        while (i > 0 && performance.now() - t0 < SLICE_MS) show(changed[--i]);
+      });
+      stickChannel();
+      stickThread();
+      if (i > 0) {
+        await nextFrame();
+        if (gen !== state.gen) return false;
+      }
+    }
+    timed(() => {
+      for (const p of parents) updateSummary(p);
+    });
     state.version = d.version;
     document.body.dataset.version = String(d.version);
     document.body.dataset.ready = "true";
-    if (stick) root.scrollTop = root.scrollHeight;
-    if (tstick) troot.scrollTop = troot.scrollHeight;
+    stickChannel();
+    stickThread();
+    return true;
   }
 
   // setWorkspace shows the workspace's people and channels. It reports whether it had to
@@ -743,6 +817,7 @@
     state.replies.clear();
     channelList.clear();
     threadList.clear();
+    stickChannel(true);
     showChannel();
     refresh();
   }
@@ -757,13 +832,14 @@
   function openThread(ts) {
     state.thread = ts;
     threadList.clear();
-    for (const m of [...state.msgs.values()].sort((a, b) => (a.ts < b.ts ? -1 : 1))) {
-      if (inThread(m, ts)) threadList.put(m.ts, message(m, "thread"));
-    }
+    timed(() => {
+      for (const m of state.msgs.values()) {
+        if (inThread(m, ts)) threadList.put(m.ts, message(m, "thread"));
+      }
+    });
     $("thread-channel").textContent = "#" + (state.channels.get(state.channel) || "");
     $("thread").hidden = false;
-    const troot = $("thread-messages");
-    troot.scrollTop = troot.scrollHeight;
+    stickThread(true);
     showChannel();
   }
 
@@ -788,8 +864,7 @@
     const key = `${channelList.last()}~${String(++state.notices).padStart(6, "0")}`;
     const m = { ts: key, slackbot: true, ephemeral: true, text, posted: Date.now() };
     channelList.put(key, message(m, "channel"));
-    const root = $("messages");
-    root.scrollTop = root.scrollHeight;
+    stickChannel();
   }
 
   // ---------------------------------------------------------------- talking to the emulator
@@ -805,14 +880,16 @@
         state.again = false;
         const gen = state.gen;
         const q = new URLSearchParams({ channel: state.channel, as: state.as, since: String(state.version) });
+        const t0 = performance.now();
         const res = await fetch(`/web/changes?${q}`, { cache: "no-store" });
         if (!res.ok) throw new Error(`changes: HTTP ${res.status}`);
         const d = await res.json();
-        if (gen !== state.gen) {
+        stats.fetches++;
+        stats.fetchMs += performance.now() - t0;
+        if (gen !== state.gen || !(await apply(d, gen))) {
           state.again = true;
           continue;
         }
-        apply(d);
       } while (state.again);
     } catch (err) {
       $("conn").textContent = "offline: " + err.message;
@@ -902,6 +979,8 @@
   function start() {
     channelList = new MessageList($("messages"));
     threadList = new MessageList($("thread-messages"));
+    stickChannel = follow($("messages"));
+    stickThread = follow($("thread-messages"));
     const q = new URLSearchParams(location.search);
     state.channel = q.get("channel") || "";
     state.as = q.get("as") || "";
@@ -926,8 +1005,9 @@
     refresh();
   }
 
-  // For tests of the renderer's rules: the markup mrkdwn produces for a text.
+  // For tests: the markup mrkdwn produces for a text, and the page's work so far.
   window.slackemuWeb = {
+    stats,
     mrkdwnHTML(s) {
       const d = el("div");
       d.append(mrkdwn(s));

@@ -292,10 +292,26 @@ func ByRole(in Scope, role, name string) chromedp.QueryOption {
 }
 
 // Click clicks the element with role and accessible name inside scope, waiting until it is
-// there and visible.
+// there and visible. It first scrolls scope into view, as a person would: the web view lays
+// out messages off screen only once they scroll into view.
 func (p *Page) Click(in Scope, role, name string) {
 	p.t.Helper()
-	p.Do(fmt.Sprintf("click the %s %q", role, name), chromedp.Click(role+" "+name, ByRole(in, role, name), chromedp.NodeVisible))
+	what := fmt.Sprintf("click the %s %q", role, name)
+	p.WaitUntil(what, fmt.Sprintf("!!(%s)", in))
+	p.Do(what,
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(%s).scrollIntoView({ block: "nearest" })`, in)),
+		chromedp.Click(role+" "+name, ByRole(in, role, name), chromedp.NodeVisible))
+}
+
+// OpenThread clicks the reply count under the message msg (see Message), which opens its
+// thread beside the channel, and waits until the thread shows.
+func (p *Page) OpenThread(msg Scope) {
+	p.t.Helper()
+	var replies string
+	p.WaitUntil("a reply count under the message", fmt.Sprintf(`!!(%s).querySelector(".thread-summary .replies")`, msg))
+	p.Eval(fmt.Sprintf(`(%s).querySelector(".thread-summary .replies").textContent`, msg), &replies)
+	p.Click(msg, "button", replies)
+	p.WaitUntil("the thread to open", `!document.getElementById("thread").hidden && !!document.querySelector("#thread-messages article")`)
 }
 
 // Count returns how many elements inside scope have role and accessible name now.
@@ -326,12 +342,17 @@ func (p *Page) ActAs(name string) {
 		`document.activeElement.selectedOptions[0].text === %s && document.body.dataset.ready === "true"`, jsString(name)))
 }
 
-// Send types text into the composer (the textbox "Message") and presses Enter, as a person
-// sends a message or a slash command.
+// Send enters text into the composer (the textbox "Message") and presses Enter, as a person
+// sends a message or a slash command. The text goes in at once, as when pasted, rather than
+// key by key: that costs one round trip to the browser instead of one per character.
 func (p *Page) Send(text string) {
 	p.t.Helper()
 	p.Do("send "+text,
-		chromedp.SendKeys("Message", text, ByRole(Document, "textbox", "Message")),
+		chromedp.Focus("Message", ByRole(Document, "textbox", "Message")),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
+			return err
+		}),
 		pressEnter(),
 	)
 }
