@@ -458,10 +458,13 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	if err := run(ctx, []string{"demo"}, nil, strings.NewReader(""), &out, &out); err != nil {
+	// -keep with nothing on standard input: the workflow, the web view's address, and an exit
+	// at the end of input.
+	if err := run(ctx, []string{"demo", "-keep"}, nil, strings.NewReader(""), &out, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"Continuous Data Replication", "63%", "public", "private", "Confirm", "reminder"} {
+	for _, want := range []string{"Continuous Data Replication", "63%", "public", "private", "Confirm", "reminder",
+		"Web view of the workspace (act as ann, bob or eve): http://127.0.0.1:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output does not show %q", want)
 		}

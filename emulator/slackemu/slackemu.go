@@ -15,9 +15,11 @@
 // It leaves out: Events API envelopes and their retries, modals and views,
 // attachments, files, reactions, OAuth, scopes (every token has every scope),
 // workspace-wide rate tiers other than the injected ones, message deletion
-// through chat.delete, and the Slack client's rendering beyond Render (names for mentions,
-// link labels, entities). A small console (/console/command, /console/click,
-// /console/channel/C…) stands in for the Slack client when the emulator runs on its own.
+// through chat.delete. Two front ends stand in for the Slack client when the emulator runs on
+// its own: a web view at "/" (see web.go: channels, Block Kit, threads, ephemeral messages,
+// confirm dialogs, a composer for slash commands; mrkdwn drawn as the Slack client does) and a
+// small plain-text console (/console/command, /console/click, /console/channel/C…); Render
+// draws a message as text. Both act only as a person would, through SlashCommand and Click.
 // Any other Web API method answers {"ok":false,"error":"unknown_method"} and
 // is recorded (see Unknown).
 //

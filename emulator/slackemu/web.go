@@ -141,18 +141,14 @@ type webWorkspace struct {
 	Team    string `json:"team"`
 	Command string `json:"command"`
 	// Bot is the bot user's ID; People are the other members, by name.
-	Bot      string       `json:"bot"`
-	Users    []webUser    `json:"users"`
-	People   []string     `json:"people"`
-	Channels []webChannel `json:"channels"`
+	Bot      string    `json:"bot"`
+	Users    []webName `json:"users"`
+	People   []string  `json:"people"`
+	Channels []webName `json:"channels"`
 }
 
-type webUser struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-}
-
-type webChannel struct {
+// webName is a user's or a channel's ID and name.
+type webName struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 }
@@ -217,17 +213,17 @@ func (s *Server) webChangesLocked(channelID, as string, since int64) webChanges 
 func (s *Server) webWorkspaceLocked() *webWorkspace {
 	ws := &webWorkspace{Team: TeamDomain, Command: s.opts.Command, Bot: BotUserID}
 	for id, name := range s.users {
-		ws.Users = append(ws.Users, webUser{ID: id, Name: name})
+		ws.Users = append(ws.Users, webName{ID: id, Name: name})
 		if id != BotUserID {
 			ws.People = append(ws.People, id)
 		}
 	}
-	slices.SortFunc(ws.Users, func(a, b webUser) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ws.Users, func(a, b webName) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(ws.People, func(a, b string) int { return strings.Compare(s.users[a], s.users[b]) })
 	for id, c := range s.channels {
-		ws.Channels = append(ws.Channels, webChannel{ID: id, Name: c.name})
+		ws.Channels = append(ws.Channels, webName{ID: id, Name: c.name})
 	}
-	slices.SortFunc(ws.Channels, func(a, b webChannel) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ws.Channels, func(a, b webName) int { return strings.Compare(a.Name, b.Name) })
 	return ws
 }
 

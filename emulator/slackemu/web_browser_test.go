@@ -239,7 +239,7 @@ func TestWebViewShowsMarkupAsText(t *testing.T) {
 	api := apiClient(s)
 	const script = `<script>window.pwned = 1</script>`
 	const img = `<img src=x onerror="window.pwned = 2">`
-	esc := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
+	esc := webEscaper.Replace // what the bot does to text it did not write
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(plain(esc(script))),
 		slack.NewSectionBlock(mrkdwn("escaped "+esc(img)+" raw "+img+" <javascript:window.pwned=3|a link>"), nil, nil),

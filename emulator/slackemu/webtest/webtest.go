@@ -4,7 +4,8 @@
 // page, never on the clock.
 //
 // Open skips the test, saying why, when no Chromium is installed (Debian: apt-get install
-// chromium).
+// chromium), unless the environment has CUTOVER_TEST_BROWSER=required (as CI does): then the
+// test fails.
 package webtest
 
 import (
@@ -66,7 +67,11 @@ func Open(t testing.TB, url string) *Page {
 	t.Helper()
 	path := Chromium()
 	if path == "" {
-		t.Skipf("no Chromium found (looked for %s on PATH); install Debian's chromium to run the browser tests", strings.Join(browsers, ", "))
+		why := fmt.Sprintf("no Chromium found (looked for %s on PATH); install Debian's chromium to run the browser tests", strings.Join(browsers, ", "))
+		if os.Getenv("CUTOVER_TEST_BROWSER") == "required" {
+			t.Fatal(why + " (CUTOVER_TEST_BROWSER=required)")
+		}
+		t.Skip(why)
 	}
 	profile := filepath.Join(t.TempDir(), "profile")
 	opts := []chromedp.ExecAllocatorOption{
@@ -373,9 +378,11 @@ func pressEnter() chromedp.Action[chromedp.Void] {
 	})
 }
 
-// Screenshot writes a PNG of the window to path.
+// Screenshot writes a PNG of the window to path, with the mouse moved out of the way so that
+// no message shows as hovered.
 func (p *Page) Screenshot(path string) {
 	p.t.Helper()
+	p.Do("move the mouse away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
 	ctx, cancel := context.WithTimeout(p.ctx, p.Timeout)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
