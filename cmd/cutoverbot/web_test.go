@@ -181,11 +181,23 @@ func TestWebViewLargeChannel(t *testing.T) {
 		}
 	}
 	header := fmt.Sprintf("Migration status · %d servers", active)
+	// The bot's first listing of 3,000 servers can take tens of seconds on a loaded machine
+	// with the race detector, longer than e.command waits.
 	start := time.Now()
-	if status := e.command(sandboxOperator, "status"); !strings.Contains(status.PlainText(), header) {
-		t.Fatalf("status answer does not start with %q:\n%.300s", header, status.PlainText())
+	d, err := e.sb.slack.SlashCommand(t.Context(), sandboxOperator, sandboxChannel, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.acked(d)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := e.sb.slack.WaitFor(ctx, func(s *slackemu.Server) bool { return len(s.Ephemerals(sandboxOperator)) > 0 }); err != nil {
+		t.Fatal("no answer to /cutover status")
 	}
 	botStatus := time.Since(start)
+	if status := e.sb.slack.Ephemerals(sandboxOperator)[0]; !strings.Contains(status.PlainText(), header) {
+		t.Fatalf("status answer does not start with %q:\n%.300s", header, status.PlainText())
+	}
 	fillChannel(t, e, threads, replies)
 
 	p := webtest.Open(t, e.sb.slack.WebURL())

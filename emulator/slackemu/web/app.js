@@ -599,7 +599,7 @@
     }
     body.append(el("div", { class: "meta" },
       el("span", { class: "author" }, name),
-      bot || m.slackbot ? el("span", { class: "badge" }, "APP") : null,
+      bot ? el("span", { class: "badge" }, "APP") : null,
       m.posted ? timeOf(m.posted) : null));
     const c = m.slackbot ? el("div", { class: "content" }, el("div", { class: "text" }, m.text)) : content(m);
     if (m.edited) c.append(el("span", { class: "edited" }, "(edited)"));
