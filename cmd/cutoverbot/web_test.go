@@ -48,7 +48,7 @@ func TestWebViewLaunchThenCutover(t *testing.T) {
 	p.ActAs("ann")
 
 	p.Send("/cutover launch web01 test")
-	p.Message(webtest.Channel, "Test launch of web01", "started by @ann", "Phase:")
+	p.Message(webtest.Channel, "Test launch of web01", "@ann", "Phase:")
 	e.finishJobs(1)
 	target := targetOf(t, e, mgnemu.SampleWeb01)
 	// The parent, edited in place with the outcome; "replied to a thread" quotes its first line too.
@@ -78,10 +78,10 @@ func TestWebViewLaunchThenCutover(t *testing.T) {
 	p.ActAs("bob")
 	p.Click(card, "button", "Confirm cutover")
 	p.Click(webtest.Dialog, "button", "Cut over")
-	p.Message(webtest.Channel, "Confirmed by @bob", "(edited)")
-	// Who the thread says started it depends on who sees the job first: the click's handler
-	// (bob) or the watcher of MGN's jobs (the requester, ann, from the job's tags).
-	p.Message(webtest.Channel, "Cutover of db01", "started by @", "Phase:")
+	p.Message(webtest.Channel, "Cutover requested: db01", "@bob", "(edited)") // the card, closed with its approver
+	// Who the thread names depends on who sees the job first: the click's handler (bob) or
+	// the watcher of MGN's jobs (the requester, ann, from the job's tags).
+	p.Message(webtest.Channel, "Cutover of db01", "Phase:")
 	if n := p.Count(webtest.Channel, "button", "Confirm cutover"); n != 0 {
 		t.Errorf("the confirmed card still offers %d Confirm cutover buttons", n)
 	}
