@@ -26,13 +26,17 @@ its IPs; a cutover requested by an operator, refused to someone not allowed, con
 approver and followed to its IPs; the weekly reminder) and prints the channel as a person would
 read it. It needs no Slack workspace and no AWS account, and exits 0 when the workflow worked.
 
+With -keep it keeps running afterwards: watch and use the workspace in a browser at the web
+view's address it prints (pick ann, bob or eve and type /cutover commands), or type lines such
+as "ann: /cutover status" in the terminal.
+
 Flags:
 `
 
 func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	keep := fs.Bool("keep", false, "keep running afterwards and read commands from standard input (\"ann: /cutover status\", \"bob: click confirm\")")
+	keep := fs.Bool("keep", false, "keep running afterwards, with a web view of the workspace, and read commands from standard input (\"ann: /cutover status\", \"bob: click confirm\")")
 	verbose := fs.Bool("v", false, "show cutoverbot's logs on stderr")
 	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -82,6 +86,9 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 
 	d := &demo{sb: sb, a: a, out: stdout}
+	if *keep {
+		d.webView()
+	}
 	if err := d.play(ctx); err != nil {
 		stop()
 		return fmt.Errorf("demo: %w", err)
@@ -156,6 +163,11 @@ func (d *demo) play(ctx context.Context) error {
 }
 
 func (d *demo) say(s string) { fmt.Fprintf(d.out, "\n== %s\n", s) }
+
+// webView says where the Slack emulator's web view is.
+func (d *demo) webView() {
+	fmt.Fprintf(d.out, "Web view of the workspace (act as ann, bob or eve): %s\n", d.sb.slack.WebURL())
+}
 
 func (d *demo) waitConnected(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
@@ -336,7 +348,9 @@ func (d *demo) clock(m slackemu.Message) string { return m.Posted.Format("15:04:
 
 // interactive reads "user: /cutover …" and "user: click ACTION" lines until EOF or ctx ends.
 func (d *demo) interactive(ctx context.Context, stdin io.Reader) {
-	fmt.Fprintln(d.out, "\nThe bot keeps running. Type lines such as")
+	fmt.Fprintln(d.out, "\nThe bot keeps running.")
+	d.webView()
+	fmt.Fprintln(d.out, "Or type lines such as")
 	fmt.Fprintln(d.out, "  ann: /cutover status web01")
 	fmt.Fprintln(d.out, "  bob: click confirm        (presses the newest button with that action ID)")
 	fmt.Fprintln(d.out, "Users: ann (operator), bob (approver), eve. End with Ctrl-D.")

@@ -48,10 +48,13 @@ func (s *syncBuffer) String() string {
 
 // newE2E starts the emulators on loopback, with MGN's jobs on a manual clock set to start; they
 // stop when the test ends. The test starts the bot itself.
-func newE2E(t testing.TB, start time.Time) *e2e {
+func newE2E(t testing.TB, start time.Time) *e2e { return newE2EFleet(t, start, 0) }
+
+// newE2EFleet is newE2E with that many generated servers besides the sample fleet.
+func newE2EFleet(t testing.TB, start time.Time, servers int) *e2e {
 	t.Helper()
 	clock := mgnemu.NewManualClock(start)
-	sb, err := startSandbox(sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now})
+	sb, err := startSandbox(sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now, Servers: servers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +83,15 @@ func botEnv(t testing.TB, extra map[string]string) map[string]string {
 // cleanly, when the test ends.
 func startBot(t testing.TB, extra map[string]string) *e2e {
 	t.Helper()
-	e := newE2E(t, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	return startBotOn(t, newE2E(t, e2eStart), extra)
+}
+
+// e2eStart is when the end-to-end tests' MGN clock starts.
+var e2eStart = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+
+// startBotOn starts `cutoverbot run` against e's emulators, as startBot does.
+func startBotOn(t testing.TB, e *e2e, extra map[string]string) *e2e {
+	t.Helper()
 	sb, env := e.sb, botEnv(t, extra)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -447,10 +458,13 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	if err := run(ctx, []string{"demo"}, nil, strings.NewReader(""), &out, &out); err != nil {
+	// -keep with nothing on standard input: the workflow, the web view's address, and an exit
+	// at the end of input.
+	if err := run(ctx, []string{"demo", "-keep"}, nil, strings.NewReader(""), &out, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"Continuous Data Replication", "63%", "public", "private", "Confirm", "reminder"} {
+	for _, want := range []string{"Continuous Data Replication", "63%", "public", "private", "Confirm", "reminder",
+		"Web view of the workspace (act as ann, bob or eve): http://127.0.0.1:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output does not show %q", want)
 		}

@@ -18,6 +18,10 @@ emulator (Web API and Socket Mode), with a sample fleet and workspace, until int
 prints the environment that points "cutoverbot run" (or any AWS SDK or slack-go client) at them.
 A launch job runs through all its events in about 10 seconds; -realistic takes about 12 minutes.
 
+The Slack emulator also serves a web view of the workspace at its address (printed): the
+channel as the Slack client shows it, with threads, buttons, confirm dialogs and ephemeral
+messages. Pick who you act as (ann, bob or eve) and type /cutover commands in its composer.
+
 Flags:
 `
 
@@ -47,6 +51,7 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer sb.Close()
 	fmt.Fprintln(stdout, "# MGN + EC2 and Slack emulators are running; press Ctrl-C to stop.")
+	fmt.Fprintf(stdout, "# Web view of the Slack workspace (act as ann, bob or eve): %s\n", sb.slack.WebURL())
 	fmt.Fprintln(stdout, "# Point cutoverbot (or an AWS SDK / slack-go client) at them with:")
 	for _, kv := range sb.env() {
 		fmt.Fprintf(stdout, "export %s=%q\n", kv[0], kv[1])
@@ -54,7 +59,8 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	console := strings.TrimSuffix(sb.slack.URL(), "/api/") + "/console"
 	fmt.Fprintf(stdout, `#
 # Then, in another terminal: cutoverbot run
-# and act as the people in #migration (%s): ann (%s, operator), bob (%s, approver), eve (%s):
+# and act as the people in #migration (%s) in the web view, or with curl: ann (%s, operator),
+# bob (%s, approver), eve (%s):
 #   curl -d user=%s -d channel=%s -d text='status' %s/command
 #   curl -d user=%s -d channel=%s -d text='launch db01 cutover' %s/command
 #   curl -d user=%s -d channel=%s -d action=confirm %s/click

@@ -37,8 +37,9 @@ const usage = `cutoverbot runs server cutovers with AWS Application Migration Se
 
 Usage:
   cutoverbot run                 connect to Slack (Socket Mode) and AWS; configured by environment
-  cutoverbot demo [-keep]        play the workflow against built-in emulators, print the channel, exit 0
-  cutoverbot emulate [-listen]   serve the MGN + EC2 and Slack emulators for manual use and other tools
+  cutoverbot demo [-keep]        play the workflow against built-in emulators, print the channel, exit 0;
+                                 -keep keeps the bot running, with a web view of the workspace
+  cutoverbot emulate [-listen]   serve the MGN + EC2 and Slack emulators (and the web view) for manual use
 
 Run "cutoverbot COMMAND -h" for a command's flags. "cutoverbot run -h" lists the environment.
 `

@@ -56,14 +56,18 @@ func (s *Server) SlashCommand(ctx context.Context, user, channel, text string) (
 }
 
 // Click sends a block_actions envelope as if user pressed the button with
-// actionID in the channel message (or thread reply) messageTS. A confirm
-// dialog on the button is taken as accepted. It returns ErrNoButton if the
-// message or button does not exist.
+// actionID in the channel message (or thread reply) messageTS, or in the
+// ephemeral message messageTS shown to user. A confirm dialog on the button
+// is taken as accepted. It returns ErrNoButton if the message or button does
+// not exist.
 func (s *Server) Click(ctx context.Context, user, channel, messageTS, actionID string) (*Delivery, error) {
 	s.mu.Lock()
 	var m *Message
 	if c := s.channels[channel]; c != nil {
 		m = c.find(messageTS)
+	}
+	if m == nil {
+		m = s.ephemeralLocked(user, channel, messageTS)
 	}
 	if m == nil || m.Deleted {
 		s.mu.Unlock()
@@ -89,6 +93,16 @@ func (s *Server) ClickEphemeral(ctx context.Context, user, actionID string) (*De
 	}
 	s.mu.Unlock()
 	return nil, fmt.Errorf("click %s on ephemerals of %s: %w", actionID, user, ErrNoButton)
+}
+
+// ephemeralLocked returns the ephemeral message ts in channel shown to user, or nil.
+func (s *Server) ephemeralLocked(user, channel, ts string) *Message {
+	for _, m := range s.ephemerals[user] {
+		if m.TS == ts && m.Channel == channel {
+			return m
+		}
+	}
+	return nil
 }
 
 // clickLocked builds and delivers the block_actions payload; it releases s.mu.

@@ -23,9 +23,11 @@
 // It leaves out: Events API envelopes and their retries, modals and views,
 // attachments, files, reactions, OAuth, scopes (every token has every scope),
 // workspace-wide rate tiers other than the injected ones, message deletion
-// through chat.delete, and the Slack client's rendering beyond Render (names for mentions,
-// link labels, entities). A small console (/console/command, /console/click,
-// /console/channel/C…) stands in for the Slack client when the emulator runs on its own.
+// through chat.delete. Two front ends stand in for the Slack client when the emulator runs on
+// its own: a web view at "/" (see web.go: channels, Block Kit, threads, ephemeral messages,
+// confirm dialogs, a composer for slash commands; mrkdwn drawn as the Slack client does) and a
+// small plain-text console (/console/command, /console/click, /console/channel/C…); Render
+// draws a message as text. Both act only as a person would, through SlashCommand and Click.
 // Any other Web API method answers {"ok":false,"error":"unknown_method"} and
 // is recorded (see Unknown).
 //
@@ -146,6 +148,7 @@ type Server struct {
 	dropResps  int // response_url POSTs left to drop (DropResponses)
 	pending    map[string]*Delivery
 	timeouts   []string
+	web        webState
 }
 
 type channel struct {
@@ -230,6 +233,7 @@ func (s *Server) Start(addr string) error {
 	mux.HandleFunc("/link/", s.serveLink)
 	mux.HandleFunc("/response/{id}", s.serveResponse)
 	mux.HandleFunc("/console/", s.serveConsole)
+	s.routeWeb(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("unmodelled path", "path", r.URL.Path)
 		http.Error(w, "slackemu: unmodelled path "+r.URL.Path, http.StatusNotFound)
