@@ -150,9 +150,7 @@ func TestReminderRetriedOnce(t *testing.T) {
 		{"post failed, same replica retries", func(t *testing.T, r *rig) *Notifier {
 			n := r.notifier(t, r.store, "a", nil)
 			r.slack.RateLimit("chat.postMessage", 1000, time.Second)
-			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-			defer cancel()
-			if err := n.Remind(ctx, epoch); err == nil {
+			if err := remindUntil(t, n, func() bool { return r.slack.Calls("chat.postMessage") > 0 }); err == nil {
 				t.Fatal("Remind while Slack refuses every post: got no error")
 			}
 			r.slack.RateLimit("chat.postMessage", 0, 0)
@@ -186,9 +184,7 @@ func TestReminderRetriedOnce(t *testing.T) {
 			// look at the history.
 			r.slack.LoseReplies("chat.postMessage", 1)
 			r.slack.RateLimit("conversations.history", 1000, time.Second)
-			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-			defer cancel()
-			if err := n.Remind(ctx, epoch); err == nil {
+			if err := remindUntil(t, n, func() bool { return r.slack.Calls("conversations.history") > 0 }); err == nil {
 				t.Fatal("Remind: got no error")
 			}
 			r.slack.RateLimit("conversations.history", 0, 0)
@@ -220,6 +216,30 @@ func TestReminderRetriedOnce(t *testing.T) {
 			})
 		})
 	}
+}
+
+// remindUntil runs n.Remind for the firing at epoch and cuts it off once stuck says it is stuck
+// where the test wants it (so that the cut does not depend on how fast the machine is); it
+// returns Remind's error.
+func remindUntil(t *testing.T, n *Notifier, stuck func() bool) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- n.Remind(ctx, epoch) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !stuck() {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Remind never got stuck where the test wants it")
+		}
+	}
+	cancel()
+	return <-done
 }
 
 // TestReminderSupersededNotRetried leaves a firing unposted until the next one is due: it is
