@@ -1,0 +1,246 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/awsmgn"
+	"github.com/cutoverbot/cutoverbot/render"
+	"github.com/cutoverbot/cutoverbot/store"
+)
+
+// Attacks on the confirmation's promises: the bot's word equals MGN's truth, exactly one
+// launch per confirmation, cards that end in a final state. Each test fails on the code it
+// was written against; its comment says what breaks and why.
+
+// attackHandler is a Handler configured as the rig's, but on aws and st.
+func (r *rig) attackHandler(aws AWS, st Store) *Handler {
+	api := slack.New(r.slack.BotToken(), slack.OptionAPIURL(r.slack.URL()))
+	return New(slog.New(slog.NewTextHandler(r.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		aws, r.poster, st, r.follower, api, Config{
+			Channel:   migrationChannel,
+			Operators: []string{operator, opsGroup, alice},
+			Approvers: []string{alice, approverGroup},
+			Now:       r.clock.Now,
+		})
+}
+
+// lateProxy stands between the adapter and MGN. It forwards every request, except the first
+// one to path: that one's client gets a 502 at once (the answer is lost on the way back, as
+// from a load balancer whose backend is slow), and the request reaches MGN only when the
+// test calls deliver, after the bot has looked for its job.
+type lateProxy struct {
+	url, target, path string
+
+	mu     sync.Mutex
+	held   bool
+	header http.Header
+	body   []byte
+}
+
+func newLateProxy(t *testing.T, target, path string) *lateProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &lateProxy{target: target, path: path}
+	forward := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == path {
+			p.mu.Lock()
+			first := !p.held
+			if first {
+				p.held, p.header = true, r.Header.Clone()
+				p.body, _ = io.ReadAll(r.Body)
+			}
+			p.mu.Unlock()
+			if first {
+				w.WriteHeader(http.StatusBadGateway)
+				return
+			}
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+// deliver sends the held request to MGN now and returns MGN's status code.
+func (p *lateProxy) deliver(t *testing.T) int {
+	t.Helper()
+	p.mu.Lock()
+	held, header, body := p.held, p.header, p.body
+	p.mu.Unlock()
+	if !held {
+		t.Fatalf("no %s request was held", p.path)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.target+p.path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Finding: "nothing was launched" is concluded from three looks at MGN within OutcomeDelay*3
+// (3 s in production) after an ambiguous answer (a 502 or the bot's own call timeout, a third
+// of the lease). MGN may act on the request after that; the confirmation is then final as
+// failed, the card says nothing was launched, and nothing ever looks again: the store and the
+// card contradict MGN for good (the notifier even announces the job as started outside the
+// bot, tagged with the card's confirmation).
+func TestAttackLateJobAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	p := newLateProxy(t, r.mgn.URL(), "/StartCutover")
+	r.aws = awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+		awsmgn.Options{MGNEndpoint: p.url, EC2Endpoint: r.mgn.URL(), Logger: slog.New(slog.DiscardHandler), OutcomeDelay: time.Millisecond})
+	r.h = r.attackHandler(r.aws, r.store)
+	card := requestCutover(t, r, operator)
+	answer := r.click(bob, card.TS, render.ActionConfirm)
+	if status := p.deliver(t); status != http.StatusAccepted {
+		t.Fatalf("the held StartCutover reached MGN late: got %d, want 202", status)
+	}
+	jobs := r.mgn.Jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("MGN jobs after the late StartCutover: got %d, want 1", len(jobs))
+	}
+	job := jobs[0].JobID
+	// Any number of sweeps (of any replica) later:
+	for range 3 {
+		r.clock.Advance(time.Minute)
+		r.sweep()
+	}
+	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != store.Launched || c.JobID != job {
+		t.Errorf("confirmation while MGN runs %s for it: got %s job %q (error %q), want launched %s; bob was told %q",
+			job, c.State, c.JobID, c.Error, job, answer)
+	}
+	lacks(t, "card while MGN runs the job", r.message(card.TS).PlainText(), "nothing was launched")
+}
+
+// flakyOutcomes is the real store whose next n recordings of a failed outcome fail, as a
+// database does when its connection drops.
+type flakyOutcomes struct {
+	*store.Store
+	mu      sync.Mutex
+	n       int // failed outcomes still to refuse
+	refused int
+}
+
+var errDBDown = errors.New("store: connection lost")
+
+func (s *flakyOutcomes) CompleteConfirmation(ctx context.Context, id string, o store.Outcome, f store.Fence, now time.Time) error {
+	s.mu.Lock()
+	if o.State == store.Failed && s.n > 0 {
+		s.n--
+		s.refused++
+		s.mu.Unlock()
+		return errDBDown
+	}
+	s.mu.Unlock()
+	return s.Store.CompleteConfirmation(ctx, id, o, f, now)
+}
+
+// Finding: when recording "nothing was launched" fails (a store error between the AWS call
+// and the write), notLaunched logs the error and still tells the approver ":x: Nothing was
+// launched … Ask again". The confirmation stays in progress under its lease, so a replica
+// takes it over when the lease ends and, MGN having no job and the pre-flight passing again
+// (a throttle, a lag spike are brief), starts the cutover nobody asked for any more.
+func TestAttackNothingLaunchedThenLaunched(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	st := &flakyOutcomes{Store: r.store, n: 1}
+	r.h = r.attackHandler(r.aws, st)
+	card := requestCutover(t, r, operator)
+	r.mgn.Throttle("StartCutover", 1) // MGN refuses the call: nothing was launched, truly
+	answer := r.click(bob, card.TS, render.ActionConfirm)
+	if st.refused != 1 {
+		t.Fatalf("the store refused %d failed outcomes, want 1: the fault was not met", st.refused)
+	}
+	told := strings.Contains(answer, "Nothing was launched")
+	r.clock.Advance(lease)
+	r.sweep()
+	if n := len(r.mgn.Jobs()); told && n != 0 {
+		t.Errorf("bob was told %q, and then the bot started %d cutover job(s) (StartCutover calls %d)",
+			answer, n, r.mgn.Calls("StartCutover"))
+	}
+}
+
+// Finding: a card whose message is gone (deleted by someone, channel archived) is redrawn on
+// every pass for ever: DrawCards queues it again after every failure, and the Run loop wakes
+// on that. Each attempt spends one chat.update of the workspace-wide budget (about 50 a
+// minute, shared with every card and thread parent), so one such card alone uses it up.
+func TestAttackGoneCardRedrawnForever(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	id := cardID0(t, card)
+	if err := r.store.SetConfirmationMessage(t.Context(), id, migrationChannel, "1700000000.000001"); err != nil {
+		t.Fatal(err)
+	}
+	r.h.Interaction(t.Context(), r.clickOn(operator, card.TS, render.ActionCancel))
+	before := r.slack.Calls("chat.update")
+	for range 10 {
+		_ = r.h.Sweep(t.Context()) // the card's error is expected
+	}
+	if n := r.slack.Calls("chat.update") - before; n > 2 {
+		t.Errorf("chat.update calls for one card whose message is gone, over 10 sweeps at one instant: got %d, want at most 2", n)
+	}
+}
+
+// Finding: while MGN cannot be asked about a launch whose answer was lost, every sweep (every
+// 2 s by default) takes the confirmation over again, fails to ask, audits another "unknown"
+// entry and sends the approver another ephemeral "Update on the cutover you confirmed: AWS's
+// answer was lost…": dozens of identical messages a minute.
+func TestAttackUnknownOutcomeRepeated(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{lose: []string{}})
+	card := requestCutover(t, r, operator)
+	var started bool
+	var mu sync.Mutex
+	r.loseIf(func(path string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch path {
+		case "/StartCutover":
+			started = true
+			return true
+		case "/DescribeJobs":
+			return started
+		}
+		return false
+	})
+	r.click(bob, card.TS, render.ActionConfirm)
+	before := len(r.slack.Ephemerals(bob))
+	for range 5 {
+		r.clock.Advance(2 * time.Second)
+		_ = r.h.Sweep(t.Context())
+	}
+	if n := len(r.slack.Ephemerals(bob)) - before; n > 1 {
+		t.Errorf("ephemeral updates to bob over 5 sweeps while MGN cannot be asked: got %d, want at most 1 (nothing new to say)", n)
+	}
+}
