@@ -244,3 +244,46 @@ func TestAttackUnknownOutcomeRepeated(t *testing.T) {
 		t.Errorf("ephemeral updates to bob over 5 sweeps while MGN cannot be asked: got %d, want at most 1 (nothing new to say)", n)
 	}
 }
+
+// Finding: leases are judged by each replica's own clock (Config.Now): the owner writes
+// lease_until from its clock, and TakeOverConfirmations compares it with the taker's. A
+// replica whose clock runs a lease (15 s) ahead of the owner's takes over a confirmation
+// whose owner is alive and inside its StartCutover call; MGN shows no job yet, so it starts
+// the cutover too. MGN's one-job-per-server rule refuses the second call, but the
+// confirmation got two StartCutover calls (issue 12: exactly one per confirmation).
+func TestAttackClockSkewDoubleStart(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	ahead := New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, r.follower, nil, Config{
+		Channel: migrationChannel, Operators: []string{operator, alice}, Approvers: []string{alice, bob},
+		Now: func() time.Time { return r.clock.Now().Add(lease + 5*time.Second) }, Holder: "replica-ahead",
+	})
+	r.mgn.SetLatency("StartCutover", 2*time.Second) // MGN takes a moment to answer
+	cb := r.clickOn(bob, card.TS, render.ActionConfirm)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.h.Interaction(t.Context(), cb)
+	}()
+	// Wait until the owner is inside its StartCutover call.
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+		if err == nil && c.State == store.Calling {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner never began its call")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := ahead.Sweep(t.Context()); err != nil {
+		t.Logf("sweep of the replica whose clock is ahead: %v", err)
+	}
+	<-done
+	if n, jobs := r.mgn.Calls("StartCutover"), len(r.mgn.Jobs()); n != 1 {
+		t.Errorf("StartCutover calls for one confirmation, its owner alive, another replica's clock %v ahead: got %d (%d jobs), want 1",
+			lease+5*time.Second, n, jobs)
+	}
+}
