@@ -287,3 +287,44 @@ func TestAttackClockSkewDoubleStart(t *testing.T) {
 			lease+5*time.Second, n, jobs)
 	}
 }
+
+// flakyCardMessage is the real store whose next n SetConfirmationMessage calls fail.
+type flakyCardMessage struct {
+	*store.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *flakyCardMessage) SetConfirmationMessage(ctx context.Context, id, channel, ts string) error {
+	s.mu.Lock()
+	fail := s.n > 0
+	if fail {
+		s.n--
+	}
+	s.mu.Unlock()
+	if fail {
+		return errDBDown
+	}
+	return s.Store.SetConfirmationMessage(ctx, id, channel, ts)
+}
+
+// Finding: when recording where a card was posted fails (a store error right after
+// chat.postMessage), requestConfirmation only logs a warning. The card is in the channel with
+// its buttons, and a click on it works (its button carries the confirmation's ID), but the
+// store knows no message to edit: redraw skips it and StaleCards leaves out cards without a
+// ts. After the cutover started, the card still says "Waiting for an approver" and offers
+// [Confirm cutover], for good.
+func TestAttackCardNeverFinalWhenItsTSIsLost(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	r.h = r.attackHandler(r.aws, &flakyCardMessage{Store: r.store, n: 1})
+	card := requestCutover(t, r, operator)
+	contains(t, "confirm", r.click(bob, card.TS, render.ActionConfirm), "The cutover of db01 started")
+	for range 3 {
+		r.clock.Advance(time.Minute)
+		r.sweep()
+	}
+	if text := r.message(card.TS).PlainText(); strings.Contains(text, "[Confirm cutover]") || !strings.Contains(text, "— job `mgnjob-") {
+		t.Errorf("card after the cutover started: got %q, want the job named and no Confirm button", text)
+	}
+}
