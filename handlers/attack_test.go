@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/cutoverbot/cutoverbot/awsmgn"
+	"github.com/cutoverbot/cutoverbot/notifier"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -326,5 +328,42 @@ func TestAttackCardNeverFinalWhenItsTSIsLost(t *testing.T) {
 	}
 	if text := r.message(card.TS).PlainText(); strings.Contains(text, "[Confirm cutover]") || !strings.Contains(text, "— job `mgnjob-") {
 		t.Errorf("card after the cutover started: got %q, want the job named and no Confirm button", text)
+	}
+}
+
+// Finding: the cutover's thread is opened in the background (redraw -> thread), and thread
+// calls Follow only when the store has no record of the job. When the notifier's watcher
+// lists MGN's jobs in between (every minute; the redraw may wait many seconds for Slack's
+// rate limits), it records the job as started outside the bot, from its MGN tag. redraw then
+// finds that record, links its thread and never calls Follow, which would have put the
+// requester and approvers in place of the tag: the thread says "tagged as requested by …"
+// and names no approver, against the store's own confirmation.
+func TestAttackWatcherFirstLosesApprovers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	n, err := notifier.New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, notifier.Config{Channel: migrationChannel, Now: r.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.h = New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, n, slack.New(r.slack.BotToken(), slack.OptionAPIURL(r.slack.URL())), Config{
+		Channel: migrationChannel, Operators: []string{operator, opsGroup, alice}, Approvers: []string{alice, approverGroup}, Now: r.clock.Now,
+	})
+	card := requestCutover(t, r, operator)
+	r.h.Interaction(t.Context(), r.clickOn(bob, card.TS, render.ActionConfirm)) // the card is redrawn later
+	if err := n.WatchOnce(t.Context()); err != nil {
+		t.Logf("watch: %v", err)
+	}
+	r.drawCards()
+	jobs := r.mgn.Jobs()
+	if len(jobs) != 1 {
+		t.Fatalf("jobs: got %d, want 1", len(jobs))
+	}
+	got, err := r.store.Job(t.Context(), jobs[0].JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RequestedBy != operator || !slices.Equal(got.ApprovedBy, []string{bob}) {
+		t.Errorf("job record of a cutover the bot launched: got requested by %q, approved by %v, tagged by %q; want requested by %s, approved by %s (from the confirmation)",
+			got.RequestedBy, got.ApprovedBy, got.TaggedBy, operator, bob)
 	}
 }
