@@ -367,3 +367,26 @@ func TestAttackWatcherFirstLosesApprovers(t *testing.T) {
 			got.RequestedBy, got.ApprovedBy, got.TaggedBy, operator, bob)
 	}
 }
+
+// Finding: the confirmation card is posted without message metadata, so when Slack takes the
+// post and its answer is lost (a 503 from a load balancer), the poster sends it again and the
+// channel holds two cards of one confirmation. The store records only the second; the first
+// keeps its Confirm and Cancel buttons and "Waiting for an approver" after the cutover
+// started, for good (cards must always end in a final state).
+func TestAttackDuplicateCardNeverFinal(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	r.slack.LoseReplies("chat.postMessage", 1)
+	requestCutover(t, r, operator)
+	card := r.lastCard()
+	contains(t, "confirm", r.click(bob, card.TS, render.ActionConfirm), "The cutover of db01 started")
+	for range 3 {
+		r.clock.Advance(time.Minute)
+		r.sweep()
+	}
+	for _, m := range r.channelMessages() {
+		if text := m.PlainText(); strings.Contains(text, "Cutover requested") && strings.Contains(text, "[Confirm cutover]") {
+			t.Errorf("card %s after the cutover started: got %q, want it final (the job named, no buttons)", m.TS, text)
+		}
+	}
+}
