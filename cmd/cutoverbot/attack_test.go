@@ -52,3 +52,15 @@ func TestAttackLeaseLongerThanTakeoverWindow(t *testing.T) {
 		})
 	}
 }
+
+// Finding: CUTOVER_APPROVALS is checked against 1..10 only, not against the approvers that
+// exist. With two approvers named directly (no user group) and CUTOVER_APPROVALS=3, start-up
+// succeeds and every cutover and finalize card waits for a third approver who cannot exist,
+// then expires: silently, as the never-firing reminder schedules the bounds refuse.
+func TestAttackMoreApprovalsThanApprovers(t *testing.T) {
+	t.Parallel()
+	_, err := LoadConfig(configWith(map[string]string{"CUTOVER_APPROVERS": "U1A,U2B", "CUTOVER_APPROVALS": "3"}))
+	if err == nil || !strings.Contains(err.Error(), "CUTOVER_APPROVALS") {
+		t.Errorf("CUTOVER_APPROVALS=3 with the two approvers U1A,U2B: got %v, want a refusal naming CUTOVER_APPROVALS", err)
+	}
+}
