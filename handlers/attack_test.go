@@ -23,6 +23,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/notifier"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
+	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
 
 // Attacks on the confirmation's promises: the bot's word equals MGN's truth, exactly one
@@ -174,22 +175,25 @@ func (s *flakyOutcomes) CompleteConfirmation(ctx context.Context, id string, o s
 // (a throttle, a lag spike are brief), starts the cutover nobody asked for any more.
 func TestAttackNothingLaunchedThenLaunched(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{})
-	st := &flakyOutcomes{Store: r.store, n: 1}
-	r.h = r.attackHandler(r.aws, st)
-	card := requestCutover(t, r, operator)
-	r.mgn.Throttle("StartCutover", 1) // MGN refuses the call: nothing was launched, truly
-	answer := r.click(bob, card.TS, render.ActionConfirm)
-	if st.refused != 1 {
-		t.Fatalf("the store refused %d failed outcomes, want 1: the fault was not met", st.refused)
-	}
-	told := strings.Contains(answer, "Nothing was launched")
-	r.clock.Advance(lease)
-	r.sweep()
-	if n := len(r.mgn.Jobs()); told && n != 0 {
-		t.Errorf("bob was told %q, and then the bot started %d cutover job(s) (StartCutover calls %d)",
-			answer, n, r.mgn.Calls("StartCutover"))
-	}
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		r := newRig(t, rigOptions{})
+		r.store = openStore(t, dsn)
+		st := &flakyOutcomes{Store: r.store, n: 1}
+		r.h = r.attackHandler(r.aws, st)
+		card := requestCutover(t, r, operator)
+		r.mgn.Throttle("StartCutover", 1) // MGN refuses the call: nothing was launched, truly
+		answer := r.click(bob, card.TS, render.ActionConfirm)
+		if st.refused != 1 {
+			t.Fatalf("the store refused %d failed outcomes, want 1: the fault was not met", st.refused)
+		}
+		told := strings.Contains(answer, "Nothing was launched")
+		r.clock.Advance(lease)
+		r.sweep()
+		if n := len(r.mgn.Jobs()); told && n != 0 {
+			t.Errorf("bob was told %q, and then the bot started %d cutover job(s) (StartCutover calls %d)",
+				answer, n, r.mgn.Calls("StartCutover"))
+		}
+	})
 }
 
 // Finding: a card whose message is gone (deleted by someone, channel archived) is redrawn on
@@ -255,39 +259,55 @@ func TestAttackUnknownOutcomeRepeated(t *testing.T) {
 // confirmation got two StartCutover calls (issue 12: exactly one per confirmation).
 func TestAttackClockSkewDoubleStart(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{})
-	card := requestCutover(t, r, operator)
-	ahead := New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, r.follower, nil, Config{
-		Channel: migrationChannel, Operators: []string{operator, alice}, Approvers: []string{alice, bob},
-		Now: func() time.Time { return r.clock.Now().Add(lease + 5*time.Second) }, Holder: "replica-ahead",
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		r := newRig(t, rigOptions{})
+		// Two replicas, each with its own handle on one database.
+		r.store = openStore(t, dsn)
+		r.h = r.attackHandler(r.aws, r.store)
+		card := requestCutover(t, r, operator)
+		ahead := New(slog.New(slog.DiscardHandler), r.aws, r.poster, openStore(t, dsn), r.follower, nil, Config{
+			Channel: migrationChannel, Operators: []string{operator, alice}, Approvers: []string{alice, bob},
+			Now: func() time.Time { return r.clock.Now().Add(lease + 5*time.Second) }, Holder: "replica-ahead",
+		})
+		r.mgn.SetLatency("StartCutover", 2*time.Second) // MGN takes a moment to answer
+		cb := r.clickOn(bob, card.TS, render.ActionConfirm)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.h.Interaction(t.Context(), cb)
+		}()
+		// Wait until the owner is inside its StartCutover call.
+		deadline := time.Now().Add(wait)
+		for {
+			c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+			if err == nil && c.State == store.Calling {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the owner never began its call")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := ahead.Sweep(t.Context()); err != nil {
+			t.Logf("sweep of the replica whose clock is ahead: %v", err)
+		}
+		<-done
+		if n, jobs := r.mgn.Calls("StartCutover"), len(r.mgn.Jobs()); n != 1 {
+			t.Errorf("StartCutover calls for one confirmation, its owner alive, another replica's clock %v ahead: got %d (%d jobs), want 1",
+				lease+5*time.Second, n, jobs)
+		}
 	})
-	r.mgn.SetLatency("StartCutover", 2*time.Second) // MGN takes a moment to answer
-	cb := r.clickOn(bob, card.TS, render.ActionConfirm)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.h.Interaction(t.Context(), cb)
-	}()
-	// Wait until the owner is inside its StartCutover call.
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
-		if err == nil && c.State == store.Calling {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the owner never began its call")
-		}
-		time.Sleep(5 * time.Millisecond)
+}
+
+// openStore opens the store at dsn for the test.
+func openStore(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.Context(), dsn, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := ahead.Sweep(t.Context()); err != nil {
-		t.Logf("sweep of the replica whose clock is ahead: %v", err)
-	}
-	<-done
-	if n, jobs := r.mgn.Calls("StartCutover"), len(r.mgn.Jobs()); n != 1 {
-		t.Errorf("StartCutover calls for one confirmation, its owner alive, another replica's clock %v ahead: got %d (%d jobs), want 1",
-			lease+5*time.Second, n, jobs)
-	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // flakyCardMessage is the real store whose next n SetConfirmationMessage calls fail.
