@@ -410,3 +410,52 @@ func TestAttackDuplicateCardNeverFinal(t *testing.T) {
 		}
 	}
 }
+
+// barrierStore is the real store whose Confirmations calls return only once two of them have
+// read (or after a few seconds): two requests (on two replicas, or two workers) both look for
+// a waiting card before either stores its own, as happens when they arrive together.
+type barrierStore struct {
+	*store.Store
+	mu      sync.Mutex
+	arrived int
+	both    chan struct{}
+}
+
+func (s *barrierStore) Confirmations(ctx context.Context, state store.ConfirmationState) ([]store.Confirmation, error) {
+	cs, err := s.Store.Confirmations(ctx, state)
+	s.mu.Lock()
+	if s.arrived++; s.arrived == 2 {
+		close(s.both)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.both:
+	case <-time.After(3 * time.Second):
+	}
+	return cs, err
+}
+
+// Finding: "a second request for a server that already has a card waiting is pointed at
+// that card" is a read (waiting) followed by a separate insert (CreateConfirmation), so two
+// requests that arrive together both find no card and both post one: two pending cutover
+// cards for db01, each of which an approver may confirm (for a finalize, two concurrent
+// confirmations send FinalizeCutover twice for one server).
+func TestAttackTwoCardsForOneServer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	st := &barrierStore{Store: r.store, both: make(chan struct{})}
+	r.h = r.attackHandler(r.aws, st)
+	a, b := r.command(operator, migrationChannel, "launch db01 cutover"), r.command(alice, migrationChannel, "launch db01 cutover")
+	var wg sync.WaitGroup
+	for _, cmd := range []slack.SlashCommand{a, b} {
+		wg.Go(func() { r.h.SlashCommand(t.Context(), cmd) })
+	}
+	wg.Wait()
+	pending, err := r.store.Confirmations(t.Context(), store.Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 {
+		t.Errorf("pending cutover confirmations for db01 after two requests at once: got %d, want 1 (the second pointed at the first)", len(pending))
+	}
+}
