@@ -270,24 +270,7 @@ func TestAttackClockSkewDoubleStart(t *testing.T) {
 			Now: func() time.Time { return r.clock.Now().Add(lease + 5*time.Second) }, Holder: "replica-ahead",
 		})
 		r.mgn.SetLatency("StartCutover", 2*time.Second) // MGN takes a moment to answer
-		cb := r.clickOn(bob, card.TS, render.ActionConfirm)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r.h.Interaction(t.Context(), cb)
-		}()
-		// Wait until the owner is inside its StartCutover call.
-		deadline := time.Now().Add(wait)
-		for {
-			c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
-			if err == nil && c.State == store.Calling {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the owner never began its call")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		done := r.clickUntil(bob, card, store.Calling)  // the owner is inside its StartCutover call
 		if err := ahead.Sweep(t.Context()); err != nil {
 			t.Logf("sweep of the replica whose clock is ahead: %v", err)
 		}
