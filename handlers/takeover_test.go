@@ -129,24 +129,8 @@ func TestTakeOverFencesSlowOwner(t *testing.T) {
 	card := requestCutover(t, r, operator)
 	other := r.replica("replica-2")
 	r.mgn.SetLatency("DescribeSourceServers", 500*time.Millisecond) // the owner's pre-flight is slow
-	cb := r.clickOn(bob, card.TS, render.ActionConfirm)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.h.Interaction(t.Context(), cb)
-	}()
-	// Wait until the click won and its owner is in the pre-flight.
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
-		if err == nil && c.State == store.Confirmed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the click never won")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// The click wins, and its owner is in the pre-flight.
+	done := r.clickUntil(bob, card, store.Confirmed)
 	r.clock.Advance(lease) // the owner looks dead to the other replica
 	if err := other.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
@@ -165,4 +149,27 @@ func TestTakeOverFencesSlowOwner(t *testing.T) {
 	contains(t, "card", r.message(card.TS).PlainText(), "— job `"+jobs[0].JobID+"`")
 	eph := r.slack.Ephemerals(bob)
 	lacks(t, "bob's answers", eph[len(eph)-1].PlainText(), "Nothing was launched")
+}
+
+// clickUntil has user click Confirm on card and handles the click in the background until its
+// confirmation reaches state; the returned channel is closed when the click is handled.
+func (r *rig) clickUntil(user string, card slackemu.Message, state store.ConfirmationState) <-chan struct{} {
+	r.t.Helper()
+	cb := r.clickOn(user, card.TS, render.ActionConfirm)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.h.Interaction(r.t.Context(), cb)
+	}()
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := r.store.Confirmation(r.t.Context(), cardID0(r.t, card))
+		if err == nil && c.State == state {
+			return done
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the click never brought the confirmation to %s", state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
