@@ -30,8 +30,9 @@ var (
 	urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]+):`)
 	// keyword matches the start of a key=value pair, as in "host=db dbname=cutover".
 	keyword = regexp.MustCompile(`(^|\s)[A-Za-z_][A-Za-z0-9_]*\s*=`)
-	// userinfo matches "user:password@" without a scheme.
-	userinfo = regexp.MustCompile(`^[^/]*:[^/]*@`)
+	// userinfo matches "user:password@" anywhere: a URL that lost its scheme, or its colon
+	// ("//bot:pw@db", "postgres//bot:pw@db").
+	userinfo = regexp.MustCompile(`[^/:@\s]*:[^/@\s]*@`)
 )
 
 // ParseDSN decides which backend dsn names, in one place for Open and for configuration
@@ -80,8 +81,8 @@ func parseDSN(dsn string) (DSN, string, error) {
 		}
 		return parsePostgres(s)
 	}
-	if userinfo.MatchString(s) {
-		return DSN{}, "", errors.New("looks like user:password@host without a scheme: a PostgreSQL URL starts with postgres://")
+	if userinfo.MatchString(s) || strings.Contains(s, "//") {
+		return DSN{}, "", errors.New("looks like a URL without its scheme (user:password@host, //host): a PostgreSQL URL starts with postgres://")
 	}
 	return parseSQLitePath(s)
 }

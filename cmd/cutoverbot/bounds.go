@@ -16,12 +16,19 @@ import (
 // short, so start-up refuses them (run's -lift-bounds flag lifts them for tests against the
 // emulators).
 const (
-	minReminderGap    = time.Hour            // the reminder fires at most hourly...
-	reminderHorizon   = 365 * 24 * time.Hour // ...and at least once within a year
+	minReminderGap = time.Hour // the reminder fires at most hourly...
+	// ...and at least once a year: no two firings (nor start-up and the first) more than a
+	// leap year apart, checked over four years, so that a yearly date is accepted whatever
+	// the day of start-up and 29 February is not.
+	maxReminderGap  = 366 * 24 * time.Hour
+	reminderHorizon = 4*365*24*time.Hour + 2*maxReminderGap
 	minPollInterval   = time.Second
 	minWatchInterval  = 10 * time.Second
 	minCommandTimeout = 5 * time.Second
 	minLeaseTTL       = 5 * time.Second
+	// maxLeaseTTL keeps a takeover within the handlers' takeover window (2 minutes): a
+	// replica taking over a dead one's confirmation starts the launch only inside it.
+	maxLeaseTTL = time.Minute
 	// minRetention is not lifted: audit rows are evidence.
 	minRetention = 24 * time.Hour
 )
@@ -45,6 +52,10 @@ func checkBounds(c Config, now time.Time) []error {
 			errs = append(errs, fmt.Errorf("%s: %v is below the bound: at least %v (%s)", d.name, d.got, d.min, d.why))
 		}
 	}
+	if c.LeaseTTL > maxLeaseTTL {
+		errs = append(errs, fmt.Errorf("CUTOVER_LEASE_TTL: %v is above the bound: at most %v (a replica taking over a dead one's "+
+			"confirmed cutover starts it only within 2 minutes of the approval)", c.LeaseTTL, maxLeaseTTL))
+	}
 	if sched, err := cron.ParseStandard(c.ReminderCron); err == nil {
 		if err := reminderWithinBounds(sched, now.In(c.Location)); err != nil {
 			errs = append(errs, fmt.Errorf("CUTOVER_REMINDER_CRON: %q %w", c.ReminderCron, err))
@@ -53,22 +64,27 @@ func checkBounds(c Config, now time.Time) []error {
 	return errs
 }
 
-// reminderWithinBounds follows sched for a year from start: it must fire within that year, and
-// never twice within an hour.
+// reminderWithinBounds follows sched for four years from start: it must fire at least once a
+// year (no gap, nor the wait for the first firing, longer than a leap year) and never twice
+// within an hour.
 func reminderWithinBounds(sched cron.Schedule, start time.Time) error {
 	end := start.Add(reminderHorizon)
-	prev := sched.Next(start)
-	if prev.IsZero() || prev.After(end) {
-		return errors.New("never fires within a year: the bound is at least once a year and at most hourly")
-	}
-	for {
+	prev := start
+	for first := true; ; first = false {
 		next := sched.Next(prev)
-		if next.IsZero() || next.After(end) {
-			return nil
+		if next.IsZero() || next.Sub(prev) > maxReminderGap {
+			what := "never fires within a year"
+			if !first {
+				what = fmt.Sprintf("fires on %s and then not for more than a year", prev.Format(time.DateOnly))
+			}
+			return errors.New(what + ": the bound is at least once a year and at most hourly")
 		}
-		if gap := next.Sub(prev); gap < minReminderGap {
+		if gap := next.Sub(prev); !first && gap < minReminderGap {
 			return fmt.Errorf("fires more often than hourly (%s and %s, %v apart): the bound is at most hourly",
 				prev.Format(time.DateTime), next.Format(time.DateTime), gap)
+		}
+		if next.After(end) {
+			return nil
 		}
 		prev = next
 	}

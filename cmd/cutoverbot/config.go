@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -180,6 +181,10 @@ func loadConfig(getenv func(string) string, liftBounds bool) (Config, error) {
 		bad("CUTOVER_APPROVALS", "%q is not a number of approvers from 1 to 10", approvals)
 	} else {
 		c.Approvals = n
+		groups := slices.ContainsFunc(c.Approvers, func(id string) bool { return strings.HasPrefix(id, "S") })
+		if !groups && len(c.Approvers) > 0 && n > len(c.Approvers) {
+			bad("CUTOVER_APPROVALS", "%d approvals are needed but CUTOVER_APPROVERS names only %d people and no user group: every card would expire", n, len(c.Approvers))
+		}
 	}
 
 	c.ReminderCron = get("CUTOVER_REMINDER_CRON", notifier.DefaultReminderSpec)
