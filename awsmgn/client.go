@@ -189,7 +189,7 @@ func (c *Client) Launch(ctx context.Context, req migration.LaunchRequest) (migra
 		return jobFromSDK(out), nil
 	}
 	err = mapError(op, err)
-	if refused(err) {
+	if migration.Refused(err) {
 		return migration.Job{}, err
 	}
 	// The context may have ended with the call; asking MGN must not end with it.
@@ -263,18 +263,6 @@ func (c *Client) findLaunchPatiently(ctx context.Context, key, value string, sin
 // once is the option of calls that change something in MGN: they are sent once and never
 // retried by the SDK (see Launch).
 func once(o *mgn.Options) { o.Retryer = aws.NopRetryer{} }
-
-// refused reports whether err proves that MGN did not act on a request: it was throttled,
-// invalid, denied, named something unknown, or the account is not set up. Anything else (a
-// conflict, a 5xx, a timeout, a broken connection) may hide an action MGN took.
-func refused(err error) bool {
-	for _, kind := range []error{migration.ErrThrottled, migration.ErrInvalid, migration.ErrAccessDenied, migration.ErrNotInitialized, migration.ErrNotFound} {
-		if errors.Is(err, kind) {
-			return true
-		}
-	}
-	return false
-}
 
 // Jobs lists the jobs created since from (all when from is zero), newest first.
 func (c *Client) Jobs(ctx context.Context, from time.Time) ([]migration.Job, error) {
@@ -400,7 +388,7 @@ func (c *Client) FinalizeCutover(ctx context.Context, id string) (migration.Serv
 // the server is read, and when done says the change happened the server is returned with no
 // error. When the server cannot be read the error wraps migration.ErrOutcomeUnknown.
 func (c *Client) verifyChange(ctx context.Context, id string, err error, done func(migration.Server) bool) (migration.Server, error) {
-	if refused(err) {
+	if migration.Refused(err) {
 		return migration.Server{}, err
 	}
 	ask, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeBudget)

@@ -50,9 +50,16 @@ type PosterConfig struct {
 
 	MaxRetries   int           // retries after a 5xx or network error; 0 -> 3; rate limits are retried until ctx ends
 	RetryBackoff time.Duration // wait before the first such retry, doubled each time up to 30s; 0 -> 500ms
+
+	// Now is the clock by which a post's lookup window is set (Slack stamps messages with its
+	// own clock, about the same); nil means time.Now.
+	Now func() time.Time
 }
 
 func (c PosterConfig) withDefaults() PosterConfig {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	if c.ChannelInterval <= 0 {
 		c.ChannelInterval = time.Second
 	}
@@ -173,7 +180,7 @@ func (p *Poster) Post(ctx context.Context, channel string, m Message) (string, e
 	var (
 		ts        string
 		uncertain bool // an attempt failed after Slack may have taken the message
-		since     = time.Now().Add(-clockSkew)
+		since     = p.cfg.Now().Add(-clockSkew)
 	)
 	// landed reports whether an uncertain attempt posted the message after all.
 	landed := func(ctx context.Context) (bool, error) {
@@ -582,6 +589,17 @@ func (p *Poster) do(ctx context.Context, method, channel string, lim *rate.Limit
 			return fmt.Errorf("%w (while waiting to retry after: %v)", ctx.Err(), err)
 		}
 	}
+}
+
+// Permanent reports whether err, returned by a Poster call, means Slack refused the call for
+// good (message_not_found, channel_not_found, invalid_blocks, ...): sending it again would be
+// refused again. Rate limits, 5xx, network errors and an ended context are not permanent.
+func Permanent(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	kind, _ := classify(err)
+	return kind == permanent
 }
 
 // classify sorts a Slack call's error into permanent, rate-limited (with the

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -29,6 +32,8 @@ type cardQueue struct {
 	drawn map[string][32]byte
 	// links are launched cards whose thread was not posted yet, by when to stop waiting.
 	links map[string]time.Time
+	// recheckAt is when Recheck may ask MGN again.
+	recheckAt time.Time
 }
 
 func newCardQueue() cardQueue {
@@ -71,7 +76,19 @@ func (h *Handler) DrawCards(ctx context.Context) error {
 		if err == nil {
 			err = h.redraw(ctx, c)
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+		case bot.Permanent(err):
+			// The card's message is gone (deleted, channel archived...): editing it again
+			// would be refused again, and each try spends the workspace's chat.update budget.
+			h.logger.ErrorContext(ctx, "card cannot be edited any more; giving it up", "confirmation", id, "err", err)
+			if serr := h.store.CardShown(ctx, id, c.Version); serr != nil {
+				errs = append(errs, serr)
+			}
+			h.cards.mu.Lock()
+			delete(h.cards.links, id)
+			h.cards.mu.Unlock()
+		default:
 			if ctx.Err() == nil {
 				h.cardChanged(id)
 			}
@@ -127,11 +144,72 @@ func (h *Handler) redraw(ctx context.Context, c store.Confirmation) error {
 	return h.store.CardShown(ctx, c.ID, c.Version)
 }
 
+// recheckEvery spaces the questions Recheck asks MGN.
+const recheckEvery = 30 * time.Second
+
+// Recheck asks MGN, at most every recheckEvery, whether it started late a launch whose call had
+// an ambiguous answer and for which it had no job when asked (one DescribeJobs call for all of
+// them); a launch it finds is recorded as launched, its card redrawn and its approver told.
+// Sweep calls it. It returns the errors met.
+func (h *Handler) Recheck(ctx context.Context) error {
+	now := h.cfg.Now()
+	open, ended, err := h.store.Rechecks(ctx, now)
+	for _, c := range ended {
+		h.cardChanged(c.ID)
+	}
+	if err != nil || len(open) == 0 {
+		return err
+	}
+	h.cards.mu.Lock()
+	due := !now.Before(h.cards.recheckAt)
+	if due {
+		h.cards.recheckAt = now.Add(recheckEvery)
+	}
+	h.cards.mu.Unlock()
+	if !due {
+		return nil
+	}
+	since := open[0].CreatedAt
+	for _, c := range open {
+		if c.CreatedAt.Before(since) {
+			since = c.CreatedAt
+		}
+	}
+	jobs, err := h.aws.Jobs(ctx, since.Add(-time.Minute))
+	if err != nil {
+		return fmt.Errorf("recheck: %w", err)
+	}
+	for _, c := range open {
+		for _, j := range jobs {
+			if j.Tags[migration.TagConfirmation] != c.ID {
+				continue
+			}
+			answer := h.launched(ctx, c, j, "MGN started it late, after it had no job for it")
+			h.tell(ctx, c, ":warning: Correction: "+answer)
+			break
+		}
+	}
+	return nil
+}
+
+// tell sends the approver who decided c an ephemeral update about it, in its channel.
+func (h *Handler) tell(ctx context.Context, c store.Confirmation, text string) {
+	if c.DecidedBy == "" || c.Channel == "" {
+		return
+	}
+	text = fmt.Sprintf("Update on the %s you confirmed (%s): %s", words[c.Action].doing, cardLink(c, "its card"), text)
+	if err := h.poster.Ephemeral(ctx, c.Channel, c.DecidedBy, bot.Message{Text: fallback(text), Blocks: []slack.Block{section(text)}}); err != nil {
+		h.logger.WarnContext(ctx, "telling the approver failed", "confirmation", c.ID, "err", err)
+	}
+}
+
 // thread returns the ts of the progress thread of c's launch job, having the follower open the
 // thread when nobody did yet (the replica that launched it may have stopped first); "" while
 // the thread is not posted.
 func (h *Handler) thread(ctx context.Context, c store.Confirmation) string {
-	if j, err := h.store.Job(ctx, c.JobID); err == nil {
+	// A record without the requester was made by the watcher, from the job's MGN tag; Follow
+	// puts the requester and the approvers in place of the tag.
+	if j, err := h.store.Job(ctx, c.JobID); err == nil && j.RequestedBy != "" {
 		return j.ParentTS
 	}
 	job := migration.Job{ID: c.JobID, Type: "LAUNCH", InitiatedBy: migration.InitiatedByStartCutover, Status: migration.JobStarted, Created: c.DecidedAt}
@@ -161,7 +239,7 @@ const staleAfter = 10 * time.Second
 // directly. It returns the errors met; each step is tried again on the next sweep.
 func (h *Handler) Sweep(ctx context.Context) error {
 	var errs []error
-	errs = append(errs, h.TakeOver(ctx), h.ExpireCards(ctx))
+	errs = append(errs, h.TakeOver(ctx), h.ExpireCards(ctx), h.Recheck(ctx))
 	q := &h.cards
 	q.mu.Lock()
 	for id := range q.links {

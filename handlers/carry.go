@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
-	"github.com/slack-go/slack"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -66,7 +65,9 @@ func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool)
 		return h.unknown(ctx, c, f, err)
 	case err != nil:
 		h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actStartCutover, ServerIDs: c.ServerIDs, Outcome: outFailed, Detail: err.Error()})
-		return h.notLaunched(ctx, c, f, h.errorText(ctx, "start the cutover", err))
+		// MGN had no job when asked; unless it clearly refused, it may still start one late.
+		late := !migration.Refused(err) && !errors.Is(err, migration.ErrConflict)
+		return h.notLaunchedAsked(ctx, c, f, h.errorText(ctx, "start the cutover", err), late)
 	}
 	return h.launched(ctx, c, job, "")
 }
@@ -119,29 +120,59 @@ func (h *Handler) launched(ctx context.Context, c store.Confirmation, job migrat
 		h.idNames(ctx, c.ServerIDs), code(job.ID), channelRef(c.Channel))
 }
 
+// recheckWindow is how long MGN is asked again whether it started, late, a launch whose call
+// had an ambiguous answer and for which MGN had no job when asked.
+const recheckWindow = 10 * time.Minute
+
 // notLaunched records that nothing was launched for c, because of why (mrkdwn), and says so.
 // Only the owner holding f may record it; when it no longer does, another replica decides.
 func (h *Handler) notLaunched(ctx context.Context, c store.Confirmation, f store.Fence, why string) string {
-	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Failed, Error: why}, f, h.cfg.Now())
+	return h.notLaunchedAsked(ctx, c, f, why, false)
+}
+
+// notLaunchedAsked is notLaunched after an AWS call: with late, the call's answer was
+// ambiguous, so MGN is asked again for a while whether it started the launch late (see
+// Recheck).
+func (h *Handler) notLaunchedAsked(ctx context.Context, c store.Confirmation, f store.Fence, why string, late bool) string {
+	o := store.Outcome{State: store.Failed, Error: why}
+	if late {
+		o.RecheckUntil = h.cfg.Now().Add(recheckWindow)
+	}
+	err := h.store.CompleteConfirmation(ctx, c.ID, o, f, h.cfg.Now())
 	switch {
 	case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrAlreadyDecided):
 		return h.latestDecided(ctx, c.ID)
 	case err != nil:
-		h.logger.ErrorContext(ctx, "recording a failed confirmation failed", "confirmation", c.ID, "err", err)
+		// Not recorded: the confirmation stays in progress, and a replica taking it over later
+		// may still launch it. Say only what is known.
+		ref := newRef()
+		h.logger.ErrorContext(ctx, "recording a failed confirmation failed", "ref", ref, "confirmation", c.ID, "err", err)
+		h.cardChanged(c.ID)
+		return fmt.Sprintf(":warning: MGN did not start the %s this time (%s), but I could not record that (ref %s). "+
+			"Another attempt may follow within %s of your approval; the card will say what happened.",
+			words[c.Action].doing, strings.TrimSuffix(why, "."), ref, migration.HumanDuration(h.cfg.TakeoverWindow))
 	}
 	h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actionOf(actConfirm, c.Action), ServerIDs: c.ServerIDs, Outcome: "nothing launched", Detail: stripMarkup(why)})
 	h.cardChanged(c.ID)
 	return fmt.Sprintf(":x: Nothing was launched: %s\nAsk again with `/cutover %s`.", why, retryCommand(c))
 }
 
-// unknown handles a call whose outcome MGN could not tell: the work is released at once, so
-// that the next sweep (of any replica) asks MGN again and records the truth.
+// unknownRetry is how long a confirmation whose AWS call's outcome MGN could not tell waits
+// before a replica asks MGN again.
+const unknownRetry = 30 * time.Second
+
+// unknown handles a call whose outcome MGN could not tell: the card says so, and a replica asks
+// MGN again after unknownRetry (see TakeOver), until MGN answers.
 func (h *Handler) unknown(ctx context.Context, c store.Confirmation, f store.Fence, err error) string {
 	ref := newRef()
 	h.logger.ErrorContext(ctx, "outcome of an AWS call unknown", "ref", ref, "confirmation", c.ID, "err", err)
-	h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actionOf(actConfirm, c.Action), ServerIDs: c.ServerIDs, Outcome: outUnknown, Detail: "ref " + ref})
-	if rerr := h.store.ReleaseConfirmation(ctx, c.ID, f); rerr != nil {
-		h.logger.WarnContext(ctx, "releasing a confirmation failed", "confirmation", c.ID, "err", rerr)
+	if c.Error == "" {
+		h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actionOf(actConfirm, c.Action), ServerIDs: c.ServerIDs, Outcome: outUnknown, Detail: "ref " + ref})
+	}
+	note := fmt.Sprintf("AWS's answer was lost and MGN could not be asked yet whether the %s started (ref %s); asking again every %s. "+
+		"Do not ask again until this card says what happened.", words[c.Action].doing, ref, migration.HumanDuration(unknownRetry))
+	if rerr := h.store.RetryLater(ctx, c.ID, f, h.cfg.Now(), unknownRetry, note); rerr != nil {
+		h.logger.WarnContext(ctx, "scheduling a new question to MGN failed", "confirmation", c.ID, "err", rerr)
 	}
 	h.cardChanged(c.ID)
 	return fmt.Sprintf(":warning: AWS's answer was lost and I could not yet ask MGN whether the %s started (ref %s). "+
@@ -234,16 +265,17 @@ func (h *Handler) TakeOver(ctx context.Context) error {
 	var g errgroup.Group
 	for _, c := range cs {
 		g.Go(func() error {
-			h.audit(ctx, store.AuditEntry{Action: actionOf(actTakeOver, c.Action), ServerIDs: c.ServerIDs,
-				Outcome: "taken over from " + string(c.State), Detail: "confirmation " + c.ID})
-			h.cardChanged(c.ID)
-			answer := h.carry(ctx, c, true)
-			if c.DecidedBy != "" && c.Channel != "" {
-				text := fmt.Sprintf("Update on the %s you confirmed (%s): %s", words[c.Action].doing, cardLink(c, "its card"), answer)
-				if err := h.poster.Ephemeral(ctx, c.Channel, c.DecidedBy, bot.Message{Text: fallback(text), Blocks: []slack.Block{section(text)}}); err != nil {
-					h.logger.WarnContext(ctx, "telling the approver failed", "confirmation", c.ID, "err", err)
-				}
+			retry := c.Error != "" // a question to MGN asked again, not a replica that stopped
+			if !retry {
+				h.audit(ctx, store.AuditEntry{Action: actionOf(actTakeOver, c.Action), ServerIDs: c.ServerIDs,
+					Outcome: "taken over from " + string(c.State), Detail: "confirmation " + c.ID})
+				h.cardChanged(c.ID)
 			}
+			answer := h.carry(ctx, c, true)
+			if now, err := h.store.Confirmation(ctx, c.ID); err == nil && !now.State.Final() && retry {
+				return nil // still unknown: nothing new to tell
+			}
+			h.tell(ctx, c, answer)
 			return nil
 		})
 	}

@@ -65,9 +65,7 @@ func (h *Handler) requestConfirmation(ctx context.Context, o origin, action stri
 		auditAction = actRequestFinalize
 	}
 	if c, ok := h.waiting(ctx, action, ids); ok {
-		h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: "refused: already requested", Detail: "confirmation " + c.ID})
-		h.replyText(ctx, o, fmt.Sprintf("A %s request for %s is already waiting: %s, asked by %s at %s. Approvers confirm it there; it expires at %s.",
-			words[action].doing, serverNames(servers), cardLink(c, "its card"), mention(c.RequestedBy), h.clock(c.CreatedAt), h.clock(c.ExpiresAt)))
+		h.pointAtWaiting(ctx, o, c, servers)
 		return
 	}
 	now := h.cfg.Now()
@@ -78,6 +76,12 @@ func (h *Handler) requestConfirmation(ctx context.Context, o origin, action stri
 	}
 	c.Body = h.cardBody(c, servers, pre)
 	if err := h.store.CreateConfirmation(ctx, c); err != nil {
+		if held, ok := errors.AsType[*store.AlreadyRequestedError](err); ok {
+			if other, rerr := h.store.Confirmation(ctx, held.ID); rerr == nil {
+				h.pointAtWaiting(ctx, o, other, servers)
+				return
+			}
+		}
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: outFailed, Detail: err.Error()})
 		h.replyText(ctx, o, h.errorText(ctx, "record the "+action+" request", err))
 		return
@@ -93,15 +97,63 @@ func (h *Handler) requestConfirmation(ctx context.Context, o origin, action stri
 		h.replyText(ctx, o, h.errorText(ctx, "post the confirmation card in "+channelRef(h.cfg.Channel), err))
 		return
 	}
-	if err := h.store.SetConfirmationMessage(ctx, c.ID, h.cfg.Channel, ts); err != nil {
-		h.logger.WarnContext(ctx, "recording the card failed", "err", err)
-	}
 	c.Channel, c.MessageTS = h.cfg.Channel, ts
+	if err := h.recordCard(ctx, c); err != nil {
+		// A card whose place is not recorded could never be redrawn: close it now, while
+		// its place is known, rather than leave its buttons to a request nobody can follow.
+		ref := newRef()
+		h.logger.ErrorContext(ctx, "recording the card failed; closing it", "ref", ref, "confirmation", c.ID, "err", err)
+		if _, derr := h.store.CancelConfirmation(context.WithoutCancel(ctx), c.ID, "", now); derr != nil {
+			h.logger.WarnContext(ctx, "closing an unrecorded confirmation failed", "confirmation", c.ID, "err", derr)
+		}
+		closed := c
+		closed.State, closed.Error = store.Cancelled, fmt.Sprintf("this request could not be recorded (ref %s)", ref)
+		if uerr := h.poster.Update(ctx, c.Channel, ts, h.drawCard(closed, "")); uerr != nil {
+			h.logger.ErrorContext(ctx, "closing an unrecorded card failed", "ref", ref, "err", uerr)
+		}
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: "failed: card not recorded", Detail: "ref " + ref})
+		h.replyText(ctx, o, fmt.Sprintf("Sorry, I could not record the %s request (ref %s), so I closed its card; nothing was launched. Try again in a minute.",
+			words[action].doing, ref))
+		return
+	}
 	h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: ids, Outcome: "card posted", Detail: "confirmation " + c.ID})
 	text := fmt.Sprintf("The %s of %s waits for %s: I posted %s in %s. It expires at %s.",
 		words[action].doing, serverNames(servers), approversWanted(c.Needed(), h.cfg.SelfApproval, "you"), cardLink(c, "a confirmation card"),
 		channelRef(h.cfg.Channel), h.clock(c.ExpiresAt))
 	h.replyText(ctx, o, text)
+}
+
+// pointAtWaiting answers a request for servers that one pending confirmation, c, already
+// holds: it points at c's card.
+func (h *Handler) pointAtWaiting(ctx context.Context, o origin, c store.Confirmation, servers []migration.Server) {
+	auditAction := actRequestCutover
+	if c.Action == actionFinalize {
+		auditAction = actRequestFinalize
+	}
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: auditAction, ServerIDs: serverIDs(servers), Outcome: "refused: already requested", Detail: "confirmation " + c.ID})
+	h.replyText(ctx, o, fmt.Sprintf("A %s request for %s is already waiting: %s, asked by %s at %s. Approvers confirm it there; it expires at %s.",
+		words[c.Action].doing, serverNames(servers), cardLink(c, "its card"), mention(c.RequestedBy), h.clock(c.CreatedAt), h.clock(c.ExpiresAt)))
+}
+
+// recordCard records where c's card was posted, trying three times: a card whose place is not
+// recorded cannot be redrawn.
+func (h *Handler) recordCard(ctx context.Context, c store.Confirmation) error {
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			t := time.NewTimer(time.Duration(try) * 200 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return errors.Join(err, ctx.Err())
+			case <-t.C:
+			}
+		}
+		if err = h.store.SetConfirmationMessage(ctx, c.ID, c.Channel, c.MessageTS); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // waiting returns a pending confirmation of action for any of the servers, if there is one.
@@ -207,7 +259,13 @@ func (h *Handler) drawCard(c store.Confirmation, thread string) bot.Message {
 		tail := blocks[len(blocks)-3:]
 		blocks = append(render.Fit(blocks[:len(blocks)-3], "")[:render.MaxBlocks-4], tail...)
 	}
-	return bot.Message{Text: fallback(c.Title + ". " + status), Blocks: blocks}
+	return bot.Message{Text: fallback(c.Title + ". " + status), Blocks: blocks, Metadata: cardMetadata(c.ID)}
+}
+
+// cardMetadata names a confirmation's card in its message metadata, so that a card whose post
+// Slack took while its answer was lost is found, not posted twice.
+func cardMetadata(id string) slack.SlackMetadata {
+	return slack.SlackMetadata{EventType: "cutoverbot_card", EventPayload: map[string]any{"confirmation": id}}
 }
 
 // rule says who may confirm a card.
@@ -237,11 +295,13 @@ func (h *Handler) cardStatus(c store.Confirmation, thread string) string {
 		return fmt.Sprintf(":lock: Approved by %s (%d of %d); waiting for %d more.", mentions(c.Approvals), len(c.Approvals), c.Needed(), c.Needed()-len(c.Approvals))
 	case store.Confirmed, store.Calling:
 		doing := "checking the pre-flight again and starting…"
-		if c.State == store.Calling {
-			doing = "asking MGN to start it…"
-		}
-		if !c.LeaseUntil.After(h.cfg.Now()) {
+		switch {
+		case c.Error != "":
+			doing = ":warning: " + c.Error
+		case !c.LeaseUntil.After(h.cfg.Now()):
 			doing = "the replica carrying it out stopped; another replica is taking over and asks MGN what happened…"
+		case c.State == store.Calling:
+			doing = "asking MGN to start it…"
 		}
 		return fmt.Sprintf(":hourglass_flowing_sand: Requested by %s, %s at %s — %s", mention(c.RequestedBy), approved, h.clock(c.DecidedAt), doing)
 	case store.Launched:
@@ -255,10 +315,17 @@ func (h *Handler) cardStatus(c store.Confirmation, thread string) string {
 		}
 		return fmt.Sprintf("%s — job %s; %s.", head, code(c.JobID), where)
 	case store.Failed:
-		return fmt.Sprintf(":x: Requested by %s, %s at %s, but nothing was launched: %s\nAsk again with `/cutover %s`.",
-			mention(c.RequestedBy), approved, h.clock(c.DecidedAt), c.Error, retryCommand(c))
+		late := ""
+		if c.RecheckUntil.After(h.cfg.Now()) {
+			late = fmt.Sprintf("\nMGN had no job for it when asked; should MGN start it late, this card will say so (it is watched until %s).", h.clock(c.RecheckUntil))
+		}
+		return fmt.Sprintf(":x: Requested by %s, %s at %s, but nothing was launched: %s%s\nAsk again with `/cutover %s`.",
+			mention(c.RequestedBy), approved, h.clock(c.DecidedAt), c.Error, late, retryCommand(c))
 	case store.Cancelled:
 		if c.DecidedBy == "" {
+			if c.Error != "" {
+				return ":no_entry_sign: Closed: " + c.Error + "; nothing was launched. Ask again."
+			}
 			return ":no_entry_sign: Closed; nothing was launched."
 		}
 		return fmt.Sprintf(":no_entry_sign: Cancelled by %s at %s; nothing was launched.", mention(c.DecidedBy), h.clock(c.DecidedAt))

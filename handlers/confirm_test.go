@@ -49,8 +49,12 @@ func TestDecisionToldWhenCardGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.h.Interaction(t.Context(), r.clickOn(tt.user, card.TS, tt.action))
-			if err := r.h.DrawCards(t.Context()); err == nil {
-				t.Errorf("DrawCards of a card whose message is gone: got no error, want message_not_found")
+			// Its edit is refused for good (message_not_found): the card is given up, not retried.
+			if err := r.h.DrawCards(t.Context()); err != nil {
+				t.Errorf("DrawCards of a card whose message is gone: got %v, want the card given up", err)
+			}
+			if c, err := r.store.Confirmation(t.Context(), cardID0(t, card)); err != nil || c.CardVersion != c.Version {
+				t.Errorf("card of a gone message: shown version %d of %d (%v), want it recorded as given up", c.CardVersion, c.Version, err)
 			}
 			eph := r.slack.Ephemerals(tt.user)
 			if len(eph) == 0 {
@@ -146,8 +150,15 @@ func TestOutcomeUnknownSettledLater(t *testing.T) {
 	if n := len(r.mgn.Jobs()); n != 1 {
 		t.Fatalf("MGN jobs: got %d, want the 1 that started", n)
 	}
+	// Meanwhile sweeps do not ask again before the retry is due, and say nothing new.
+	told := len(r.slack.Ephemerals(bob))
+	r.sweep()
+	if n := len(r.slack.Ephemerals(bob)); n != told {
+		t.Errorf("updates to bob before MGN could be asked: got %d more, want none", n-told)
+	}
 	// MGN answers again; a sweep (of any replica) settles it without launching again.
 	r.loseIf(nil)
+	r.clock.Advance(unknownRetry)
 	r.sweep()
 	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
 	if err != nil {

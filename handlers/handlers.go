@@ -59,7 +59,8 @@ type Store interface {
 	CancelConfirmation(ctx context.Context, id, by string, now time.Time) (store.Confirmation, error)
 	BeginCall(ctx context.Context, id string, f store.Fence, now time.Time, ttl time.Duration) error
 	RenewConfirmation(ctx context.Context, id string, f store.Fence, now time.Time, ttl time.Duration) error
-	ReleaseConfirmation(ctx context.Context, id string, f store.Fence) error
+	RetryLater(ctx context.Context, id string, f store.Fence, now time.Time, wait time.Duration, note string) error
+	Rechecks(ctx context.Context, now time.Time) (open, ended []store.Confirmation, err error)
 	CompleteConfirmation(ctx context.Context, id string, o store.Outcome, f store.Fence, now time.Time) error
 	TakeOverConfirmations(ctx context.Context, owner string, now time.Time, ttl time.Duration, limit int) ([]store.Confirmation, error)
 	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)

@@ -183,6 +183,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	api := slack.New(r.slack.BotToken(), slack.OptionAPIURL(r.slack.URL()), slack.OptionAppLevelToken(r.slack.AppToken()))
 	r.poster = bot.NewPoster(quiet, api, bot.PosterConfig{
 		ChannelInterval: time.Millisecond, Burst: 100, UpdateInterval: time.Millisecond, EphemeralInterval: time.Millisecond,
+		Now: r.clock.Now,
 	})
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "cutoverbot.db"), quiet)
 	if err != nil {

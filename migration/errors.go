@@ -16,6 +16,18 @@ var (
 	ErrUnavailable    = errors.New("service unavailable")
 )
 
+// Refused reports whether err proves that MGN did not act on a request: it was throttled,
+// invalid, denied, named something unknown, or the account is not set up. Anything else (a
+// conflict, a 5xx, a timeout, a broken connection) may hide an action MGN took.
+func Refused(err error) bool {
+	for _, kind := range []error{ErrThrottled, ErrInvalid, ErrAccessDenied, ErrNotInitialized, ErrNotFound} {
+		if errors.Is(err, kind) {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrOutcomeUnknown means a change was sent to MGN, its answer was lost, and MGN could not be
 // asked afterwards whether it made the change: the caller must not say either way, and must
 // ask again later.

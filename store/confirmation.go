@@ -79,6 +79,9 @@ type Confirmation struct {
 	Version     int64
 	CardVersion int64
 	UpdatedAt   time.Time
+	// RecheckUntil is, for a Failed confirmation whose AWS call had an ambiguous answer, until
+	// when MGN is asked again whether it started the launch late; zero when it is not.
+	RecheckUntil time.Time
 }
 
 // Token is the fence of the confirmation's current owner.
@@ -99,11 +102,14 @@ type Outcome struct {
 	JobID  string            // the launch job (Launched cutovers)
 	Error  string            // why nothing was launched (Failed)
 	Detail string            // what was done, in words
+	// RecheckUntil keeps asking MGN, until then, whether it started a launch whose call had
+	// an ambiguous answer (Failed); zero when MGN's refusal was clear.
+	RecheckUntil time.Time
 }
 
 const confirmationColumns = `id, action, requested_by, channel, message_ts, created_at, expires_at,
 	state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
-	owner, lease_until, fence, version, card_version, updated_at`
+	owner, lease_until, fence, version, card_version, updated_at, recheck_until`
 
 const (
 	confirmationServersQuery = `SELECT confirmation_id, server_id FROM confirmation_servers
@@ -114,16 +120,17 @@ const (
 
 func scanConfirmation(row scanner) (Confirmation, error) {
 	var (
-		c                                  Confirmation
-		created, expires, lease, updatedAt int64
-		decided                            sql.NullInt64
-		state, body                        string
+		c                                           Confirmation
+		created, expires, lease, updatedAt, recheck int64
+		decided                                     sql.NullInt64
+		state, body                                 string
 	)
 	err := row.Scan(&c.ID, &c.Action, &c.RequestedBy, &c.Channel, &c.MessageTS, &created, &expires,
 		&state, &c.DecidedBy, &decided, &c.JobID, &c.Error, &c.Detail, &c.Title, &body, &c.ApprovalsNeeded,
-		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt)
+		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt, &recheck)
 	c.CreatedAt, c.ExpiresAt, c.DecidedAt = fromMicros(created), fromMicros(expires), fromNullMicros(decided)
 	c.LeaseUntil, c.UpdatedAt = fromNullMicros(sql.NullInt64{Int64: lease, Valid: lease != 0}), fromMicros(updatedAt)
+	c.RecheckUntil = fromNullMicros(sql.NullInt64{Int64: recheck, Valid: recheck != 0})
 	c.State = ConfirmationState(state)
 	if err == nil && body != "" {
 		if jerr := json.Unmarshal([]byte(body), &c.Body); jerr != nil {
@@ -133,8 +140,21 @@ func scanConfirmation(row scanner) (Confirmation, error) {
 	return c, err
 }
 
-// CreateConfirmation stores c with its server list, at version 1. It returns an error if c.ID or
-// c.Action is empty or a confirmation with c.ID exists.
+// AlreadyRequestedError is CreateConfirmation's error when a confirmation of the same action
+// is pending for one of the servers; it wraps ErrAlreadyRequested.
+type AlreadyRequestedError struct {
+	ID string // the pending confirmation
+}
+
+func (e *AlreadyRequestedError) Error() string { return "already requested by confirmation " + e.ID }
+
+func (e *AlreadyRequestedError) Unwrap() error { return ErrAlreadyRequested }
+
+// CreateConfirmation stores c with its server list, at version 1. A pending confirmation of
+// c.Action that has not expired at c.CreatedAt may hold each server: when one already does, c
+// is not stored and the error is an *AlreadyRequestedError naming it. Of concurrent callers
+// for one server, in this or other replicas, one stores its confirmation. It returns an error
+// if c.ID or c.Action is empty or a confirmation with c.ID exists.
 func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 	if c.ID == "" || c.Action == "" {
 		return fmt.Errorf("create confirmation: id and action are required")
@@ -150,6 +170,7 @@ func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 		}
 		body = string(b)
 	}
+	var taken string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO confirmations (id, action, requested_by, channel, message_ts,
 			created_at, expires_at, state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
@@ -159,10 +180,58 @@ func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Title, body, c.Needed()); err != nil {
 			return err
 		}
-		return insertServers(ctx, tx, "confirmation_servers", "confirmation_id, pos, server_id", c.ID, c.ServerIDs)
+		if err := insertServers(ctx, tx, "confirmation_servers", "confirmation_id, pos, server_id", c.ID, c.ServerIDs); err != nil {
+			return err
+		}
+		if c.State != Pending {
+			return nil
+		}
+		return s.holdServers(ctx, tx, c, &taken)
 	})
+	if taken != "" {
+		return fmt.Errorf("create confirmation %s: %w", c.ID, &AlreadyRequestedError{ID: taken})
+	}
 	if err != nil {
 		return fmt.Errorf("create confirmation %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// errTaken ends CreateConfirmation's transaction when a server is held by another request.
+var errTaken = errors.New("server held")
+
+// holdServers claims c's servers for c's action, first freeing those held by confirmations
+// that are no longer pending or have expired; when one is held by a live pending
+// confirmation, it names it in taken and fails the transaction. On PostgreSQL a concurrent
+// claim of the same row waits for the other transaction and then finds the row taken.
+func (s *Store) holdServers(ctx context.Context, tx *sql.Tx, c Confirmation, taken *string) error {
+	for start := 0; start < len(c.ServerIDs); start += serverChunk {
+		ids := c.ServerIDs[start:min(start+serverChunk, len(c.ServerIDs))]
+		args := []any{c.Action, micros(c.CreatedAt)}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_servers WHERE action = $1
+			AND server_id IN (`+placeholders(3, len(ids))+`)
+			AND confirmation_id IN (SELECT id FROM confirmations WHERE state <> 'pending' OR expires_at <= $2)`, args...); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, `INSERT INTO pending_servers (action, server_id, confirmation_id) VALUES ($1, $2, $3)
+				ON CONFLICT (action, server_id) DO NOTHING`, c.Action, id, c.ID)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				if err := tx.QueryRowContext(ctx, `SELECT confirmation_id FROM pending_servers WHERE action = $1 AND server_id = $2`,
+					c.Action, id).Scan(taken); err != nil {
+					return err
+				}
+				return errTaken
+			}
+		}
 	}
 	return nil
 }
@@ -398,14 +467,16 @@ func (s *Store) CompleteConfirmation(ctx context.Context, id string, o Outcome, 
 	)
 	switch o.State {
 	case Launched:
+		// MGN's truth wins, also over a failure recorded while MGN could still act late.
 		res, err = s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'launched', job_id = $2, error = '', detail = $3,
-				lease_until = 0, version = version + 1, updated_at = $4
-			WHERE id = $1 AND state IN ('confirmed', 'calling')`, id, o.JobID, o.Detail, micros(now))
+				lease_until = 0, recheck_until = 0, version = version + 1, updated_at = $4
+			WHERE id = $1 AND (state IN ('confirmed', 'calling') OR (state = 'failed' AND recheck_until > 0))`,
+			id, o.JobID, o.Detail, micros(now))
 	case Failed:
 		res, err = s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'failed', error = $2, detail = $3,
-				lease_until = 0, version = version + 1, updated_at = $4
+				lease_until = 0, recheck_until = $7, version = version + 1, updated_at = $4
 			WHERE id = $1 AND state IN ('confirmed', 'calling') AND owner = $5 AND fence = $6 AND lease_until > $4`,
-			id, o.Error, o.Detail, micros(now), f.Owner, f.Token)
+			id, o.Error, o.Detail, micros(now), f.Owner, f.Token, micros0(o.RecheckUntil))
 	default:
 		return fmt.Errorf("complete confirmation %s: cannot complete as %q", id, o.State)
 	}
@@ -433,20 +504,57 @@ func (s *Store) fenced(ctx context.Context, id string, res sql.Result, err error
 }
 
 // TakeOverConfirmations gives owner the work of at most limit in-progress confirmations whose
-// lease ended at or before now, each under a lease until now+ttl and a new fence token, and
+// lease ended at or before now (a lease more for one whose owner may be calling AWS, so that
+// replicas' clocks may disagree by up to a lease), each under a lease until now+ttl and a new fence token, and
 // returns them as they were taken (State says whether the old owner may have called AWS).
 // Each is returned to one caller only, in this or other replicas.
 func (s *Store) TakeOverConfirmations(ctx context.Context, owner string, now time.Time, ttl time.Duration, limit int) ([]Confirmation, error) {
+	// A confirmation whose owner may be calling AWS is left one more lease (a released one,
+	// lease_until 0, at once): an owner whose clock is behind ours may still be inside its
+	// call, and a takeover now could call AWS a second time.
+	const due = `(state = 'confirmed' AND lease_until <= $2) OR (state = 'calling' AND lease_until <= $4)`
 	cs, err := s.queryConfirmations(ctx, `UPDATE confirmations
 		SET owner = $1, lease_until = $3, fence = fence + 1, version = version + 1, updated_at = $2
-		WHERE id IN (SELECT id FROM confirmations WHERE state IN ('confirmed', 'calling') AND lease_until <= $2
+		WHERE id IN (SELECT id FROM confirmations WHERE `+due+`
 			ORDER BY decided_at, id`+limitClause(limit)+`)
-			AND state IN ('confirmed', 'calling') AND lease_until <= $2
-		RETURNING `+confirmationColumns, owner, micros(now), micros(now.Add(ttl)))
+			AND (`+due+`)
+		RETURNING `+confirmationColumns, owner, micros(now), micros(now.Add(ttl)), micros(now.Add(-ttl)))
 	if err != nil {
 		return nil, fmt.Errorf("take over confirmations: %w", err)
 	}
 	return cs, nil
+}
+
+// RetryLater keeps an in-progress confirmation whose AWS call had an outcome MGN could not
+// tell yet: no call is in flight any more (it is Confirmed again), f keeps it until now+wait,
+// when any replica may take it over and ask MGN again before anything else, and note (words
+// for its card) is recorded. It fails with ErrLeaseLost unless f holds it.
+func (s *Store) RetryLater(ctx context.Context, id string, f Fence, now time.Time, wait time.Duration, note string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET state = 'confirmed', lease_until = $4, error = $6,
+			version = version + CASE WHEN error = $6 THEN 0 ELSE 1 END, updated_at = $5
+		WHERE id = $1 AND state IN ('confirmed', 'calling') AND owner = $2 AND fence = $3`,
+		id, f.Owner, f.Token, micros(now.Add(wait)), micros(now), note)
+	if err := s.fenced(ctx, id, res, err); err != nil {
+		return fmt.Errorf("retry later %s: %w", id, err)
+	}
+	return nil
+}
+
+// Rechecks returns the failed confirmations whose launch MGN may still start late (their
+// RecheckUntil is after now), and ends the recheck of those whose time is up, returning them
+// too (their cards no longer need to say so).
+func (s *Store) Rechecks(ctx context.Context, now time.Time) (open, ended []Confirmation, err error) {
+	ended, err = s.queryConfirmations(ctx, `UPDATE confirmations SET recheck_until = 0, version = version + 1, updated_at = $1
+		WHERE state = 'failed' AND recheck_until > 0 AND recheck_until <= $1 RETURNING `+confirmationColumns, micros(now))
+	if err != nil {
+		return nil, nil, fmt.Errorf("rechecks: %w", err)
+	}
+	open, err = s.queryConfirmations(ctx, `SELECT `+confirmationColumns+` FROM confirmations
+		WHERE state = 'failed' AND recheck_until > $1 ORDER BY decided_at, id`, micros(now))
+	if err != nil {
+		return nil, nil, fmt.Errorf("rechecks: %w", err)
+	}
+	return open, ended, nil
 }
 
 // ExpireConfirmations moves every pending confirmation whose expiry is at or before now to

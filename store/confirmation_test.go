@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -15,7 +16,7 @@ func pending(id string) store.Confirmation {
 	return store.Confirmation{
 		ID:          id,
 		Action:      "cutover",
-		ServerIDs:   []string{"s-3", "s-1", "s-2"},
+		ServerIDs:   []string{"s-3-" + id, "s-1-" + id, "s-2-" + id},
 		RequestedBy: "U1",
 		CreatedAt:   t0,
 		ExpiresAt:   t0.Add(10 * time.Minute),
@@ -191,21 +192,23 @@ func TestConfirmationFencing(t *testing.T) {
 		if err := s.RenewConfirmation(ctx, "a", a.Token(), t0.Add(time.Second), lease); err != nil {
 			t.Fatalf("RenewConfirmation: %v", err)
 		}
-		// a's lease now ends at t0+1s+lease, b's at t0+1s+lease too (BeginCall extended it).
+		// a's lease now ends at t0+1s+lease, b's at t0+1s+lease too (BeginCall extended it); b
+		// may be inside its AWS call, so it is taken over one lease later (clock skew).
 		end := t0.Add(time.Second + lease)
 		got, err := s.TakeOverConfirmations(ctx, "replica-2", end, lease, 10)
-		if err != nil || len(got) != 2 {
-			t.Fatalf("TakeOver after the leases = %+v, %v; want both", got, err)
+		if err != nil || len(got) != 1 || got[0].ID != "a" || got[0].State != store.Confirmed {
+			t.Fatalf("TakeOver after the leases = %+v, %v; want a (AWS never called), not yet b", got, err)
 		}
-		states := map[string]store.ConfirmationState{}
-		for _, c := range got {
-			states[c.ID] = c.State
-			if c.Owner != "replica-2" || c.Fence != 2 || !c.LeaseUntil.Equal(end.Add(lease)) {
-				t.Errorf("taken over %s: owner %s fence %d lease %v; want replica-2, 2, %v", c.ID, c.Owner, c.Fence, c.LeaseUntil, end.Add(lease))
-			}
+		a2 := got[0]
+		if a2.Owner != "replica-2" || a2.Fence != 2 || !a2.LeaseUntil.Equal(end.Add(lease)) {
+			t.Errorf("taken over a: owner %s fence %d lease %v; want replica-2, 2, %v", a2.Owner, a2.Fence, a2.LeaseUntil, end.Add(lease))
 		}
-		if states["a"] != store.Confirmed || states["b"] != store.Calling {
-			t.Errorf("taken over states: got %v, want a confirmed (AWS never called), b calling", states)
+		if err := s.RenewConfirmation(ctx, "a", a2.Token(), end, 2*lease); err != nil {
+			t.Fatal(err)
+		}
+		later, err := s.TakeOverConfirmations(ctx, "replica-2", end.Add(lease), lease, 10)
+		if err != nil || len(later) != 1 || later[0].ID != "b" || later[0].State != store.Calling || later[0].Fence != 2 {
+			t.Fatalf("TakeOver a lease later = %+v, %v; want b, calling, fence 2", later, err)
 		}
 
 		// The old owner can neither call AWS nor say that nothing launched.
@@ -224,10 +227,6 @@ func TestConfirmationFencing(t *testing.T) {
 			t.Errorf("Launched by the old owner: got %v, want it recorded", err)
 		}
 		// The new owner holds a.
-		a2 := got[0]
-		if a2.ID != "a" {
-			a2 = got[1]
-		}
 		if err := s.ReleaseConfirmation(ctx, "a", a2.Token()); err != nil {
 			t.Fatal(err)
 		}
@@ -355,6 +354,50 @@ func TestExpireConfirmations(t *testing.T) {
 		}
 		if cs, err := s.Confirmations(ctx, store.Pending); err != nil || len(cs) != 1 || cs[0].ID != "c" {
 			t.Errorf("Confirmations(pending) = %+v, %v; want [c]", cs, err)
+		}
+	})
+}
+
+// TestOnePendingRequestPerServer: a pending, unexpired confirmation holds its servers for its
+// action; a request for one of them is refused naming it, also when two arrive at once on two
+// handles; a decided or expired one frees them.
+func TestOnePendingRequestPerServer(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		stores := []*store.Store{open(t, dsn), open(t, dsn)}
+		s, ctx := stores[0], t.Context()
+		req := func(id, action string, at time.Time, servers ...string) store.Confirmation {
+			return store.Confirmation{ID: id, Action: action, ServerIDs: servers, RequestedBy: "U1", CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute)}
+		}
+		if err := s.CreateConfirmation(ctx, req("a", "cutover", t0, "s-1", "s-2")); err != nil {
+			t.Fatal(err)
+		}
+		err := s.CreateConfirmation(ctx, req("b", "cutover", t0, "s-3", "s-2"))
+		if held, ok := errors.AsType[*store.AlreadyRequestedError](err); !ok || held.ID != "a" || !errors.Is(err, store.ErrAlreadyRequested) {
+			t.Fatalf("a second cutover request for s-2: got %v, want AlreadyRequestedError naming a", err)
+		}
+		if _, err := s.Confirmation(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("refused request b: got %v, want it not stored", err)
+		}
+		if err := s.CreateConfirmation(ctx, req("f", "finalize", t0, "s-2")); err != nil {
+			t.Errorf("a finalize request for s-2 beside a cutover request: %v, want it stored", err)
+		}
+		if _, err := s.CancelConfirmation(ctx, "a", "U2", t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateConfirmation(ctx, req("c", "cutover", t0, "s-2")); err != nil {
+			t.Errorf("after a was cancelled: %v, want c stored", err)
+		}
+		// c expires: a request after its expiry takes its place.
+		if err := s.CreateConfirmation(ctx, req("d", "cutover", t0.Add(10*time.Minute), "s-2")); err != nil {
+			t.Errorf("after c expired: %v, want d stored", err)
+		}
+		// Two requests at once on two handles: one is stored.
+		stored := race(10, func(i int) bool {
+			return stores[i%2].CreateConfirmation(ctx, req(fmt.Sprint("race-", i), "cutover", t0, "s-9")) == nil
+		})
+		if stored != 1 {
+			t.Errorf("concurrent requests for s-9: %d stored, want 1", stored)
 		}
 	})
 }

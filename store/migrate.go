@@ -142,6 +142,16 @@ var migrations = []schemaChange{
 		)`,
 		`CREATE INDEX reminders_done ON reminders (done, firing)`,
 	}},
+	{5, "one pending request per action and server; rechecking launches that MGN may start late", []string{
+		`CREATE TABLE pending_servers (
+			action          TEXT NOT NULL,
+			server_id       TEXT NOT NULL,
+			confirmation_id TEXT NOT NULL REFERENCES confirmations (id) ON DELETE CASCADE,
+			PRIMARY KEY (action, server_id)
+		)`,
+		`CREATE INDEX pending_servers_confirmation ON pending_servers (confirmation_id)`,
+		`ALTER TABLE confirmations ADD COLUMN recheck_until BIGINT NOT NULL DEFAULT 0`,
+	}},
 }
 
 // migrate applies the migrations the database lacks and returns how many

@@ -45,6 +45,9 @@ var (
 	// ErrLeaseLost means the caller no longer owns a confirmation's work: its lease ran out
 	// or another replica took the work over.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrAlreadyRequested means a confirmation of the same action is already pending for one
+	// of the servers; see AlreadyRequestedError.
+	ErrAlreadyRequested = errors.New("already requested")
 )
 
 // DefaultSQLitePath is the database file used when Open gets an empty DSN.
@@ -225,6 +228,14 @@ func collect[T any](ctx context.Context, q querier, scan func(scanner) (T, error
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 // nullMicros stores the zero time as NULL.
+// micros0 is micros, with the zero time as 0.
+func micros0(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
 func nullMicros(t time.Time) sql.NullInt64 {
 	if t.IsZero() {
 		return sql.NullInt64{}

@@ -20,8 +20,8 @@ const (
 	// ...and at least once a year: no two firings (nor start-up and the first) more than a
 	// leap year apart, checked over four years, so that a yearly date is accepted whatever
 	// the day of start-up and 29 February is not.
-	maxReminderGap  = 366 * 24 * time.Hour
-	reminderHorizon = 4*365*24*time.Hour + 2*maxReminderGap
+	maxReminderGap    = 366 * 24 * time.Hour
+	reminderHorizon   = 4*365*24*time.Hour + 2*maxReminderGap
 	minPollInterval   = time.Second
 	minWatchInterval  = 10 * time.Second
 	minCommandTimeout = 5 * time.Second
