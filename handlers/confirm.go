@@ -164,7 +164,7 @@ func (h *Handler) closedCard(ctx context.Context, c store.Confirmation, status s
 		for i, id := range c.ServerIDs {
 			named[i] = id
 			if j := slices.IndexFunc(fleet, func(s migration.Server) bool { return s.ID == id }); j >= 0 {
-				named[i] = esc(fleet[j].DisplayName())
+				named[i] = escPlain(fleet[j].DisplayName())
 			}
 		}
 		names = strings.Join(named, ", ")

@@ -14,12 +14,17 @@ import (
 	"github.com/cutoverbot/cutoverbot/render"
 )
 
-// esc makes user- or AWS-supplied text inert in mrkdwn.
+// esc makes user- or AWS-supplied text show literally in mrkdwn: no mention, link or
+// formatting comes out of it.
 func esc(s string) string { return bot.Escape(s) }
+
+// escPlain makes user- or AWS-supplied text show literally in plain_text (headers, buttons,
+// dialogs).
+func escPlain(s string) string { return bot.EscapePlain(s) }
 
 // code shows s as inline code; backticks in s would end the span, so they become quotes.
 func code(s string) string {
-	return "`" + esc(strings.ReplaceAll(s, "`", "'")) + "`"
+	return "`" + escPlain(strings.ReplaceAll(s, "`", "'")) + "`"
 }
 
 // serverRef names a server for people: its display name and ID.
@@ -27,18 +32,19 @@ func serverRef(s migration.Server) string {
 	return "*" + esc(s.DisplayName()) + "* " + code(s.ID)
 }
 
-// serverNames lists the servers' display names, escaped, comma-separated.
-func serverNames(servers []migration.Server) string {
+// serverNames lists the servers' display names, escaped for mrkdwn, comma-separated.
+func serverNames(servers []migration.Server) string { return joinNames(servers, esc) }
+
+// plainNames lists display names for plain_text fields (headers, dialogs), comma-separated.
+func plainNames(servers []migration.Server) string { return joinNames(servers, escPlain) }
+
+func joinNames(servers []migration.Server, escape func(string) string) string {
 	names := make([]string, len(servers))
 	for i, s := range servers {
-		names[i] = esc(s.DisplayName())
+		names[i] = escape(s.DisplayName())
 	}
 	return strings.Join(names, ", ")
 }
-
-// plainNames lists display names for plain_text fields (headers, dialogs). They are escaped
-// too: Slack decodes the three entities in every text it shows.
-func plainNames(servers []migration.Server) string { return serverNames(servers) }
 
 // mention renders a Slack user or user group ID as a mention.
 func mention(id string) string {
