@@ -19,7 +19,7 @@ import (
 func esc(s string) string { return bot.Escape(s) }
 
 // escPlain makes user- or AWS-supplied text show literally in plain_text (headers, buttons,
-// dialogs).
+// dialogs), and in mrkdwn code spans and <…> tokens, where formatting markers do not format.
 func escPlain(s string) string { return bot.EscapePlain(s) }
 
 // code shows s as inline code; backticks in s would end the span, so they become quotes.
@@ -49,12 +49,12 @@ func joinNames(servers []migration.Server, escape func(string) string) string {
 // mention renders a Slack user or user group ID as a mention.
 func mention(id string) string {
 	if strings.HasPrefix(id, "S") {
-		return "<!subteam^" + esc(id) + ">"
+		return "<!subteam^" + escPlain(id) + ">"
 	}
 	if id == "" {
 		return "someone outside the bot"
 	}
-	return "<@" + esc(id) + ">"
+	return "<@" + escPlain(id) + ">"
 }
 
 // section is a mrkdwn section within Slack's limits.
