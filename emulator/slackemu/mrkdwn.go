@@ -2,6 +2,7 @@ package slackemu
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
@@ -221,15 +222,39 @@ func (m Message) Displayed() []string {
 	return out
 }
 
-// Garbled returns the first text of m, as Displayed draws it, in which piece shows other
-// than inside name, and false when there is none. piece is a part of name found nowhere
-// else, such as its letters: where name's own markers were taken for formatting, or name
-// was escaped twice or for the other kind of text, piece shows without the rest of name.
-func (m Message) Garbled(name, piece string) (string, bool) {
-	for _, text := range m.Displayed() {
-		if strings.Count(text, piece) != strings.Count(text, name)*strings.Count(name, piece) {
-			return text, true
+// Literal is a text that must show exactly as it is, and a piece of it found nowhere else,
+// such as its letters: where the text's own markers were taken for formatting, or it was
+// escaped twice or for the other kind of text, the piece shows without the rest of it.
+type Literal struct{ Text, Piece string }
+
+// Garbled lists the texts of msgs, as Displayed draws them, that show one of literals other
+// than exactly, or that show what a message should never show a person: a date token as
+// such, an entity (&amp; &lt; &gt;), or a mention of everyone (<!channel>, <!here>,
+// <!everyone>, which notify the whole channel).
+func Garbled(msgs []Message, literals ...Literal) []string {
+	var out []string
+	for _, m := range msgs {
+		raw := m.Text
+		for _, b := range m.Blocks {
+			raw += string(b)
+		}
+		for _, everyone := range []string{"<!channel", "<!here", "<!everyone"} {
+			if strings.Contains(raw, everyone) {
+				out = append(out, "a mention of everyone in: "+Display(m.Text))
+			}
+		}
+		for _, text := range m.Displayed() {
+			for _, l := range literals {
+				if strings.Count(text, l.Piece) != strings.Count(text, l.Text)*strings.Count(l.Text, l.Piece) {
+					out = append(out, fmt.Sprintf("%q not shown literally in: %s", l.Text, text))
+				}
+			}
+			for _, bad := range []string{"<!date", "&amp;", "&lt;", "&gt;"} {
+				if strings.Contains(text, bad) {
+					out = append(out, fmt.Sprintf("%q shown in: %s", bad, text))
+				}
+			}
 		}
 	}
-	return "", false
+	return out
 }

@@ -73,3 +73,24 @@ func TestDisplayed(t *testing.T) {
 		t.Errorf("Displayed:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestGarbled(t *testing.T) {
+	zeta := Literal{Text: "*zeta*", Piece: "zeta"}
+	tests := []struct {
+		text string
+		bad  bool
+	}{
+		{"<!date^00000000^{_}|*>zeta<!date^00000000^{_}|*> and *bold*", false},
+		{"*zeta*", true},                     // taken for bold
+		{"x &amp;lt; y", true},               // an entity shown
+		{"hey <!here>", true},                // everyone notified
+		{"_*zeta*_", true},                   // taken for italic and bold
+		{"<!date^00000000^{_}|*>zeta", true}, // cut short
+		{"nothing to see", false},
+	}
+	for _, tt := range tests {
+		if got := Garbled([]Message{{Text: tt.text}}, zeta); (len(got) > 0) != tt.bad {
+			t.Errorf("Garbled(%q) = %q, want garbled %v", tt.text, got, tt.bad)
+		}
+	}
+}
