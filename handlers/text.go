@@ -32,16 +32,22 @@ func serverRef(s migration.Server) string {
 	return "*" + esc(s.DisplayName()) + "* " + code(s.ID)
 }
 
-// serverNames lists the servers' display names, escaped for mrkdwn, comma-separated.
-func serverNames(servers []migration.Server) string { return joinNames(servers, esc) }
-
-// plainNames lists display names for plain_text fields (headers, dialogs), comma-separated.
-func plainNames(servers []migration.Server) string { return joinNames(servers, escPlain) }
-
-func joinNames(servers []migration.Server, escape func(string) string) string {
+// serverNames lists the servers' display names, escaped, comma-separated.
+func serverNames(servers []migration.Server) string {
 	names := make([]string, len(servers))
 	for i, s := range servers {
-		names[i] = escape(s.DisplayName())
+		names[i] = esc(s.DisplayName())
+	}
+	return strings.Join(names, ", ")
+}
+
+// plainNames lists display names for plain_text fields (headers, dialogs), comma-separated.
+// They take EscapePlain: Slack decodes the three entities in every text it shows, but would
+// show Escape's date tokens as they are.
+func plainNames(servers []migration.Server) string {
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = escPlain(s.DisplayName())
 	}
 	return strings.Join(names, ", ")
 }
