@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/migration"
 )
@@ -106,43 +108,53 @@ func FuzzCursor(f *testing.F) {
 }
 
 // FuzzJobLogPaging follows a test launch's log the way the notifier does, polling at
-// arbitrary moments with a stored cursor and an arbitrary page size, and checks that every
-// log item arrives exactly once, in order.
+// arbitrary moments from a stored cursor, each poll with a page size of its own (as after a
+// restart with another configuration), and checks that every log item arrives exactly once,
+// in order. Each byte of polls is one poll: its high half the wait before it in 400 ms steps,
+// its low half the page size less one.
 func FuzzJobLogPaging(f *testing.F) {
-	f.Add(uint8(0), []byte{0, 1, 2, 3})
-	f.Add(uint8(1), []byte{5, 0, 0, 7, 200})
-	f.Add(uint8(2), []byte{30, 30, 30, 30, 30, 30})
-	f.Add(uint8(10), []byte{})
-	f.Fuzz(func(t *testing.T, page uint8, gaps []byte) {
-		if len(gaps) > 40 {
-			gaps = gaps[:40]
+	f.Add([]byte{0x00, 0x10, 0x20, 0x30})
+	f.Add([]byte{0x51, 0x01, 0x0f, 0x72, 0xf0})
+	f.Add([]byte{0xf2, 0xf2, 0xf2, 0xf2, 0xf2, 0xf2})
+	f.Add([]byte{0x3f, 0x30, 0x3f, 0x30, 0x3f, 0x30, 0x3f, 0x30})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, polls []byte) {
+		if len(polls) > 40 {
+			polls = polls[:40]
 		}
-		r := newRig(t, nil, migration.Options{PageSize: int32(1 + page%12)})
+		r := newRig(t, nil, migration.Options{})
 		job, err := r.client.StartTest(t.Context(), []string{mgnemu.SampleWeb01}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		clients := map[int32]*migration.Client{}
 		var got []migration.Event
 		stored := ""
-		poll := func() {
+		poll := func(pageSize int32) {
+			c := clients[pageSize]
+			if c == nil {
+				c = migration.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
+					migration.Options{MGNEndpoint: r.emu.URL(), EC2Endpoint: r.emu.URL(), PageSize: pageSize})
+				clients[pageSize] = c
+			}
 			cur, err := migration.ParseCursor(stored)
 			if err != nil {
 				t.Fatalf("ParseCursor(%q): %v", stored, err)
 			}
-			evs, next, err := r.client.JobLog(t.Context(), job.ID, cur)
+			evs, next, err := c.JobLog(t.Context(), job.ID, cur)
 			if err != nil {
-				t.Fatalf("JobLog from %q: %v", stored, err)
+				t.Fatalf("JobLog from %q with pages of %d: %v", stored, pageSize, err)
 			}
 			got = append(got, evs...)
 			stored = next.String()
 		}
-		for _, g := range gaps {
-			r.clock.Advance(time.Duration(g) * 250 * time.Millisecond)
-			poll()
+		for _, p := range polls {
+			r.clock.Advance(time.Duration(p>>4) * 400 * time.Millisecond)
+			poll(1 + int32(p&0xf))
 		}
 		r.clock.Advance(mgnemu.FastPace().Total() + time.Minute)
-		poll()
-		poll()
+		poll(3)
+		poll(1000)
 		log, _ := r.emu.JobLog(job.ID)
 		if len(log) == 0 || log[len(log)-1].Event != "JOB_END" {
 			t.Fatalf("emulator log of %s: got %d items, want a finished log", job.ID, len(log))
@@ -155,7 +167,7 @@ func FuzzJobLogPaging(f *testing.F) {
 			want = append(want, l.Event)
 		}
 		if !slices.Equal(kinds, want) {
-			t.Fatalf("page size %d, polls after %v: got %v, want each log item once: %v", 1+page%12, gaps, kinds, want)
+			t.Fatalf("polls %x: got %v, want each log item once: %v", polls, kinds, want)
 		}
 	})
 }
