@@ -131,8 +131,8 @@ func FuzzBlocks(f *testing.F) {
 	f.Add("<@U0123> ", uint16(40), uint8(51), "see `/cutover status`")
 	f.Fuzz(func(t *testing.T, text string, repeat uint16, nBlocks uint8, more string) {
 		long := strings.Repeat(text, 1+int(repeat)%3000)
-		if len(long) > 1<<20 {
-			return
+		if len(long) > 1<<16 {
+			return // far beyond every limit already; longer only slows the fuzzer down
 		}
 		checkCut(t, "Header", long, MaxHeaderText, Header(long).Text.Text)
 		checkCut(t, "Section", long, MaxSectionText, Section(long).Text.Text)
@@ -178,7 +178,7 @@ func FuzzBlocks(f *testing.F) {
 
 		var blocks []slack.Block
 		for range int(nBlocks) {
-			blocks = append(blocks, Section(long))
+			blocks = append(blocks, Section(text))
 		}
 		fitted := Fit(blocks, more)
 		switch {

@@ -177,16 +177,21 @@ func Fit(blocks []slack.Block, more string) []slack.Block {
 func Lines(lines []string) []string {
 	var out []string
 	var b strings.Builder
+	n := 0 // runes in b, counted as they are written: counting b again for each line is quadratic
 	for _, l := range lines {
 		l = Truncate(l, MaxSectionText)
-		if b.Len() > 0 && utf8.RuneCountInString(b.String())+1+utf8.RuneCountInString(l) > MaxSectionText {
+		ln := utf8.RuneCountInString(l)
+		if b.Len() > 0 && n+1+ln > MaxSectionText {
 			out = append(out, b.String())
 			b.Reset()
+			n = 0
 		}
 		if b.Len() > 0 {
 			b.WriteByte('\n')
+			n++
 		}
 		b.WriteString(l)
+		n += ln
 	}
 	if b.Len() > 0 {
 		out = append(out, b.String())
