@@ -10,22 +10,37 @@ import (
 )
 
 func TestEscape(t *testing.T) {
+	const lit = "<!date^00000000^{_}|"
 	tests := []struct {
-		in, want string
+		in, want, plain string
 	}{
-		{"<!channel>", "&lt;!channel&gt;"},
-		{"<!here|here>", "&lt;!here|here&gt;"},
-		{"<@U123>", "&lt;@U123&gt;"},
-		{"<https://evil.example|click>", "&lt;https://evil.example|click&gt;"},
-		{"a & b", "a &amp; b"},
-		{"&lt;", "&amp;lt;"},
-		{"web01 *bold* _it_", "web01 *bold* _it_"},
-		{"", ""},
+		{"<!channel>", "&lt;!channel&gt;", "&lt;!channel&gt;"},
+		{"<!here|here>", "&lt;!here|here&gt;", "&lt;!here|here&gt;"},
+		{"<@U123>", "&lt;@U123&gt;", "&lt;@U123&gt;"},
+		{"<https://evil.example|click>", "&lt;https://evil.example|click&gt;", "&lt;https://evil.example|click&gt;"},
+		{"a & b", "a &amp; b", "a &amp; b"},
+		{"a&b", "a&amp;b", "a&amp;b"},
+		{"&lt;", "&amp;lt;", "&amp;lt;"},
+		{"*web*_01_", lit + "*>web" + lit + "*>" + lit + "_>01" + lit + "_>", "*web*_01_"},
+		{"`db`", lit + "`>db" + lit + "`>", "`db`"},
+		{"~x~", lit + "~>x" + lit + "~>", "~x~"},
+		{"**", lit + "*>" + lit + "*>", "**"},
+		// Between two ASCII letters or digits a marker cannot format: left as it is.
+		{"web_01_db", "web_01_db", "web_01_db"},
+		{"AGENT_NOT_SEEN", "AGENT_NOT_SEEN", "AGENT_NOT_SEEN"},
+		{"a*b c", "a*b c", "a*b c"},
+		{"a *b", "a " + lit + "*>b", "a *b"},
+		{"é_é", "é" + lit + "_>é", "é_é"},
+		{"web01", "web01", "web01"},
+		{"", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			if got := Escape(tt.in); got != tt.want {
 				t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if got := EscapePlain(tt.in); got != tt.plain {
+				t.Errorf("EscapePlain(%q) = %q, want %q", tt.in, got, tt.plain)
 			}
 		})
 	}

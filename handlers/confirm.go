@@ -259,7 +259,12 @@ func (h *Handler) drawCard(c store.Confirmation, thread string) bot.Message {
 		tail := blocks[len(blocks)-3:]
 		blocks = append(render.Fit(blocks[:len(blocks)-3], "")[:render.MaxBlocks-4], tail...)
 	}
-	return bot.Message{Text: fallback(c.Title + ". " + status), Blocks: blocks, Metadata: cardMetadata(c.ID)}
+	return bot.Message{Text: fallback(mrkdwnOfPlain(c.Title) + ". " + status), Blocks: blocks, Metadata: cardMetadata(c.ID)}
+}
+
+// mrkdwnOfPlain turns text escaped for plain_text (EscapePlain) into text escaped for mrkdwn.
+func mrkdwnOfPlain(s string) string {
+	return esc(strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s))
 }
 
 // cardMetadata names a confirmation's card in its message metadata, so that a card whose post

@@ -24,7 +24,7 @@ const (
 )
 
 // optionalServer resolves an optional SERVER argument: the server's ID and " of NAME" for a
-// title, both "" when names is "" (every server). When it fails it has answered the user.
+// title (not escaped), both "" when names is "" (every server). When it fails it has answered the user.
 func (h *Handler) optionalServer(ctx context.Context, o origin, names string) (id, of string, ok bool) {
 	if names == "" {
 		return "", "", true
@@ -37,7 +37,7 @@ func (h *Handler) optionalServer(ctx context.Context, o origin, names string) (i
 		h.replyText(ctx, o, "Name one server here, not "+plural(len(servers), "server")+".")
 		return "", "", false
 	}
-	return servers[0].ID, " of " + esc(servers[0].DisplayName()), true
+	return servers[0].ID, " of " + servers[0].DisplayName(), true
 }
 
 // jobs answers /cutover jobs [SERVER]: the bot's jobs with their threads, merged with MGN's
@@ -124,7 +124,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	}
 	title := "Recent launch jobs" + of
 	if len(list) == 0 {
-		h.replyText(ctx, o, "*"+title+":* none in the last 30 days. Start one with `/cutover launch SERVER test`.")
+		h.replyText(ctx, o, "*"+esc(title)+":* none in the last 30 days. Start one with `/cutover launch SERVER test`.")
 		return
 	}
 	var lines []string
@@ -191,7 +191,7 @@ func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
 	h.audit(ctx, store.AuditEntry{User: o.user, Action: actAudit, ServerIDs: nonEmpty(filter), Outcome: "answered"})
 	title := "Audit log" + of
 	if len(entries) == 0 {
-		h.replyText(ctx, o, "*"+title+":* nothing recorded yet.")
+		h.replyText(ctx, o, "*"+esc(title)+":* nothing recorded yet.")
 		return
 	}
 	var lines []string
@@ -202,12 +202,13 @@ func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
 }
 
 // replyList answers privately with a header and one line per item, within Slack's limits.
+// header and title are text, not mrkdwn: they are escaped here.
 func (h *Handler) replyList(ctx context.Context, o origin, header, title string, lines []string) {
-	blocks := []slack.Block{render.Header(header)}
+	blocks := []slack.Block{render.Header(escPlain(header))}
 	for _, c := range render.Lines(lines) {
 		blocks = append(blocks, section(c))
 	}
-	h.reply(ctx, o, bot.Message{Text: fallback(title), Blocks: render.Fit(blocks, "")})
+	h.reply(ctx, o, bot.Message{Text: fallback(esc(title)), Blocks: render.Fit(blocks, "")})
 }
 
 func (h *Handler) auditLine(e store.AuditEntry) string {

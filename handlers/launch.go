@@ -155,4 +155,4 @@ func warnings(pre []migration.Preflight) string {
 	return strings.Join(lines, "\n")
 }
 
-func channelRef(id string) string { return "<#" + esc(id) + ">" }
+func channelRef(id string) string { return "<#" + escPlain(id) + ">" }

@@ -253,7 +253,7 @@ func (h *Handler) statusServers(ctx context.Context, o origin, names string) {
 		if i > 0 {
 			blocks = append(blocks, slack.NewDividerBlock())
 		}
-		blocks = append(blocks, render.Header(esc(s.DisplayName())))
+		blocks = append(blocks, render.Header(escPlain(s.DisplayName())))
 		for _, chunk := range render.Lines(h.detailLines(ctx, s, instances, instErr)) {
 			blocks = append(blocks, section(chunk))
 		}

@@ -14,12 +14,17 @@ import (
 	"github.com/cutoverbot/cutoverbot/render"
 )
 
-// esc makes user- or AWS-supplied text inert in mrkdwn.
+// esc makes user- or AWS-supplied text show literally in mrkdwn: no mention, link or
+// formatting comes out of it.
 func esc(s string) string { return bot.Escape(s) }
+
+// escPlain makes user- or AWS-supplied text show literally in plain_text (headers, buttons,
+// dialogs), and in mrkdwn code spans and <…> tokens, where formatting markers do not format.
+func escPlain(s string) string { return bot.EscapePlain(s) }
 
 // code shows s as inline code; backticks in s would end the span, so they become quotes.
 func code(s string) string {
-	return "`" + esc(strings.ReplaceAll(s, "`", "'")) + "`"
+	return "`" + escPlain(strings.ReplaceAll(s, "`", "'")) + "`"
 }
 
 // serverRef names a server for people: its display name and ID.
@@ -34,13 +39,20 @@ const (
 	maxNamesLen = 800
 )
 
-// serverNames lists the servers' display names, escaped, comma-separated, shortened as the
+// serverNames lists the servers' display names for mrkdwn, comma-separated, shortened as the
 // constants above say.
-func serverNames(servers []migration.Server) string {
+func serverNames(servers []migration.Server) string { return names(servers, esc) }
+
+// plainNames is serverNames for plain_text fields (headers, dialogs). They take EscapePlain:
+// Slack decodes the three entities in every text it shows, but would show Escape's date
+// tokens as they are.
+func plainNames(servers []migration.Server) string { return names(servers, escPlain) }
+
+func names(servers []migration.Server, escape func(string) string) string {
 	var b strings.Builder
 	n := 0
 	for _, s := range servers {
-		name := esc(s.DisplayName())
+		name := escape(s.DisplayName())
 		if n == maxNames || (n > 0 && b.Len()+len(name) > maxNamesLen) {
 			break
 		}
@@ -56,19 +68,15 @@ func serverNames(servers []migration.Server) string {
 	return b.String()
 }
 
-// plainNames lists display names for plain_text fields (headers, dialogs). They are escaped
-// too: Slack decodes the three entities in every text it shows.
-func plainNames(servers []migration.Server) string { return serverNames(servers) }
-
 // mention renders a Slack user or user group ID as a mention.
 func mention(id string) string {
 	if strings.HasPrefix(id, "S") {
-		return "<!subteam^" + esc(id) + ">"
+		return "<!subteam^" + escPlain(id) + ">"
 	}
 	if id == "" {
 		return "someone outside the bot"
 	}
-	return "<@" + esc(id) + ">"
+	return "<@" + escPlain(id) + ">"
 }
 
 // section is a mrkdwn section within Slack's limits.

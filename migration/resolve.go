@@ -63,17 +63,18 @@ func Resolve(fleet []Server, input string) ([]Server, error) {
 }
 
 func resolveOne(fleet []Server, name string) (Server, error) {
-	q := strings.ToLower(name)
 	var exact, short []Server
 	for _, s := range fleet {
 		if s.Archived {
 			continue
 		}
+		// EqualFold with the name as typed: lower-casing it first would turn "İ" into "i̇",
+		// which no longer folds to the "İ" of the server's own name.
 		switch {
-		case strings.EqualFold(s.ID, q), strings.EqualFold(s.Name, q),
-			strings.EqualFold(s.Hostname, q), strings.EqualFold(s.FQDN, q):
+		case strings.EqualFold(s.ID, name), strings.EqualFold(s.Name, name),
+			strings.EqualFold(s.Hostname, name), strings.EqualFold(s.FQDN, name):
 			exact = append(exact, s)
-		case strings.EqualFold(shortHost(s.Hostname), q), strings.EqualFold(shortHost(s.FQDN), q):
+		case strings.EqualFold(shortHost(s.Hostname), name), strings.EqualFold(shortHost(s.FQDN), name):
 			short = append(short, s)
 		}
 	}
@@ -85,7 +86,7 @@ func resolveOne(fleet []Server, name string) (Server, error) {
 	case 1:
 		return matches[0], nil
 	case 0:
-		return Server{}, &UnknownServerError{Query: name, Suggestions: suggest(fleet, q)}
+		return Server{}, &UnknownServerError{Query: name, Suggestions: suggest(fleet, strings.ToLower(name))}
 	}
 	slices.SortFunc(matches, func(a, b Server) int { return strings.Compare(a.DisplayName(), b.DisplayName()) })
 	return Server{}, &AmbiguousServerError{Query: name, Candidates: matches}

@@ -240,7 +240,7 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 			}
 		}
 		if d.launchable {
-			buttons = append(buttons, render.Button(render.ActionLaunchTest, "Launch test: "+name, d.s.ID, ""))
+			buttons = append(buttons, render.Button(render.ActionLaunchTest, "Launch test: "+bot.EscapePlain(name), d.s.ID, ""))
 		} else {
 			l += " · not launchable yet: " + bot.Escape(d.why)
 		}

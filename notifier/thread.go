@@ -846,9 +846,10 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 			if !r.ok {
 				continue
 			}
-			b := render.Button(render.ActionFinalize, "Finalize cutover: "+r.name, r.id, slack.StyleDanger)
-			b.Confirm = render.Confirm("Finalize cutover of "+r.name+"?",
-				fmt.Sprintf("MGN stops replicating %s and removes its replication resources; this cannot be undone. Enable termination protection on %s first.", r.name, r.target),
+			name := bot.EscapePlain(r.name)
+			b := render.Button(render.ActionFinalize, "Finalize cutover: "+name, r.id, slack.StyleDanger)
+			b.Confirm = render.Confirm("Finalize cutover of "+name+"?",
+				fmt.Sprintf("MGN stops replicating %s and removes its replication resources; this cannot be undone. Enable termination protection on %s first.", name, bot.EscapePlain(r.target)),
 				"Finalize", "Cancel", slack.StyleDanger)
 			buttons = append(buttons, b)
 		}

@@ -49,7 +49,7 @@ func User(who string) string {
 // Literal shows text as typed, inside a code span: Slack applies no formatting there. A
 // backtick would end the span, so it becomes a quote.
 func Literal(text string) string {
-	return "`" + bot.Escape(strings.ReplaceAll(text, "`", "'")) + "`"
+	return "`" + bot.EscapePlain(strings.ReplaceAll(text, "`", "'")) + "`"
 }
 
 // joinAnd joins "a", "a and b", "a, b and c".

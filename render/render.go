@@ -46,19 +46,60 @@ const (
 	MaxSectionText   = 3000
 	MaxHeaderText    = 150
 	MaxButtonText    = 75
+	MaxButtonValue   = 2000
+	MaxID            = 255 // action_id and block_id
 	MaxActionsPerRow = 25
 	MaxContextItems  = 10
 	MaxConfirmText   = 300
 	MaxMessageText   = 4000 // Slack truncates at 40,000; a fallback text never needs that much
 )
 
-// Truncate shortens s to at most n characters (runes), ending with "…" when cut.
+// Truncate shortens s to at most n characters (runes), ending with "…" when cut; n below 1
+// gives "". It cuts only between whole pieces of mrkdwn: never inside a rune, an entity such
+// as &lt; or a token in angle brackets such as <@U123>, <!date^…|*> or <https://…|label>,
+// which Slack would otherwise show as broken text or not at all.
 func Truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	if n <= 0 {
+		return ""
+	}
+	end, used := 0, 0
+	for end < len(s) {
+		size, count := unit(s[end:])
+		if used+count > n-1 {
+			break
+		}
+		end, used = end+size, used+count
+	}
+	return s[:end] + "…"
+}
+
+// unit measures the piece of mrkdwn s starts with, in bytes and runes: an entity ("&amp;",
+// "&#42;"), a token from "<" to the next ">" with no "<" between, or else one rune.
+func unit(s string) (size, count int) {
+	switch s[0] {
+	case '<':
+		if end := strings.IndexAny(s[1:], "<>"); end >= 0 && s[1+end] == '>' {
+			return end + 2, utf8.RuneCountInString(s[:end+2])
+		}
+	case '&':
+		if end := strings.IndexByte(s[1:min(len(s), 12)], ';'); end > 0 && isEntityName(s[1:1+end]) {
+			return end + 2, end + 2
+		}
+	}
+	_, size = utf8.DecodeRuneInString(s)
+	return size, 1
+}
+
+func isEntityName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '#') {
+			return false
+		}
+	}
+	return true
 }
 
 // Section is a mrkdwn section block, its text truncated to Slack's 3,000 characters.
@@ -80,9 +121,13 @@ func Header(text string) *slack.HeaderBlock {
 	return slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, Truncate(text, MaxHeaderText), false, false))
 }
 
-// Button is a button with an action ID and value; style is "", "primary" or "danger".
+// Button is a button with an action ID and value; style is "", "primary" or "danger". Its
+// text is cut to Slack's 75 characters. The action ID and value must fit Slack's 255 and 2,000
+// characters; a longer one is cut, so that the message still posts, and ends with "…", so
+// that a cut list of IDs never passes for a shorter valid one.
 func Button(actionID, text, value string, style slack.Style) *slack.ButtonBlockElement {
-	b := slack.NewButtonBlockElement(actionID, value, slack.NewTextBlockObject(slack.PlainTextType, Truncate(text, MaxButtonText), false, false))
+	b := slack.NewButtonBlockElement(Truncate(actionID, MaxID), Truncate(value, MaxButtonValue),
+		slack.NewTextBlockObject(slack.PlainTextType, Truncate(text, MaxButtonText), false, false))
 	b.Style = style
 	return b
 }
@@ -100,14 +145,16 @@ func Confirm(title, text, confirm, deny string, style slack.Style) *slack.Confir
 	return c
 }
 
-// Actions splits buttons into actions blocks of at most 25 elements each.
+// Actions splits buttons into actions blocks of at most 25 elements each. Their block IDs are
+// blockIDPrefix, then blockIDPrefix-1, -2…, within Slack's 255 characters.
 func Actions(blockIDPrefix string, buttons ...slack.BlockElement) []slack.Block {
 	var out []slack.Block
 	for i := 0; i < len(buttons); i += MaxActionsPerRow {
-		id := blockIDPrefix
+		suffix := ""
 		if i > 0 {
-			id += "-" + strconv.Itoa(i/MaxActionsPerRow)
+			suffix = "-" + strconv.Itoa(i/MaxActionsPerRow)
 		}
+		id := Truncate(blockIDPrefix, MaxID-len(suffix)) + suffix
 		out = append(out, slack.NewActionBlock(id, buttons[i:min(i+MaxActionsPerRow, len(buttons))]...))
 	}
 	return out
@@ -131,16 +178,21 @@ func Fit(blocks []slack.Block, more string) []slack.Block {
 func Lines(lines []string) []string {
 	var out []string
 	var b strings.Builder
+	n := 0 // runes in b, counted as they are written: counting b again for each line is quadratic
 	for _, l := range lines {
 		l = Truncate(l, MaxSectionText)
-		if b.Len() > 0 && utf8.RuneCountInString(b.String())+1+utf8.RuneCountInString(l) > MaxSectionText {
+		ln := utf8.RuneCountInString(l)
+		if b.Len() > 0 && n+1+ln > MaxSectionText {
 			out = append(out, b.String())
 			b.Reset()
+			n = 0
 		}
 		if b.Len() > 0 {
 			b.WriteByte('\n')
+			n++
 		}
 		b.WriteString(l)
+		n += ln
 	}
 	if b.Len() > 0 {
 		out = append(out, b.String())

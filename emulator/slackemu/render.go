@@ -21,27 +21,7 @@ func (s *Server) Render(m Message) string {
 	s.mu.Unlock()
 	text := mrkdwnToken.ReplaceAllStringFunc(m.PlainText(), func(tok string) string {
 		parts := mrkdwnToken.FindStringSubmatch(tok)
-		target, label := parts[1], parts[2]
-		switch {
-		case strings.HasPrefix(target, "@"):
-			if name, ok := users[target[1:]]; ok {
-				return "@" + name
-			}
-			return "@" + target[1:]
-		case strings.HasPrefix(target, "#"):
-			if label != "" {
-				return "#" + label
-			}
-			return target
-		case strings.HasPrefix(target, "!"):
-			if label != "" {
-				return label
-			}
-			return "@" + strings.TrimPrefix(target, "!")
-		case label != "":
-			return label
-		}
-		return target
+		return tokenText(parts[1], parts[2], users)
 	})
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
 }
