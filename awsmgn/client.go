@@ -375,7 +375,7 @@ func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.Cha
 		return c.verifyChange(ctx, id, mapError(op, err), func(s migration.Server) bool { return s.Lifecycle.State == migration.LifecycleState(to) })
 	}
 	return serverFromSDK(mgntypes.SourceServer{
-		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
+		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags, ApplicationID: out.ApplicationID,
 		LifeCycle: out.LifeCycle, DataReplicationInfo: out.DataReplicationInfo,
 		SourceProperties: out.SourceProperties, LaunchedInstance: out.LaunchedInstance,
 	}), nil
@@ -390,7 +390,7 @@ func (c *Client) FinalizeCutover(ctx context.Context, id string) (migration.Serv
 		return c.verifyChange(ctx, id, mapError("finalize cutover "+id, err), migration.Server.CutOver)
 	}
 	return serverFromSDK(mgntypes.SourceServer{
-		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
+		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags, ApplicationID: out.ApplicationID,
 		LifeCycle: out.LifeCycle, DataReplicationInfo: out.DataReplicationInfo,
 		SourceProperties: out.SourceProperties, LaunchedInstance: out.LaunchedInstance,
 	}), nil
@@ -508,6 +508,8 @@ func serverFromSDK(s mgntypes.SourceServer) migration.Server {
 		ARN:      aws.ToString(s.Arn),
 		Archived: aws.ToBool(s.IsArchived),
 		Name:     s.Tags["Name"],
+
+		ApplicationID: aws.ToString(s.ApplicationID),
 	}
 	if sp := s.SourceProperties; sp != nil {
 		if h := sp.IdentificationHints; h != nil {
@@ -593,6 +595,7 @@ func jobFromSDK(j *mgntypes.Job) migration.Job {
 			ServerID:     aws.ToString(p.SourceServerID),
 			LaunchStatus: string(p.LaunchStatus),
 			InstanceID:   aws.ToString(p.LaunchedEc2InstanceID),
+			PostLaunch:   postLaunchFromSDK(p.PostLaunchActionsStatus),
 		})
 	}
 	return out

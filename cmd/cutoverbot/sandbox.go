@@ -33,6 +33,11 @@ type sandboxOptions struct {
 	PostInterval       time.Duration    // Slack's per-channel posting interval; 0: Slack's 1 s
 	Servers            int              // extra generated servers
 	CutoverReady       int              // extra servers ready for cutover and tested: cut001, cut002, …
+	// Waves are extra generated waves with their applications and servers (mgnemu.GenerateWave).
+	Waves []mgnemu.GeneratedWave
+	// MaxActiveServers is MGN's quota of servers across active jobs; 0: MGN's 200 (or
+	// MaxActiveJobs, when that is higher).
+	MaxActiveServers int
 	MaxActiveJobs      int              // MGN's quota of jobs in progress; 0: MGN's 20
 	Now                func() time.Time // MGN's clock; nil: time.Now
 	BotToken, AppToken string           // the Slack tokens the emulator accepts; "": its defaults
@@ -56,8 +61,12 @@ func startSandbox(o sandboxOptions) (*sandbox, error) {
 		s.SourceProperties.IdentificationHints.FQDN = name + ".corp.example.com"
 		fleet = append(fleet, s)
 	}
-	m := mgnemu.New(mgnemu.Options{Now: o.Now, Servers: fleet, Pace: o.Pace, Region: sandboxRegion, Logger: o.Logger,
-		MaxActiveJobs: o.MaxActiveJobs, MaxServersInActiveJobs: max(o.MaxActiveJobs, 200)})
+	apps, waves := mgnemu.SampleApplications(now), mgnemu.SampleWaves(now)
+	for _, w := range o.Waves {
+		fleet, apps, waves = append(fleet, w.Servers...), append(apps, w.Applications...), append(waves, w.Wave)
+	}
+	m := mgnemu.New(mgnemu.Options{Now: o.Now, Servers: fleet, Applications: apps, Waves: waves, Pace: o.Pace, Region: sandboxRegion,
+		Logger: o.Logger, MaxActiveJobs: o.MaxActiveJobs, MaxServersInActiveJobs: max(o.MaxActiveJobs, o.MaxActiveServers, 200)})
 	if err := m.Start(o.MGNAddr); err != nil {
 		return nil, fmt.Errorf("start MGN emulator: %w", err)
 	}
