@@ -56,7 +56,7 @@ func startSandbox(o sandboxOptions) (*sandbox, error) {
 	for i := range o.CutoverReady {
 		s := mgnemu.SampleFleet(now)[2] // db01: ready for cutover, tested two days ago
 		name := fmt.Sprintf("cut%03d", i+1)
-		s.SourceServerID, s.Tags = mgnemu.StableID("s-", name), map[string]string{"Name": name}
+		s.SourceServerID, s.Tags, s.ApplicationID = mgnemu.StableID("s-", name), map[string]string{"Name": name}, ""
 		s.SourceProperties.IdentificationHints.Hostname = name
 		s.SourceProperties.IdentificationHints.FQDN = name + ".corp.example.com"
 		fleet = append(fleet, s)
