@@ -48,6 +48,9 @@ type Confirmation struct {
 	ID          string // random token, carried in the button value
 	Action      string // "cutover" or "finalize"
 	ServerIDs   []string
+	// GroupKind, GroupID and GroupName name the wave ("wave") or application ("app") the
+	// request is for; all "" for servers named one by one.
+	GroupKind, GroupID, GroupName string
 	RequestedBy string // Slack user ID
 	Channel     string // "" until the message is posted
 	MessageTS   string // "" until the message is posted
@@ -103,7 +106,7 @@ type Outcome struct {
 
 const confirmationColumns = `id, action, requested_by, channel, message_ts, created_at, expires_at,
 	state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
-	owner, lease_until, fence, version, card_version, updated_at`
+	owner, lease_until, fence, version, card_version, updated_at, target_kind, target_id, target_name`
 
 const (
 	confirmationServersQuery = `SELECT confirmation_id, server_id FROM confirmation_servers
@@ -121,7 +124,7 @@ func scanConfirmation(row scanner) (Confirmation, error) {
 	)
 	err := row.Scan(&c.ID, &c.Action, &c.RequestedBy, &c.Channel, &c.MessageTS, &created, &expires,
 		&state, &c.DecidedBy, &decided, &c.JobID, &c.Error, &c.Detail, &c.Title, &body, &c.ApprovalsNeeded,
-		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt)
+		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt, &c.GroupKind, &c.GroupID, &c.GroupName)
 	c.CreatedAt, c.ExpiresAt, c.DecidedAt = fromMicros(created), fromMicros(expires), fromNullMicros(decided)
 	c.LeaseUntil, c.UpdatedAt = fromNullMicros(sql.NullInt64{Int64: lease, Valid: lease != 0}), fromMicros(updatedAt)
 	c.State = ConfirmationState(state)
@@ -153,10 +156,11 @@ func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO confirmations (id, action, requested_by, channel, message_ts,
 			created_at, expires_at, state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
-			version, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $6)`,
+			version, updated_at, target_kind, target_id, target_name)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $6, $17, $18, $19)`,
 			c.ID, c.Action, c.RequestedBy, c.Channel, c.MessageTS, micros(c.CreatedAt), micros(c.ExpiresAt),
-			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Title, body, c.Needed()); err != nil {
+			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Title, body, c.Needed(),
+			c.GroupKind, c.GroupID, c.GroupName); err != nil {
 			return err
 		}
 		return insertServers(ctx, tx, "confirmation_servers", "confirmation_id, pos, server_id", c.ID, c.ServerIDs)

@@ -208,7 +208,7 @@ func (a *app) prune(ctx context.Context, now time.Time) error {
 	p, err := a.store.Prune(ctx, before, store.PruneOptions{})
 	if p != (store.Pruned{}) {
 		a.logger.InfoContext(ctx, "pruned old rows", "before", before, "audit", p.Audit, "once_keys", p.OnceKeys,
-			"jobs", p.Jobs, "confirmations", p.Confirmations, "reminders", p.Reminders)
+			"jobs", p.Jobs, "confirmations", p.Confirmations, "reminders", p.Reminders, "group_launches", p.GroupLaunches)
 	}
 	return err
 }
