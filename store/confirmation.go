@@ -45,17 +45,17 @@ func (s ConfirmationState) InProgress() bool { return s == Confirmed || s == Cal
 // Confirmation is a cutover or finalize request: it waits for approvers' clicks, then its
 // action is carried out once.
 type Confirmation struct {
-	ID          string // random token, carried in the button value
-	Action      string // "cutover" or "finalize"
-	ServerIDs   []string
+	ID        string // random token, carried in the button value
+	Action    string // "cutover" or "finalize"
+	ServerIDs []string
 	// GroupKind, GroupID and GroupName name the wave ("wave") or application ("app") the
 	// request is for; all "" for servers named one by one.
 	GroupKind, GroupID, GroupName string
-	RequestedBy string // Slack user ID
-	Channel     string // "" until the message is posted
-	MessageTS   string // "" until the message is posted
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	RequestedBy                   string // Slack user ID
+	Channel                       string // "" until the message is posted
+	MessageTS                     string // "" until the message is posted
+	CreatedAt                     time.Time
+	ExpiresAt                     time.Time
 	// Title and Body are what the card showed when it was requested: a plain-text title and
 	// mrkdwn sections (the servers and their pre-flight checks), kept so that the card can be
 	// drawn again in any state without asking AWS.
