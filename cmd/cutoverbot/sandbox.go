@@ -28,20 +28,21 @@ type sandbox struct {
 
 // sandboxOptions tune the emulators.
 type sandboxOptions struct {
-	MGNAddr, SlackAddr string        // "127.0.0.1:0" picks free ports
-	Pace               mgnemu.Pace   // zero: fast
-	PostInterval       time.Duration // Slack's per-channel posting interval; 0: Slack's 1 s
-	Servers            int           // extra generated servers
-	CutoverReady       int           // extra servers ready for cutover and tested: cut001, cut002, …
-	// Waves are extra generated waves with their applications and servers (mgnemu.GenerateWave).
-	Waves []mgnemu.GeneratedWave
-	// MaxActiveServers is MGN's quota of servers across active jobs; 0: MGN's 200 (or
-	// MaxActiveJobs, when that is higher).
-	MaxActiveServers   int
+	MGNAddr, SlackAddr string           // "127.0.0.1:0" picks free ports
+	Pace               mgnemu.Pace      // zero: fast
+	PostInterval       time.Duration    // Slack's per-channel posting interval; 0: Slack's 1 s
+	Servers            int              // extra generated servers
+	CutoverReady       int              // extra servers ready for cutover and tested: cut001, cut002, …
 	MaxActiveJobs      int              // MGN's quota of jobs in progress; 0: MGN's 20
 	Now                func() time.Time // MGN's clock; nil: time.Now
 	BotToken, AppToken string           // the Slack tokens the emulator accepts; "": its defaults
 	Logger             *slog.Logger
+
+	// Waves are extra generated waves with their applications and servers (mgnemu.GenerateWave).
+	Waves []mgnemu.GeneratedWave
+	// MaxActiveServers is MGN's quota of servers across active jobs; 0: MGN's 200 (or
+	// MaxActiveJobs, when that is higher).
+	MaxActiveServers int
 }
 
 func startSandbox(o sandboxOptions) (*sandbox, error) {
