@@ -208,6 +208,74 @@ func (h *Handler) resolve(ctx context.Context, o origin, text string, fresh bool
 	return servers, true
 }
 
+// programOf returns the waves and applications, reusing a list fetched within FleetTTL.
+// Concurrent callers share one AWS listing.
+func (h *Handler) programOf(ctx context.Context) (migration.Program, error) {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	if h.program != nil && now.Sub(h.programAt) < h.cfg.FleetTTL && !now.Before(h.programAt) {
+		p := *h.program
+		h.mu.Unlock()
+		return p, nil
+	}
+	h.mu.Unlock()
+	ch := h.fetch.DoChan("program", func() (_ any, err error) {
+		defer recoverInto(&err)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		p, err := h.aws.Program(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.program, h.programAt = &p, h.cfg.Now()
+		h.mu.Unlock()
+		return p, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return migration.Program{}, res.Err
+		}
+		return res.Val.(migration.Program), nil
+	case <-ctx.Done():
+		return migration.Program{}, ctx.Err()
+	}
+}
+
+// resolveTarget finds what text names: servers, or a wave's or application's servers (see
+// migration.ResolveTarget). When it fails it has answered the user.
+func (h *Handler) resolveTarget(ctx context.Context, o origin, text string, fresh bool) (migration.Target, bool) {
+	if _, _, ok := migration.ParseGroup(text); !ok {
+		servers, ok := h.resolve(ctx, o, text, fresh)
+		return migration.Target{Servers: servers}, ok
+	}
+	fleet, err := h.fleetServers(ctx, fresh)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "list the source servers", err))
+		return migration.Target{}, false
+	}
+	prog, err := h.programOf(ctx)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "list the waves and applications", err))
+		return migration.Target{}, false
+	}
+	t, err := migration.ResolveTarget(fleet, prog, text)
+	if err != nil {
+		msg, ok := resolveText(err)
+		if !ok {
+			msg = h.errorText(ctx, "find the wave or application", err)
+		}
+		h.replyText(ctx, o, msg)
+		return migration.Target{}, false
+	}
+	if len(t.Servers) == 0 {
+		h.replyText(ctx, o, fmt.Sprintf("%s has no source servers in MGN.", groupRef(t.Group)))
+		return migration.Target{}, false
+	}
+	return t, true
+}
+
 // recoverInto turns a panic in a shared call into its error: singleflight would re-panic it
 // on a goroutine of its own, out of reach of the per-request recovery.
 func recoverInto(err *error) {

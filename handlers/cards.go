@@ -89,7 +89,7 @@ func (h *Handler) redraw(ctx context.Context, c store.Confirmation) error {
 		return nil // never posted: nothing to edit
 	}
 	thread, complete := "", true
-	if c.State == store.Launched && c.Action == actionCutover && c.JobID != "" {
+	if c.State == store.Launched && c.Action == actionCutover && (c.JobID != "" || c.GroupKind != "") {
 		thread = h.thread(ctx, c)
 		complete = thread != "" || h.since(c.UpdatedAt) >= linkWait
 	}
@@ -131,6 +131,16 @@ func (h *Handler) redraw(ctx context.Context, c store.Confirmation) error {
 // thread when nobody did yet (the replica that launched it may have stopped first); "" while
 // the thread is not posted.
 func (h *Handler) thread(ctx context.Context, c store.Confirmation) string {
+	if c.GroupKind != "" {
+		if g, err := h.store.GroupLaunch(ctx, c.ID); err == nil && g.ParentTS != "" {
+			return g.ParentTS
+		}
+		ts, err := h.follower.FollowGroup(ctx, c.ID)
+		if err != nil {
+			h.logger.ErrorContext(ctx, "follow group failed", "confirmation", c.ID, "err", err)
+		}
+		return ts
+	}
 	if j, err := h.store.Job(ctx, c.JobID); err == nil {
 		return j.ParentTS
 	}
@@ -184,8 +194,9 @@ func (h *Handler) Sweep(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Run keeps confirmation cards in step with the store and sweeps (see Sweep) until ctx ends.
-// It returns ctx's error, after the work it started has finished.
+// Run keeps confirmation cards in step with the store, sweeps (see Sweep) and starts the
+// batches of wave and application launches (see StartBatches) until ctx ends. It returns
+// ctx's error, after the work it started has finished.
 func (h *Handler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -219,6 +230,21 @@ func (h *Handler) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			}
+		}
+	})
+	wg.Go(func() {
+		t := time.NewTicker(h.cfg.BatchInterval)
+		defer t.Stop()
+		for {
+			if err := h.StartBatches(ctx); err != nil && ctx.Err() == nil {
+				h.logger.WarnContext(ctx, "batches not started", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-h.batches:
 			}
 		}
 	})

@@ -39,6 +39,7 @@ type AWS interface {
 	RevertToReadyForCutover(ctx context.Context, id string) (migration.Server, error)
 	FinalizeCutover(ctx context.Context, id string) (migration.Server, error)
 	Instances(ctx context.Context, ids []string) ([]migration.Instance, error)
+	Program(ctx context.Context) (migration.Program, error)
 }
 
 // Poster sends messages to Slack; *bot.Poster satisfies it.
@@ -71,6 +72,14 @@ type Store interface {
 	Once(ctx context.Context, key string, now time.Time) (bool, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
 	AuditLog(ctx context.Context, serverID string, limit int) ([]store.AuditEntry, error)
+
+	CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, batches []migration.Batch) (bool, error)
+	GroupLaunch(ctx context.Context, id string) (migration.GroupLaunch, error)
+	Batches(ctx context.Context, groupID string) ([]migration.Batch, error)
+	ClaimBatch(ctx context.Context, groupID, owner string, now time.Time, ttl time.Duration) (store.BatchClaim, bool, error)
+	RenewBatch(ctx context.Context, key string, f store.Fence, now time.Time, ttl time.Duration) error
+	CompleteBatch(ctx context.Context, key string, o store.BatchOutcome, f store.Fence, now time.Time) error
+	ReleaseBatch(ctx context.Context, key string, f store.Fence) error
 }
 
 // Groups resolves Slack user groups to their members (usergroups.users.list); *slack.Client
@@ -82,9 +91,12 @@ type Groups interface {
 // Follower follows a launch job's progress in a thread of the migration channel; the notifier
 // implements it. Follow records the job with who requested it and who approved it (none for a
 // test launch), and posts the thread's parent message (the launch announcement) or has it
-// posted soon; it returns the parent's ts, "" while it is not posted.
+// posted soon; it returns the parent's ts, "" while it is not posted. FollowGroup does the same
+// for a stored launch of a wave or application: one thread for all its batches' jobs, which it
+// follows as the batches start.
 type Follower interface {
 	Follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) (parentTS string, err error)
+	FollowGroup(ctx context.Context, groupID string) (parentTS string, err error)
 }
 
 // Config tunes a Handler. Zero values pick the defaults named on each field.
@@ -127,7 +139,17 @@ type Config struct {
 	// SweepInterval is how often Run looks for confirmations to take over, cards to redraw
 	// and cards to expire; 0 -> 2 s, or a third of LeaseTTL when that is shorter.
 	SweepInterval time.Duration
+	// BatchInterval is how often Run looks for batches of wave and application launches to
+	// start; 0 -> DefaultBatchInterval. A batch MGN had no room for is tried again after as
+	// long, once fewer servers are in active jobs than when it was refused.
+	BatchInterval time.Duration
+	// BatchPatience is how long a batch waits for room in MGN before it is given up as not
+	// launched; 0 -> 24 h.
+	BatchPatience time.Duration
 }
+
+// DefaultBatchInterval is Config.BatchInterval's default.
+const DefaultBatchInterval = 15 * time.Second
 
 // DefaultLeaseTTL is Config.LeaseTTL's default, also cutoverbot's.
 const DefaultLeaseTTL = 15 * time.Second
@@ -169,6 +191,12 @@ func (c Config) withDefaults() Config {
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = min(2*time.Second, c.LeaseTTL/3)
 	}
+	if c.BatchInterval <= 0 {
+		c.BatchInterval = DefaultBatchInterval
+	}
+	if c.BatchPatience <= 0 {
+		c.BatchPatience = 24 * time.Hour
+	}
 	return c
 }
 
@@ -193,10 +221,14 @@ type Handler struct {
 	fleet     []migration.Server
 	fleetAt   time.Time
 	fleetGen  int // bumped by invalidate, so a fetch begun before a change is not cached
+	program   *migration.Program
+	programAt time.Time
 	members   map[string]groupMembers
 	groupCall singleflight.Group
 
 	cards cardQueue
+	// batches wakes the batch loop of Run when a group launch queued batches.
+	batches chan struct{}
 }
 
 type groupMembers struct {
@@ -216,6 +248,7 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, follower Followe
 		cfg:      cfg.withDefaults(),
 		members:  map[string]groupMembers{},
 		cards:    newCardQueue(),
+		batches:  make(chan struct{}, 1),
 	}
 }
 

@@ -71,7 +71,7 @@ func (h *Handler) finalizeRequest(ctx context.Context, o origin, servers []migra
 		h.replyText(ctx, o, fmt.Sprintf("Sorry, the cutover of %s cannot be finalized yet:\n%s", serverNames(servers), strings.Join(checkLines(pre, true), "\n")))
 		return
 	}
-	h.requestConfirmation(ctx, o, actionFinalize, servers, pre)
+	h.requestConfirmation(ctx, o, actionFinalize, migration.Target{Servers: servers}, pre, nil)
 }
 
 // finalizeClick handles the Finalize button the notifier posts after a cutover: it asks for the

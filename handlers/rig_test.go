@@ -103,6 +103,9 @@ type follower struct {
 	mu    sync.Mutex
 	calls []followCall
 	err   error // when set, Follow fails with it and posts nothing
+
+	groups     map[string]string // group launch ID -> the parent FollowGroup posted
+	groupCalls []string
 }
 
 type followCall struct {
@@ -124,6 +127,39 @@ func (f *follower) Follow(ctx context.Context, job migration.Job, requestedBy st
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, followCall{job: job, requestedBy: requestedBy, approvedBy: approvedBy, parentTS: ts})
 	return ts, err
+}
+
+// FollowGroup posts a group launch's thread parent once and records the call.
+func (f *follower) FollowGroup(ctx context.Context, groupID string) (string, error) {
+	f.mu.Lock()
+	fail := f.err
+	ts, posted := f.groups[groupID]
+	f.groupCalls = append(f.groupCalls, groupID)
+	f.mu.Unlock()
+	if fail != nil {
+		return "", fail
+	}
+	if posted {
+		return ts, nil
+	}
+	ts, err := f.poster.Post(ctx, f.channel, bot.Message{Text: "Group launch " + groupID})
+	if err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.groups == nil {
+		f.groups = map[string]string{}
+	}
+	f.groups[groupID] = ts
+	return ts, nil
+}
+
+// GroupCalls lists the group launches FollowGroup was called for, a call each.
+func (f *follower) GroupCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.groupCalls)
 }
 
 func (f *follower) Calls() []followCall {
