@@ -169,8 +169,12 @@ func (f *follower) Calls() []followCall {
 }
 
 type rigOptions struct {
-	fleet  []mgnemu.SourceServer // nil: the sample fleet
-	config func(*Config)
+	fleet []mgnemu.SourceServer // nil: the sample fleet, with its applications and waves
+	// applications and waves go with fleet.
+	applications []mgnemu.Application
+	waves        []mgnemu.Wave
+	maxActive    int // MGN's quota of servers in active jobs; 0: its 200
+	config       func(*Config)
 	// lose names MGN operations whose answers are lost after MGN acted on them (their paths,
 	// e.g. "/StartCutover"): the adapter talks to MGN through a proxy that drops them. Tests
 	// change what is lost with rig.loseIf.
@@ -185,11 +189,11 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	r := &rig{t: t, clock: mgnemu.NewManualClock(start),
 		cmds: make(chan slack.SlashCommand, 64), clicks: make(chan slack.InteractionCallback, 64)}
 
-	fleet := opts.fleet
+	fleet, apps, waves := opts.fleet, opts.applications, opts.waves
 	if fleet == nil {
-		fleet = mgnemu.SampleFleet(start)
+		fleet, apps, waves = mgnemu.SampleFleet(start), mgnemu.SampleApplications(start), mgnemu.SampleWaves(start)
 	}
-	r.mgn = mgnemu.New(mgnemu.Options{Now: r.clock.Now, Servers: fleet})
+	r.mgn = mgnemu.New(mgnemu.Options{Now: r.clock.Now, Servers: fleet, Applications: apps, Waves: waves, MaxServersInActiveJobs: opts.maxActive})
 	if err := r.mgn.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
