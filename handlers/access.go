@@ -150,6 +150,9 @@ func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Ser
 		if h.fleetGen == gen {
 			h.fleet, h.fleetAt = servers, h.cfg.Now()
 		}
+		for _, s := range servers {
+			h.names[s.ID] = s.DisplayName()
+		}
 		h.mu.Unlock()
 		return servers, nil
 	})

@@ -108,7 +108,7 @@ func (h *Handler) requestConfirmation(ctx context.Context, o origin, action stri
 		words[action].doing, serverNames(servers), approversWanted(c.Needed(), h.cfg.SelfApproval, "you"), cardLink(c, "a confirmation card"),
 		channelRef(h.cfg.Channel), h.clock(c.ExpiresAt))
 	if len(leftOut) > 0 {
-		text += "\n" + h.leftOutLines(leftOut, maxNames)
+		text += "\n" + h.leftOutLines(leftOut, maxLeftOutShown)
 	}
 	h.replyText(ctx, o, text)
 }

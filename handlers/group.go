@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
@@ -49,17 +50,21 @@ func checkedServers(pre []migration.Preflight) []migration.Server {
 	return out
 }
 
-// nameOf is a server's display name from the cached fleet, else its ID.
+// nameOf is a server's display name, as last listed, else its ID.
 func (h *Handler) nameOf(id string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, s := range h.fleet {
-		if s.ID == id {
-			return s.DisplayName()
-		}
+	if name, ok := h.names[id]; ok {
+		return name
 	}
 	return id
 }
+
+// maxLeftOutShown bounds the servers left out that an answer names.
+const maxLeftOutShown = 10
+
+// maxLeftOutReason bounds the reason shown for each server left out.
+const maxLeftOutReason = 110
 
 // leftOutLines lists servers left out of a launch and why, at most limit of them.
 func (h *Handler) leftOutLines(left []migration.LeftOut, limit int) string {
@@ -69,7 +74,7 @@ func (h *Handler) leftOutLines(left []migration.LeftOut, limit int) string {
 			lines = append(lines, fmt.Sprintf("…and %d more", len(left)-limit))
 			break
 		}
-		lines = append(lines, fmt.Sprintf("• *%s* %s: %s", esc(h.nameOf(l.ServerID)), code(l.ServerID), esc(l.Reason)))
+		lines = append(lines, fmt.Sprintf("• *%s* %s: %s", esc(h.nameOf(l.ServerID)), code(l.ServerID), esc(render.Truncate(l.Reason, maxLeftOutReason))))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -89,7 +94,7 @@ func (h *Handler) launchGroup(ctx context.Context, o origin, t migration.Target,
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: serverIDs(t.Servers), Outcome: "refused: pre-flight failed",
 			Detail: t.Group.String() + ": " + failureSummary(pre)})
 		h.replyText(ctx, o, fmt.Sprintf("Sorry, nothing of %s can be launched: no server passes the pre-flight checks, so nothing was launched.\n%s",
-			groupRef(t.Group), h.leftOutLines(left, maxNames)))
+			groupRef(t.Group), h.leftOutLines(left, maxLeftOutShown)))
 		return
 	}
 	servers := checkedServers(pass)
@@ -110,7 +115,7 @@ func (h *Handler) launchGroup(ctx context.Context, o origin, t migration.Target,
 		text += "\n" + warn
 	}
 	if len(left) > 0 {
-		text += "\n" + h.leftOutLines(left, maxNames)
+		text += "\n" + h.leftOutLines(left, maxLeftOutShown)
 	}
 	h.replyText(ctx, o, text)
 }
@@ -418,7 +423,7 @@ func (h *Handler) carryGroup(ctx context.Context, c store.Confirmation, servers 
 	pass, left := splitChecks(pre)
 	if len(pass) == 0 {
 		h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actStartCutover, ServerIDs: c.ServerIDs, Outcome: outPreflight, Detail: failureSummary(pre)})
-		return h.notLaunched(ctx, c, f, "no server passes the pre-flight checks any more:\n"+h.leftOutLines(left, maxNames))
+		return h.notLaunched(ctx, c, f, "no server passes the pre-flight checks any more:\n"+h.leftOutLines(left, maxLeftOutShown))
 	}
 	if !h.beginCall(ctx, c, f) {
 		return h.latestDecided(ctx, c.ID)
@@ -463,7 +468,7 @@ func (h *Handler) groupLaunched(ctx context.Context, c store.Confirmation, g mig
 	h.cardChanged(c.ID)
 	text := fmt.Sprintf(":white_check_mark: The cutover of %s: %s.", groupRef(confirmationGroup(c)), progress)
 	if len(g.LeftOut) > 0 {
-		text += "\n" + h.leftOutLines(g.LeftOut, maxNames)
+		text += "\n" + h.leftOutLines(g.LeftOut, maxLeftOutShown)
 	}
 	return text
 }

@@ -223,6 +223,7 @@ type Handler struct {
 	fleetGen  int // bumped by invalidate, so a fetch begun before a change is not cached
 	program   *migration.Program
 	programAt time.Time
+	names     map[string]string // server ID -> display name, from the latest listing
 	members   map[string]groupMembers
 	groupCall singleflight.Group
 
@@ -247,6 +248,7 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, follower Followe
 		groups:   groups,
 		cfg:      cfg.withDefaults(),
 		members:  map[string]groupMembers{},
+		names:    map[string]string{},
 		cards:    newCardQueue(),
 		batches:  make(chan struct{}, 1),
 	}

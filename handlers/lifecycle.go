@@ -77,7 +77,7 @@ func (h *Handler) finalizeRequest(ctx context.Context, o origin, t migration.Tar
 		if len(pass) == 0 {
 			h.audit(ctx, store.AuditEntry{User: o.user, Action: actRequestFinalize, ServerIDs: serverIDs(servers), Outcome: "refused: checks failed",
 				Detail: t.Group.String() + ": " + failureSummary(pre)})
-			h.replyText(ctx, o, fmt.Sprintf("Sorry, no server of %s can be finalized yet.\n%s", groupRef(t.Group), h.leftOutLines(left, maxNames)))
+			h.replyText(ctx, o, fmt.Sprintf("Sorry, no server of %s can be finalized yet.\n%s", groupRef(t.Group), h.leftOutLines(left, maxLeftOutShown)))
 			return
 		}
 		h.requestConfirmation(ctx, o, actionFinalize, migration.Target{Group: t.Group, Servers: checkedServers(pass)}, pass, left)
