@@ -188,6 +188,9 @@ func (r *rig) jobDone(t *testing.T, id string) func() bool {
 func (r *rig) thread(t testing.TB, parentTS string) (lines []string, final *slackemu.Message) {
 	t.Helper()
 	for _, m := range r.slack.Replies(channel, parentTS) {
+		if m.Metadata != nil && m.Metadata.EventType == eventJobVerified {
+			continue // the post-launch report, after the final one; see verified
+		}
 		if m.Broadcast {
 			if final != nil {
 				t.Errorf("second final reply in thread %s: %q", parentTS, m.Text)
@@ -201,6 +204,17 @@ func (r *rig) thread(t testing.TB, parentTS string) (lines []string, final *slac
 		lines = append(lines, strings.Split(m.Text, "\n")...)
 	}
 	return lines, final
+}
+
+// verified returns the post-launch reports in a thread.
+func (r *rig) verified(parentTS string) []slackemu.Message {
+	var out []slackemu.Message
+	for _, m := range r.slack.Replies(channel, parentTS) {
+		if m.Metadata != nil && m.Metadata.EventType == eventJobVerified {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // wantLines is the job's whole log as the thread should show it, one line per event.
