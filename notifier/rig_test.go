@@ -60,6 +60,7 @@ type rigOptions struct {
 	// which the SDK retries.
 	attempts int
 	dsn      string // the store's database; "": an SQLite file in the test's directory
+	waves    bool   // MGN has the sample fleet's applications and waves
 }
 
 func newRig(tb testing.TB, o rigOptions) *rig {
@@ -78,7 +79,11 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	if servers == nil {
 		servers = mgnemu.SampleFleet(now())
 	}
-	r.mgn = mgnemu.New(mgnemu.Options{Now: now, Servers: servers, MaxServersInActiveJobs: o.maxActive})
+	opts := mgnemu.Options{Now: now, Servers: servers, MaxServersInActiveJobs: o.maxActive}
+	if o.waves {
+		opts.Applications, opts.Waves = mgnemu.SampleApplications(now()), mgnemu.SampleWaves(now())
+	}
+	r.mgn = mgnemu.New(opts)
 	if err := r.mgn.Start("127.0.0.1:0"); err != nil {
 		tb.Fatal(err)
 	}
