@@ -124,6 +124,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		LagLimit:     cfg.LagThreshold,
 		Holder:       a.holder,
 		LeaseTTL:     cfg.LeaseTTL,
+		// Queued batches of wave launches are tried about as often as jobs are polled.
+		BatchInterval: 2 * cfg.PollInterval,
 	})
 	a.bot = bot.New(logger, api, a.handlers, bot.Config{CommandTimeout: cfg.CommandTimeout})
 	return a, nil
