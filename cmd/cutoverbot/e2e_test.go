@@ -47,11 +47,15 @@ func (s *syncBuffer) String() string {
 }
 
 // newE2E starts the emulators on loopback, with MGN's jobs on a manual clock set to start; they
-// stop when the test ends. The test starts the bot itself.
-func newE2E(t testing.TB, start time.Time) *e2e {
+// stop when the test ends. The test starts the bot itself. opts change the sandbox.
+func newE2E(t testing.TB, start time.Time, opts ...func(*sandboxOptions)) *e2e {
 	t.Helper()
 	clock := mgnemu.NewManualClock(start)
-	sb, err := startSandbox(sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now})
+	o := sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sb, err := startSandbox(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +84,13 @@ func botEnv(t testing.TB, extra map[string]string) map[string]string {
 // cleanly, when the test ends.
 func startBot(t testing.TB, extra map[string]string) *e2e {
 	t.Helper()
-	e := newE2E(t, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	return startBotAt(t, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), extra)
+}
+
+// startBotAt is startBot with MGN's clock set to start.
+func startBotAt(t testing.TB, start time.Time, extra map[string]string) *e2e {
+	t.Helper()
+	e := newE2E(t, start)
 	sb, env := e.sb, botEnv(t, extra)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -105,7 +115,14 @@ func startBot(t testing.TB, extra map[string]string) *e2e {
 
 func (e *e2e) wait(cond func(*slackemu.Server) bool, what string) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.t.Context(), 20*time.Second)
+	e.waitWithin(20*time.Second, cond, what)
+}
+
+// waitWithin is wait with a bound of its own, for what takes Slack's pace: a long thread is
+// posted at one message a second.
+func (e *e2e) waitWithin(d time.Duration, cond func(*slackemu.Server) bool, what string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), d)
 	defer cancel()
 	if err := e.sb.slack.WaitFor(ctx, cond); err != nil {
 		e.t.Fatalf("timed out waiting for %s", what)
