@@ -26,18 +26,16 @@ func confirmationGroup(c store.Confirmation) migration.Group {
 	return migration.Group{Kind: migration.GroupKind(c.GroupKind), ID: c.GroupID, Name: c.GroupName}
 }
 
-// splitChecks separates the servers whose checks pass from those left out, with why.
+// splitChecks separates the servers whose checks pass from those left out, with why: the
+// first check that failed (`/cutover status SERVER` shows the others).
 func splitChecks(pre []migration.Preflight) (pass []migration.Preflight, left []migration.LeftOut) {
 	for _, p := range pre {
 		if p.OK() {
 			pass = append(pass, p)
 			continue
 		}
-		var why []string
-		for _, c := range p.Failures() {
-			why = append(why, c.Name+": "+c.Detail)
-		}
-		left = append(left, migration.LeftOut{ServerID: p.Server.ID, Reason: strings.Join(why, "; ")})
+		c := p.Failures()[0]
+		left = append(left, migration.LeftOut{ServerID: p.Server.ID, Reason: c.Name + ": " + c.Detail})
 	}
 	return pass, left
 }

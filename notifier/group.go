@@ -137,6 +137,13 @@ func (n *Notifier) groupParent(ctx context.Context, gf *groupFollow) error {
 	if _, err := n.serverNames(ctx, g.ServerIDs); err != nil {
 		return err
 	}
+	if gf.batches == nil {
+		batches, err := n.store.Batches(ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		gf.batches = batches
+	}
 	ts, err := n.poster.Post(ctx, channel, n.groupParentMessage(gf, n.groupStates(gf), false))
 	if err != nil {
 		return fmt.Errorf("post group parent: %w", err)
