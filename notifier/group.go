@@ -349,9 +349,9 @@ func (n *Notifier) groupStates(gf *groupFollow) []launchState {
 
 // jobState is where server s stands in its job, as followed by f (nil: not followed yet).
 func (n *Notifier) jobState(s launchState, f *follow) launchState {
-	s.key = "starting"
+	s.key = "pending"
 	if f == nil {
-		return s
+		return s // the job started; its thread is not followed yet
 	}
 	if f.results != nil {
 		i := slices.IndexFunc(f.results, func(r result) bool { return r.id == s.id })
