@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -136,12 +138,7 @@ func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Ser
 	gen := h.fleetGen
 	h.mu.Unlock()
 
-	key := fmt.Sprintf("fleet-%d", gen)
-	ch := h.fetch.DoChan(key, func() (_ any, err error) {
-		defer recoverInto(&err)
-		// Shared by every waiting caller, so not bound to the first caller's context.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
+	return shared(ctx, &h.fetch, fmt.Sprintf("fleet-%d", gen), func(ctx context.Context) ([]migration.Server, error) {
 		servers, err := h.aws.Servers(ctx)
 		if err != nil {
 			return nil, err
@@ -156,14 +153,27 @@ func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Ser
 		h.mu.Unlock()
 		return servers, nil
 	})
+}
+
+// shared runs fetch once for the concurrent callers with the same key, under a context of
+// its own (the first caller's may end first) bounded to a minute, and waits for its result or
+// for ctx.
+func shared[T any](ctx context.Context, g *singleflight.Group, key string, fetch func(context.Context) (T, error)) (T, error) {
+	ch := g.DoChan(key, func() (_ any, err error) {
+		defer recoverInto(&err)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return fetch(ctx)
+	})
+	var zero T
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return nil, res.Err
+			return zero, res.Err
 		}
-		return res.Val.([]migration.Server), nil
+		return res.Val.(T), nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return zero, ctx.Err()
 	}
 }
 
@@ -222,28 +232,16 @@ func (h *Handler) programOf(ctx context.Context) (migration.Program, error) {
 		return p, nil
 	}
 	h.mu.Unlock()
-	ch := h.fetch.DoChan("program", func() (_ any, err error) {
-		defer recoverInto(&err)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
+	return shared(ctx, &h.fetch, "program", func(ctx context.Context) (migration.Program, error) {
 		p, err := h.aws.Program(ctx)
 		if err != nil {
-			return nil, err
+			return migration.Program{}, err
 		}
 		h.mu.Lock()
 		h.program, h.programAt = &p, h.cfg.Now()
 		h.mu.Unlock()
 		return p, nil
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return migration.Program{}, res.Err
-		}
-		return res.Val.(migration.Program), nil
-	case <-ctx.Done():
-		return migration.Program{}, ctx.Err()
-	}
 }
 
 // resolveTarget finds what text names: servers, or a wave's or application's servers (see

@@ -219,35 +219,26 @@ func (h *Handler) Run(ctx context.Context) error {
 			}
 		}
 	})
-	wg.Go(func() {
-		t := time.NewTicker(h.cfg.SweepInterval)
-		defer t.Stop()
-		for {
-			if err := h.Sweep(ctx); err != nil && ctx.Err() == nil {
-				h.logger.WarnContext(ctx, "confirmation sweep incomplete", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	})
-	wg.Go(func() {
-		t := time.NewTicker(h.cfg.BatchInterval)
-		defer t.Stop()
-		for {
-			if err := h.StartBatches(ctx); err != nil && ctx.Err() == nil {
-				h.logger.WarnContext(ctx, "batches not started", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-h.batches:
-			}
-		}
-	})
+	wg.Go(func() { h.every(ctx, h.cfg.SweepInterval, nil, h.Sweep, "confirmation sweep incomplete") })
+	wg.Go(func() { h.every(ctx, h.cfg.BatchInterval, h.batches, h.StartBatches, "batches not started") })
 	wg.Wait()
 	return ctx.Err()
+}
+
+// every runs f at once, then every interval and whenever wake (nil: never) fires, until ctx
+// ends; a failure is logged as problem.
+func (h *Handler) every(ctx context.Context, interval time.Duration, wake <-chan struct{}, f func(context.Context) error, problem string) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			h.logger.WarnContext(ctx, problem, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+	}
 }

@@ -129,20 +129,18 @@ type batchRun struct {
 }
 
 // startGroup stores g with its batches (once: a replica that took a cutover over stores it
-// again, and the first one stays), starts the first batch at once without checking its
-// servers again (the command just did), and has the thread opened. It returns the first
+// again, and the first one stays) and, when it stored them, starts the first batch at once,
+// claimed as it was stored, without checking its servers again (the command just did); it has
+// the thread opened. It returns the first
 // attempt and the thread's ts ("" while not posted). Later batches start in Run.
 func (h *Handler) startGroup(ctx context.Context, g migration.GroupLaunch) (batchRun, string, error) {
-	if _, err := h.store.CreateGroupLaunch(ctx, g, migration.SplitBatches(g.ID, g.ServerIDs)); err != nil {
+	c, created, err := h.store.CreateGroupLaunch(ctx, g, migration.SplitBatches(g.ID, g.ServerIDs), h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL)
+	if err != nil {
 		return batchRun{}, "", err
 	}
-	first := batchRun{state: migration.BatchQueued}
-	c, ok, err := h.store.ClaimBatch(ctx, g.ID, h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL)
-	switch {
-	case err != nil:
-		h.logger.WarnContext(ctx, "claiming the first batch failed; the batch loop retries", "group", g.ID, "err", err)
-	case ok:
-		first = h.runBatch(ctx, c, c.Seq == 1 && !c.TakenOver)
+	first := h.firstBatch(ctx, g.ID)
+	if created {
+		first = h.runBatch(ctx, c, true)
 	}
 	ts, err := h.follower.FollowGroup(ctx, g.ID)
 	if err != nil {

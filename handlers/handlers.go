@@ -73,7 +73,7 @@ type Store interface {
 	Audit(ctx context.Context, e store.AuditEntry) error
 	AuditLog(ctx context.Context, serverID string, limit int) ([]store.AuditEntry, error)
 
-	CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, batches []migration.Batch) (bool, error)
+	CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, batches []migration.Batch, owner string, now time.Time, ttl time.Duration) (store.BatchClaim, bool, error)
 	GroupLaunch(ctx context.Context, id string) (migration.GroupLaunch, error)
 	Batches(ctx context.Context, groupID string) ([]migration.Batch, error)
 	ClaimBatch(ctx context.Context, groupID, owner string, now time.Time, ttl time.Duration) (store.BatchClaim, bool, error)

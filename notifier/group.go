@@ -539,6 +539,10 @@ func (n *Notifier) finishGroup(ctx context.Context, gf *groupFollow) error {
 	}
 	states := n.groupStates(gf)
 	sortStates(states)
+	// The parent first, as for a job of its own: once the report is out, nothing changes.
+	if err := n.poster.Update(ctx, channel, g.ParentTS, n.groupParentMessage(gf, states, true)); err != nil {
+		n.logger.WarnContext(ctx, "group parent not updated", "group", g.ID, "err", err)
+	}
 	for i, m := range n.groupFinalMessages(gf, states) {
 		part := i + 1
 		if gf.parts[part] {
@@ -549,9 +553,6 @@ func (n *Notifier) finishGroup(ctx context.Context, gf *groupFollow) error {
 			return fmt.Errorf("post group report part %d: %w", part, err)
 		}
 		gf.parts[part] = true
-	}
-	if err := n.poster.Update(ctx, channel, g.ParentTS, n.groupParentMessage(gf, states, true)); err != nil {
-		n.logger.WarnContext(ctx, "group parent not updated", "group", g.ID, "err", err)
 	}
 	out := groupOutcome(states)
 	if err := n.store.FinishGroupLaunch(ctx, g.ID, out); err != nil {
@@ -658,19 +659,7 @@ func (n *Notifier) groupNextSteps(g migration.GroupLaunch, states []launchState)
 		return []slack.Block{render.Context(fmt.Sprintf("Next: `/cutover ready %s` marks the tested servers ready for cutover; `/cutover revert %s` backs them out.",
 			bot.Escape(g.Target.String()), bot.Escape(g.Target.String())))}
 	}
-	var buttons []slack.BlockElement
-	chunks := slices.Collect(slices.Chunk(ok, maxIDsPerValue))
-	for i, c := range chunks {
-		suffix := ""
-		if len(chunks) > 1 {
-			suffix = fmt.Sprintf(" (%d/%d)", i+1, len(chunks))
-		}
-		value := strings.Join(c, ",")
-		buttons = append(buttons,
-			render.Button(render.ActionMarkReady, "Mark ready for cutover"+suffix, value, slack.StylePrimary),
-			render.Button(render.ActionRevertTest, "Revert to ready for testing"+suffix, value, ""))
-	}
-	return actions("group-"+g.ID, buttons...)
+	return actions("group-"+g.ID, testNextSteps(ok)...)
 }
 
 // plural is "1 server", "3 servers".

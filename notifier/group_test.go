@@ -87,7 +87,7 @@ func (r *rig) group(t *testing.T, mode migration.Mode, ids []string, left []migr
 	g := migration.GroupLaunch{ID: fmt.Sprint("g", requests.Add(1)), Mode: mode, Target: migration.Group{Kind: migration.KindWave, ID: "wave-x", Name: "Wave X"},
 		RequestedBy: "U1", ServerIDs: ids, LeftOut: left, CreatedAt: r.clock.Now()}
 	batches := migration.SplitBatches(g.ID, ids)
-	if _, err := r.store.CreateGroupLaunch(t.Context(), g, batches); err != nil {
+	if _, _, err := r.store.CreateGroupLaunch(t.Context(), g, batches, "", r.clock.Now(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	return &groupRig{rig: r, g: g, batches: batches}

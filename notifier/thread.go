@@ -948,17 +948,7 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 	switch {
 	case len(okIDs) == 0:
 	case j.Kind == migration.ModeTest:
-		chunks := slices.Collect(slices.Chunk(okIDs, maxIDsPerValue))
-		for i, c := range chunks {
-			suffix := ""
-			if len(chunks) > 1 {
-				suffix = fmt.Sprintf(" (%d/%d)", i+1, len(chunks))
-			}
-			value := strings.Join(c, ",")
-			buttons = append(buttons,
-				render.Button(render.ActionMarkReady, "Mark ready for cutover"+suffix, value, slack.StylePrimary),
-				render.Button(render.ActionRevertTest, "Revert to ready for testing"+suffix, value, ""))
-		}
+		buttons = testNextSteps(okIDs)
 	case j.Kind == migration.ModeCutover:
 		blocks = append(blocks, render.Context("Finalizing is for approvers and cannot be undone: enable termination protection on the cutover instances first."))
 		for _, r := range results {
@@ -975,6 +965,24 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 	blocks = append(blocks, actions("job-"+j.JobID, buttons...)...)
 	return bot.Message{Text: head + " — " + by, Blocks: render.Fit(blocks, "see the thread and /cutover status"), ThreadTS: j.ParentTS,
 		Broadcast: true, Metadata: finalMetadata(j.JobID)}
+}
+
+// testNextSteps are the console's next steps after a test, for the servers ids: Mark ready for
+// cutover and Revert to ready for testing, a pair for each maxIDsPerValue servers.
+func testNextSteps(ids []string) []slack.BlockElement {
+	var buttons []slack.BlockElement
+	chunks := slices.Collect(slices.Chunk(ids, maxIDsPerValue))
+	for i, c := range chunks {
+		suffix := ""
+		if len(chunks) > 1 {
+			suffix = fmt.Sprintf(" (%d/%d)", i+1, len(chunks))
+		}
+		value := strings.Join(c, ",")
+		buttons = append(buttons,
+			render.Button(render.ActionMarkReady, "Mark ready for cutover"+suffix, value, slack.StylePrimary),
+			render.Button(render.ActionRevertTest, "Revert to ready for testing"+suffix, value, ""))
+	}
+	return buttons
 }
 
 func nameMap(results []result) map[string]string {

@@ -88,21 +88,23 @@ func unmarshalText(s string, v any) error {
 	return json.Unmarshal([]byte(s), v)
 }
 
-// CreateGroupLaunch stores g with its batches, all queued, unless a group launch with g.ID
-// is stored already (a replica that took a confirmation over creates it again), and reports
-// whether it stored it. g.UpdatedAt is set to g.CreatedAt. It returns an error if g.ID is
-// empty or a batch names another group.
-func (s *Store) CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, batches []migration.Batch) (created bool, err error) {
+// CreateGroupLaunch stores g with its batches unless a group launch with g.ID is stored
+// already (a replica that took a confirmation over creates it again), and reports whether it
+// stored it. The batches are queued, but for the first one when owner is not "": it is
+// claimed by owner under a lease until now+ttl, as ClaimBatch would, and returned, so that
+// the caller starts it without another replica's claim getting in between. g.UpdatedAt is set
+// to g.CreatedAt. It returns an error if g.ID is empty or a batch names another group.
+func (s *Store) CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, batches []migration.Batch, owner string, now time.Time, ttl time.Duration) (first BatchClaim, created bool, err error) {
 	if g.ID == "" {
-		return false, errors.New("create group launch: id is required")
+		return BatchClaim{}, false, errors.New("create group launch: id is required")
 	}
 	ids, err := marshalText(g.ServerIDs)
 	if err != nil {
-		return false, fmt.Errorf("create group launch %s: %w", g.ID, err)
+		return BatchClaim{}, false, fmt.Errorf("create group launch %s: %w", g.ID, err)
 	}
 	out, err := marshalText(g.LeftOut)
 	if err != nil {
-		return false, fmt.Errorf("create group launch %s: %w", g.ID, err)
+		return BatchClaim{}, false, fmt.Errorf("create group launch %s: %w", g.ID, err)
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO group_launches (`+groupColumns+`)
@@ -117,7 +119,7 @@ func (s *Store) CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, 
 			return err
 		}
 		created = true
-		for _, b := range batches {
+		for i, b := range batches {
 			if b.GroupID != g.ID {
 				return fmt.Errorf("batch %s is not of this group", b.Key())
 			}
@@ -125,17 +127,27 @@ func (s *Store) CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, 
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO launch_batches (batch_key, group_id, seq, created_at, server_ids, state, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $4)`, b.Key(), g.ID, b.Seq, micros(g.CreatedAt), bids, string(migration.BatchQueued)); err != nil {
+			state, holder, lease, fence := migration.BatchQueued, "", int64(0), int64(0)
+			if i == 0 && owner != "" {
+				state, holder, lease, fence = migration.BatchStarting, owner, micros(now.Add(ttl)), 1
+			}
+			c, err := scanBatch(tx.QueryRowContext(ctx, `INSERT INTO launch_batches (batch_key, group_id, seq, created_at, server_ids, state,
+					owner, lease_until, fence, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $4) RETURNING `+batchColumns,
+				b.Key(), g.ID, b.Seq, micros(g.CreatedAt), bids, string(state), holder, lease, fence))
+			if err != nil {
 				return err
+			}
+			if i == 0 {
+				first = c
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("create group launch %s: %w", g.ID, err)
+		return BatchClaim{}, false, fmt.Errorf("create group launch %s: %w", g.ID, err)
 	}
-	return created, nil
+	return first, created, nil
 }
 
 // GroupLaunch returns the group launch with id, or ErrNotFound.

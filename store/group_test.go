@@ -33,7 +33,7 @@ func TestGroupLaunch(t *testing.T) {
 		ctx := t.Context()
 		g, batches := groupOf("g1", 450, t0)
 		wins := race(5, func(int) bool {
-			created, err := s.CreateGroupLaunch(ctx, g, batches)
+			_, created, err := s.CreateGroupLaunch(ctx, g, batches, "", t0, time.Minute)
 			if err != nil {
 				t.Errorf("CreateGroupLaunch: %v", err)
 			}
@@ -92,7 +92,7 @@ func TestClaimBatchInOrder(t *testing.T) {
 			g migration.GroupLaunch
 			b []migration.Batch
 		}{{g1, b1}, {g2, b2}} {
-			if _, err := s.CreateGroupLaunch(ctx, x.g, x.b); err != nil {
+			if _, _, err := s.CreateGroupLaunch(ctx, x.g, x.b, "", t0, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -189,7 +189,7 @@ func TestGroupJobsAndPrune(t *testing.T) {
 		s := open(t, dsn)
 		ctx := t.Context()
 		g, b := groupOf("g1", 3, t0)
-		if _, err := s.CreateGroupLaunch(ctx, g, b); err != nil {
+		if _, _, err := s.CreateGroupLaunch(ctx, g, b, "", t0, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		for _, j := range []migration.Launch{
@@ -218,6 +218,33 @@ func TestGroupJobsAndPrune(t *testing.T) {
 		}
 		if _, err := s.Batch(ctx, "g1/1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("batch after its group was pruned: got %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestCreateGroupLaunchClaimsFirst: the creator of a group launch owns its first batch from
+// the start, so that no other claim gets in between; after its lease, another takes it over.
+func TestCreateGroupLaunchClaimsFirst(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := t.Context()
+		g, b := groupOf("g1", 300, t0)
+		first, created, err := s.CreateGroupLaunch(ctx, g, b, "creator", t0, time.Minute)
+		if err != nil || !created || first.Key() != "g1/1" || first.State != migration.BatchStarting || first.Fence.Owner != "creator" || first.TakenOver {
+			t.Fatalf("CreateGroupLaunch: got %+v %v %v, want g1/1 starting, owned by its creator", first, created, err)
+		}
+		if c, ok, err := s.ClaimBatch(ctx, "", "other", t0.Add(time.Second), time.Minute); err != nil || ok {
+			t.Errorf("claim while the creator holds the first batch: got %v %v %v, want none", c.Key(), ok, err)
+		}
+		if err := s.CompleteBatch(ctx, "g1/1", store.BatchOutcome{State: migration.BatchStarted, JobID: "mgnjob-1"}, first.Fence, t0.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok, err := s.ClaimBatch(ctx, "", "other", t0.Add(2*time.Second), time.Minute); err != nil || !ok || c.Key() != "g1/2" {
+			t.Errorf("claim after the first started: got %v %v %v, want g1/2", c.Key(), ok, err)
+		}
+		if _, again, err := s.CreateGroupLaunch(ctx, g, b, "creator", t0, time.Minute); err != nil || again {
+			t.Errorf("second CreateGroupLaunch: got %v %v, want nothing created", again, err)
 		}
 	})
 }
