@@ -3,6 +3,8 @@
 // MGN launches (a cutover only behind a confirmation card that an approver confirms), changes
 // lifecycle states, and renders status, jobs and the audit log as Block Kit within Slack's
 // limits. Every answer is specific: a refusal says why, an AWS error says what it means.
+// A command may name a whole MGN wave or application; its launch is split into batches of at
+// most 200 servers that Run starts as MGN has room (see group.go).
 //
 // It leaves out following a job's progress (a Follower does that), passive notices and the
 // weekly reminder, and the Socket Mode connection: a Handler is handed each slash command and

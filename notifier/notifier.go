@@ -2,7 +2,9 @@
 // launch job in a Slack thread (for launches the bot starts and for those started in the AWS
 // console or through the API), passive notices when a server's replication changes (reached
 // Continuous Data Replication, stalled, recovered, lagging), and the weekly reminder to run
-// test launches.
+// test launches, grouped by wave. A launch of a wave or application has one thread for all
+// its jobs (group.go), and every launch's post-launch actions are reported once they ended
+// (verify.go).
 //
 // It polls: job logs every Config.PollInterval, read from a cursor kept in the store, and
 // source servers and the job list every Config.WatchInterval. Several replicas on one store
