@@ -422,15 +422,25 @@ func (s *Store) CompleteConfirmation(ctx context.Context, id string, o Outcome, 
 // fenced turns a fenced UPDATE that matched no row into the reason: ErrNotFound,
 // ErrAlreadyDecided (not in progress) or ErrLeaseLost.
 func (s *Store) fenced(ctx context.Context, id string, res sql.Result, err error) error {
+	return whyUnmatched(res, err, func() (bool, error) {
+		c, err := s.confirmation(ctx, id)
+		return c.State.InProgress(), err
+	})
+}
+
+// whyUnmatched turns a fenced UPDATE that matched no row into the reason: ErrNotFound (the
+// row is gone), ErrAlreadyDecided (inProgress, which reads the row again, says its work is
+// not in progress any more) or ErrLeaseLost.
+func whyUnmatched(res sql.Result, err error, inProgress func() (bool, error)) error {
 	err = affectedOne(res, err)
 	if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	c, err := s.confirmation(ctx, id)
+	busy, err := inProgress()
 	switch {
 	case err != nil:
 		return err
-	case !c.State.InProgress():
+	case !busy:
 		return ErrAlreadyDecided
 	}
 	return ErrLeaseLost

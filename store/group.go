@@ -345,16 +345,8 @@ func (s *Store) ReleaseBatch(ctx context.Context, key string, f Fence) error {
 // batchFenced turns a fenced UPDATE that matched no row into the reason: ErrNotFound,
 // ErrAlreadyDecided (not starting) or ErrLeaseLost.
 func (s *Store) batchFenced(ctx context.Context, key string, res sql.Result, err error) error {
-	err = affectedOne(res, err)
-	if !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	c, err := s.batch(ctx, key)
-	switch {
-	case err != nil:
-		return err
-	case c.State != migration.BatchStarting:
-		return ErrAlreadyDecided
-	}
-	return ErrLeaseLost
+	return whyUnmatched(res, err, func() (bool, error) {
+		c, err := s.batch(ctx, key)
+		return c.State == migration.BatchStarting, err
+	})
 }
