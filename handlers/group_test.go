@@ -8,6 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
@@ -229,5 +230,26 @@ func TestReadyWave(t *testing.T) {
 	contains(t, "audit of a wave", r.run(eve, `audit app billing`), "Audit log of application billing", "mark ready")
 	if !strings.Contains(r.run(eve, "help"), `wave "Wave 2"`) {
 		t.Error("help does not show the wave forms")
+	}
+}
+
+// TestReminderWaveButton: the reminder's Launch test button of a wave launches the wave's
+// test, as the command does.
+func TestReminderWaveButton(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	ts, err := r.poster.Post(t.Context(), migrationChannel, bot.Message{Text: "reminder", Blocks: []slack.Block{
+		slack.NewActionBlock("reminder", render.Button(render.ActionLaunchTest, "Launch test: Wave 1",
+			migration.Group{Kind: migration.KindWave, ID: mgnemu.SampleWave1, Name: "Wave 1"}.Ref(), "primary")),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contains(t, "stranger", r.click(eve, ts, render.ActionLaunchTest), "only the cutover operators may launch a test")
+	got := r.click(operator, ts, render.ActionLaunchTest)
+	job := r.onlyJob()
+	contains(t, "answer", got, "Test launch of wave *Wave 1*: 2 servers in 1 job: job `"+job.JobID+"` started", "*web02*")
+	if want := sorted(mgnemu.SampleWeb01, mgnemu.SampleAPI01); !slices.Equal(participants(job), want) {
+		t.Errorf("job's servers: got %v, want %v", participants(job), want)
 	}
 }
