@@ -363,7 +363,7 @@ func (c *Client) changeLifecycle(ctx context.Context, id string, to mgntypes.Cha
 		return c.verifyChange(ctx, id, mapError(op, err), func(s migration.Server) bool { return s.Lifecycle.State == migration.LifecycleState(to) })
 	}
 	return serverFromSDK(mgntypes.SourceServer{
-		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
+		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags, ApplicationID: out.ApplicationID,
 		LifeCycle: out.LifeCycle, DataReplicationInfo: out.DataReplicationInfo,
 		SourceProperties: out.SourceProperties, LaunchedInstance: out.LaunchedInstance,
 	}), nil
@@ -378,7 +378,7 @@ func (c *Client) FinalizeCutover(ctx context.Context, id string) (migration.Serv
 		return c.verifyChange(ctx, id, mapError("finalize cutover "+id, err), migration.Server.CutOver)
 	}
 	return serverFromSDK(mgntypes.SourceServer{
-		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags,
+		SourceServerID: out.SourceServerID, Arn: out.Arn, IsArchived: out.IsArchived, Tags: out.Tags, ApplicationID: out.ApplicationID,
 		LifeCycle: out.LifeCycle, DataReplicationInfo: out.DataReplicationInfo,
 		SourceProperties: out.SourceProperties, LaunchedInstance: out.LaunchedInstance,
 	}), nil
@@ -496,6 +496,8 @@ func serverFromSDK(s mgntypes.SourceServer) migration.Server {
 		ARN:      aws.ToString(s.Arn),
 		Archived: aws.ToBool(s.IsArchived),
 		Name:     s.Tags["Name"],
+
+		ApplicationID: aws.ToString(s.ApplicationID),
 	}
 	if sp := s.SourceProperties; sp != nil {
 		if h := sp.IdentificationHints; h != nil {
@@ -581,6 +583,7 @@ func jobFromSDK(j *mgntypes.Job) migration.Job {
 			ServerID:     aws.ToString(p.SourceServerID),
 			LaunchStatus: string(p.LaunchStatus),
 			InstanceID:   aws.ToString(p.LaunchedEc2InstanceID),
+			PostLaunch:   postLaunchFromSDK(p.PostLaunchActionsStatus),
 		})
 	}
 	return out

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -136,12 +138,7 @@ func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Ser
 	gen := h.fleetGen
 	h.mu.Unlock()
 
-	key := fmt.Sprintf("fleet-%d", gen)
-	ch := h.fetch.DoChan(key, func() (_ any, err error) {
-		defer recoverInto(&err)
-		// Shared by every waiting caller, so not bound to the first caller's context.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
+	return shared(ctx, &h.fetch, fmt.Sprintf("fleet-%d", gen), func(ctx context.Context) ([]migration.Server, error) {
 		servers, err := h.aws.Servers(ctx)
 		if err != nil {
 			return nil, err
@@ -150,17 +147,33 @@ func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Ser
 		if h.fleetGen == gen {
 			h.fleet, h.fleetAt = servers, h.cfg.Now()
 		}
+		for _, s := range servers {
+			h.names[s.ID] = s.DisplayName()
+		}
 		h.mu.Unlock()
 		return servers, nil
 	})
+}
+
+// shared runs fetch once for the concurrent callers with the same key, under a context of
+// its own (the first caller's may end first) bounded to a minute, and waits for its result or
+// for ctx.
+func shared[T any](ctx context.Context, g *singleflight.Group, key string, fetch func(context.Context) (T, error)) (T, error) {
+	ch := g.DoChan(key, func() (_ any, err error) {
+		defer recoverInto(&err)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return fetch(ctx)
+	})
+	var zero T
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return nil, res.Err
+			return zero, res.Err
 		}
-		return res.Val.([]migration.Server), nil
+		return res.Val.(T), nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return zero, ctx.Err()
 	}
 }
 
@@ -206,6 +219,62 @@ func (h *Handler) resolve(ctx context.Context, o origin, text string, fresh bool
 		return nil, false
 	}
 	return servers, true
+}
+
+// programOf returns the waves and applications, reusing a list fetched within FleetTTL.
+// Concurrent callers share one AWS listing.
+func (h *Handler) programOf(ctx context.Context) (migration.Program, error) {
+	now := h.cfg.Now()
+	h.mu.Lock()
+	if h.program != nil && now.Sub(h.programAt) < h.cfg.FleetTTL && !now.Before(h.programAt) {
+		p := *h.program
+		h.mu.Unlock()
+		return p, nil
+	}
+	h.mu.Unlock()
+	return shared(ctx, &h.fetch, "program", func(ctx context.Context) (migration.Program, error) {
+		p, err := h.aws.Program(ctx)
+		if err != nil {
+			return migration.Program{}, err
+		}
+		h.mu.Lock()
+		h.program, h.programAt = &p, h.cfg.Now()
+		h.mu.Unlock()
+		return p, nil
+	})
+}
+
+// resolveTarget finds what text names: servers, or a wave's or application's servers (see
+// migration.ResolveTarget). When it fails it has answered the user.
+func (h *Handler) resolveTarget(ctx context.Context, o origin, text string, fresh bool) (migration.Target, bool) {
+	if _, _, ok := migration.ParseGroup(text); !ok {
+		servers, ok := h.resolve(ctx, o, text, fresh)
+		return migration.Target{Servers: servers}, ok
+	}
+	fleet, err := h.fleetServers(ctx, fresh)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "list the source servers", err))
+		return migration.Target{}, false
+	}
+	prog, err := h.programOf(ctx)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "list the waves and applications", err))
+		return migration.Target{}, false
+	}
+	t, err := migration.ResolveTarget(fleet, prog, text)
+	if err != nil {
+		msg, ok := resolveText(err)
+		if !ok {
+			msg = h.errorText(ctx, "find the wave or application", err)
+		}
+		h.replyText(ctx, o, msg)
+		return migration.Target{}, false
+	}
+	if len(t.Servers) == 0 {
+		h.replyText(ctx, o, fmt.Sprintf("%s has no source servers in MGN.", groupRef(t.Group)))
+		return migration.Target{}, false
+	}
+	return t, true
 }
 
 // recoverInto turns a panic in a shared call into its error: singleflight would re-panic it

@@ -106,7 +106,7 @@ func (h *Handler) redraw(ctx context.Context, c store.Confirmation) error {
 		return nil // never posted: nothing to edit
 	}
 	thread, complete := "", true
-	if c.State == store.Launched && c.Action == actionCutover && c.JobID != "" {
+	if c.State == store.Launched && c.Action == actionCutover && (c.JobID != "" || c.GroupKind != "") {
 		thread = h.thread(ctx, c)
 		complete = thread != "" || h.since(c.UpdatedAt) >= linkWait
 	}
@@ -207,6 +207,16 @@ func (h *Handler) tell(ctx context.Context, c store.Confirmation, text string) {
 // thread when nobody did yet (the replica that launched it may have stopped first); "" while
 // the thread is not posted.
 func (h *Handler) thread(ctx context.Context, c store.Confirmation) string {
+	if c.GroupKind != "" {
+		if g, err := h.store.GroupLaunch(ctx, c.ID); err == nil && g.ParentTS != "" {
+			return g.ParentTS
+		}
+		ts, err := h.follower.FollowGroup(ctx, c.ID)
+		if err != nil {
+			h.logger.ErrorContext(ctx, "follow group failed", "confirmation", c.ID, "err", err)
+		}
+		return ts
+	}
 	// A record without the requester was made by the watcher, from the job's MGN tag; Follow
 	// puts the requester and the approvers in place of the tag.
 	if j, err := h.store.Job(ctx, c.JobID); err == nil && j.RequestedBy != "" {
@@ -262,8 +272,9 @@ func (h *Handler) Sweep(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Run keeps confirmation cards in step with the store and sweeps (see Sweep) until ctx ends.
-// It returns ctx's error, after the work it started has finished.
+// Run keeps confirmation cards in step with the store, sweeps (see Sweep) and starts the
+// batches of wave and application launches (see StartBatches) until ctx ends. It returns
+// ctx's error, after the work it started has finished.
 func (h *Handler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -286,20 +297,26 @@ func (h *Handler) Run(ctx context.Context) error {
 			}
 		}
 	})
-	wg.Go(func() {
-		t := time.NewTicker(h.cfg.SweepInterval)
-		defer t.Stop()
-		for {
-			if err := h.Sweep(ctx); err != nil && ctx.Err() == nil {
-				h.logger.WarnContext(ctx, "confirmation sweep incomplete", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	})
+	wg.Go(func() { h.every(ctx, h.cfg.SweepInterval, nil, h.Sweep, "confirmation sweep incomplete") })
+	wg.Go(func() { h.every(ctx, h.cfg.BatchInterval, h.batches, h.StartBatches, "batches not started") })
 	wg.Wait()
 	return ctx.Err()
+}
+
+// every runs f at once, then every interval and whenever wake (nil: never) fires, until ctx
+// ends; a failure is logged as problem.
+func (h *Handler) every(ctx context.Context, interval time.Duration, wake <-chan struct{}, f func(context.Context) error, problem string) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			h.logger.WarnContext(ctx, problem, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
@@ -29,6 +30,9 @@ func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool)
 	}
 	if c.Action == actionFinalize {
 		return h.carryFinalize(ctx, c, servers, resumed)
+	}
+	if c.GroupKind != "" {
+		return h.carryGroup(ctx, c, servers, resumed)
 	}
 	if resumed {
 		job, found, err := h.aws.FindLaunch(ctx, migration.TagConfirmation, c.ID, c.CreatedAt)
@@ -210,10 +214,18 @@ func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, serve
 		if err != nil {
 			return h.notLaunched(ctx, c, f, h.errorText(ctx, "run the checks again", err))
 		}
+		if c.GroupKind != "" {
+			// A wave or application: the servers whose checks fail now are left out.
+			pass, left := splitChecks(pre)
+			for _, l := range left {
+				lines = append(lines, fmt.Sprintf("• *%s* %s: not finalized: %s", esc(h.nameOf(l.ServerID)), code(l.ServerID), esc(l.Reason)))
+			}
+			pre, rest = pass, checkedServers(pass)
+		}
 		if !allOK(pre) {
 			return h.notLaunched(ctx, c, f, "the checks no longer pass:\n"+strings.Join(checkLines(pre, true), "\n"))
 		}
-		if !h.beginCall(ctx, c, f) {
+		if len(rest) > 0 && !h.beginCall(ctx, c, f) {
 			return h.latestDecided(ctx, c.ID)
 		}
 		for _, s := range rest {
@@ -238,7 +250,7 @@ func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, serve
 		}
 		h.invalidate()
 	}
-	text := strings.Join(lines, "\n")
+	text := render.Truncate(strings.Join(lines, "\n"), render.MaxSectionText-200)
 	if len(done) == 0 {
 		return h.notLaunched(ctx, c, f, "\n"+text)
 	}

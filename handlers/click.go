@@ -30,9 +30,14 @@ func (h *Handler) click(ctx context.Context, o origin, cb slack.InteractionCallb
 	case render.ActionLaunchTest:
 		h.launch(ctx, o, value, migration.ModeTest, "button "+render.ActionLaunchTest)
 	case render.ActionStatusPage:
-		page, err := strconv.Atoi(value)
+		n, ref, _ := strings.Cut(value, " ")
+		page, err := strconv.Atoi(n)
 		if err != nil || page < 1 {
 			page = 1
+		}
+		if ref != "" {
+			h.statusGroup(ctx, o, ref, page, true)
+			return
 		}
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, Outcome: "answered page " + strconv.Itoa(page)})
 		h.statusFleet(ctx, o, page, true)

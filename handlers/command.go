@@ -23,8 +23,8 @@ type command struct {
 
 // usage lines, shown in help and with each malformed command.
 var usages = map[string]string{
-	"status":   "`/cutover status [SERVER]` — the fleet, or one server in detail",
-	"launch":   "`/cutover launch SERVER test|cutover` — a test launch, or a cutover behind an approver's confirmation",
+	"status":   "`/cutover status [SERVER]` — the fleet and its waves, one server in detail, or a wave's or application's servers",
+	"launch":   "`/cutover launch SERVER test|cutover` — a test launch, or a cutover behind an approver's confirmation; of a wave or application, the servers that pass the checks",
 	"jobs":     "`/cutover jobs [SERVER]` — recent launch jobs and their threads",
 	"ready":    "`/cutover ready SERVER` — after a good test: mark ready for cutover",
 	"revert":   "`/cutover revert SERVER` — back out of a test, or of a cutover in progress",
@@ -121,8 +121,10 @@ func helpMessage(problem string) bot.Message {
 		lines = append(lines, "• "+usages[n])
 	}
 	body := strings.Join(lines, "\n") +
-		"\n\nSERVER is a source server ID (`s-…`), a hostname or FQDN, or its Name tag; name several with commas." +
-		"\nExamples: `/cutover status web01` · `/cutover launch web01,app01 test` · `/cutover launch db01 cutover`"
+		"\n\nSERVER is a source server ID (`s-…`), a hostname or FQDN, or its Name tag; name several with commas. " +
+		"It may also be a whole MGN wave or application: `wave NAME` or `app NAME`, NAME in double quotes when it has spaces, or the ID (`wave-…`, `app-…`)." +
+		"\nExamples: `/cutover status web01` · `/cutover launch web01,app01 test` · `/cutover launch db01 cutover`" +
+		"\nWaves: `/cutover status wave \"Wave 1\"` · `/cutover launch app billing test` · `/cutover launch wave \"Wave 2\" cutover` · `/cutover ready wave \"Wave 1\"`"
 	var blocks []slack.Block
 	if problem != "" {
 		blocks = append(blocks, section(problem))

@@ -55,10 +55,12 @@ const (
 	detailedChecksMax = 5  // up to this many servers, every check of every server is listed
 )
 
-// requestConfirmation stores a confirmation, posts its card in the migration channel and tells
-// the requester where it is. A request for a server that already has one waiting is pointed at
-// that card instead.
-func (h *Handler) requestConfirmation(ctx context.Context, o origin, action string, servers []migration.Server, pre []migration.Preflight) {
+// requestConfirmation stores a confirmation for t's servers (those of a wave or application
+// that passed the checks, the others in leftOut), posts its card in the migration channel and
+// tells the requester where it is. A request for a server that already has one waiting is
+// pointed at that card instead.
+func (h *Handler) requestConfirmation(ctx context.Context, o origin, action string, t migration.Target, pre []migration.Preflight, leftOut []migration.LeftOut) {
+	servers := t.Servers
 	ids := serverIDs(servers)
 	auditAction := actRequestCutover
 	if action == actionFinalize {
@@ -74,7 +76,11 @@ func (h *Handler) requestConfirmation(ctx context.Context, o origin, action stri
 		CreatedAt: now, ExpiresAt: now.Add(h.cfg.ConfirmTTL), ApprovalsNeeded: h.cfg.Approvals,
 		Title: words[action].header + ": " + plainNames(servers),
 	}
-	c.Body = h.cardBody(c, servers, pre)
+	if t.IsGroup() {
+		c.GroupKind, c.GroupID, c.GroupName = string(t.Group.Kind), t.Group.ID, t.Group.Name
+		c.Title = fmt.Sprintf("%s: %s (%s)", words[action].header, t.Group, plural(len(servers), "server"))
+	}
+	c.Body = h.cardBody(c, servers, pre, leftOut)
 	if err := h.store.CreateConfirmation(ctx, c); err != nil {
 		if held, ok := errors.AsType[*store.AlreadyRequestedError](err); ok {
 			if other, rerr := h.store.Confirmation(ctx, held.ID); rerr == nil {
@@ -120,6 +126,9 @@ func (h *Handler) requestConfirmation(ctx context.Context, o origin, action stri
 	text := fmt.Sprintf("The %s of %s waits for %s: I posted %s in %s. It expires at %s.",
 		words[action].doing, serverNames(servers), approversWanted(c.Needed(), h.cfg.SelfApproval, "you"), cardLink(c, "a confirmation card"),
 		channelRef(h.cfg.Channel), h.clock(c.ExpiresAt))
+	if len(leftOut) > 0 {
+		text += "\n" + h.leftOutLines(leftOut, maxLeftOutShown)
+	}
 	h.replyText(ctx, o, text)
 }
 
@@ -196,10 +205,17 @@ func cardLink(c store.Confirmation, label string) string {
 // cardBody is what a card shows of a request: who asked for what, then the pre-flight checks,
 // as mrkdwn sections that fit the card's budget whatever the number of servers and the length
 // of their names: long lists are shortened ("…and 87 more"), never the card's buttons.
-func (h *Handler) cardBody(c store.Confirmation, servers []migration.Server, pre []migration.Preflight) []string {
-	request := append([]string{fmt.Sprintf("%s asked at %s to %s %s:", mention(c.RequestedBy), h.clock(c.CreatedAt), verb(c.Action),
-		plural(len(servers), "server"))}, serverList(servers)...)
+func (h *Handler) cardBody(c store.Confirmation, servers []migration.Server, pre []migration.Preflight, leftOut []migration.LeftOut) []string {
+	of := ""
+	if c.GroupKind != "" {
+		of = " of " + groupRef(confirmationGroup(c))
+	}
+	request := append([]string{fmt.Sprintf("%s asked at %s to %s %s%s:", mention(c.RequestedBy), h.clock(c.CreatedAt), verb(c.Action),
+		plural(len(servers), "server"), of)}, serverList(servers)...)
 	body := render.Lines(request)
+	if len(leftOut) > 0 {
+		body = append(body, render.Truncate(h.leftOutLines(leftOut, maxCardServers), render.MaxSectionText))
+	}
 	var checks []string
 	if len(pre) <= detailedChecksMax {
 		checks = checkLines(pre, false)
@@ -318,6 +334,10 @@ func (h *Handler) cardStatus(c store.Confirmation, thread string) string {
 		if thread != "" {
 			where = fmt.Sprintf("progress in <%s|its thread>", threadLink(c.Channel, thread))
 		}
+		if c.GroupKind != "" {
+			progress, _, _ := strings.Cut(c.Detail, "; progress is followed")
+			return fmt.Sprintf("%s — %s; %s.", head, progress, where)
+		}
 		return fmt.Sprintf("%s — job %s; %s.", head, code(c.JobID), where)
 	case store.Failed:
 		late := ""
@@ -402,6 +422,13 @@ func serverList(servers []migration.Server) []string {
 }
 
 func retryCommand(c store.Confirmation) string {
+	if c.GroupKind != "" {
+		g := confirmationGroup(c)
+		if c.Action == actionFinalize {
+			return "finalize " + g.String()
+		}
+		return "launch " + g.String() + " cutover"
+	}
 	if c.Action == actionFinalize {
 		return "finalize " + strings.Join(c.ServerIDs, ",")
 	}

@@ -3,6 +3,8 @@
 // MGN launches (a cutover only behind a confirmation card that an approver confirms), changes
 // lifecycle states, and renders status, jobs and the audit log as Block Kit within Slack's
 // limits. Every answer is specific: a refusal says why, an AWS error says what it means.
+// A command may name a whole MGN wave or application; its launch is split into batches of at
+// most 200 servers that Run starts as MGN has room (see group.go).
 //
 // It leaves out following a job's progress (a Follower does that), passive notices and the
 // weekly reminder, and the Socket Mode connection: a Handler is handed each slash command and
@@ -39,6 +41,7 @@ type AWS interface {
 	RevertToReadyForCutover(ctx context.Context, id string) (migration.Server, error)
 	FinalizeCutover(ctx context.Context, id string) (migration.Server, error)
 	Instances(ctx context.Context, ids []string) ([]migration.Instance, error)
+	Program(ctx context.Context) (migration.Program, error)
 }
 
 // Poster sends messages to Slack; *bot.Poster satisfies it.
@@ -59,6 +62,7 @@ type Store interface {
 	CancelConfirmation(ctx context.Context, id, by string, now time.Time) (store.Confirmation, error)
 	BeginCall(ctx context.Context, id string, f store.Fence, now time.Time, ttl time.Duration) error
 	RenewConfirmation(ctx context.Context, id string, f store.Fence, now time.Time, ttl time.Duration) error
+	ReleaseConfirmation(ctx context.Context, id string, f store.Fence) error
 	RetryLater(ctx context.Context, id string, f store.Fence, now time.Time, wait time.Duration, note string) error
 	Rechecks(ctx context.Context, now time.Time) (open, ended []store.Confirmation, err error)
 	CompleteConfirmation(ctx context.Context, id string, o store.Outcome, f store.Fence, now time.Time) error
@@ -72,6 +76,14 @@ type Store interface {
 	Once(ctx context.Context, key string, now time.Time) (bool, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
 	AuditLog(ctx context.Context, serverID string, limit int) ([]store.AuditEntry, error)
+
+	CreateGroupLaunch(ctx context.Context, g migration.GroupLaunch, batches []migration.Batch, owner string, now time.Time, ttl time.Duration) (store.BatchClaim, bool, error)
+	GroupLaunch(ctx context.Context, id string) (migration.GroupLaunch, error)
+	Batches(ctx context.Context, groupID string) ([]migration.Batch, error)
+	ClaimBatch(ctx context.Context, groupID, owner string, now time.Time, ttl time.Duration) (store.BatchClaim, bool, error)
+	RenewBatch(ctx context.Context, key string, f store.Fence, now time.Time, ttl time.Duration) error
+	CompleteBatch(ctx context.Context, key string, o store.BatchOutcome, f store.Fence, now time.Time) error
+	ReleaseBatch(ctx context.Context, key string, f store.Fence) error
 }
 
 // Groups resolves Slack user groups to their members (usergroups.users.list); *slack.Client
@@ -83,9 +95,12 @@ type Groups interface {
 // Follower follows a launch job's progress in a thread of the migration channel; the notifier
 // implements it. Follow records the job with who requested it and who approved it (none for a
 // test launch), and posts the thread's parent message (the launch announcement) or has it
-// posted soon; it returns the parent's ts, "" while it is not posted.
+// posted soon; it returns the parent's ts, "" while it is not posted. FollowGroup does the same
+// for a stored launch of a wave or application: one thread for all its batches' jobs, which it
+// follows as the batches start.
 type Follower interface {
 	Follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) (parentTS string, err error)
+	FollowGroup(ctx context.Context, groupID string) (parentTS string, err error)
 }
 
 // Config tunes a Handler. Zero values pick the defaults named on each field.
@@ -128,7 +143,17 @@ type Config struct {
 	// SweepInterval is how often Run looks for confirmations to take over, cards to redraw
 	// and cards to expire; 0 -> 2 s, or a third of LeaseTTL when that is shorter.
 	SweepInterval time.Duration
+	// BatchInterval is how often Run looks for batches of wave and application launches to
+	// start; 0 -> DefaultBatchInterval. A batch MGN had no room for is tried again after as
+	// long, once fewer servers are in active jobs than when it was refused.
+	BatchInterval time.Duration
+	// BatchPatience is how long a batch waits for room in MGN before it is given up as not
+	// launched; 0 -> 24 h.
+	BatchPatience time.Duration
 }
+
+// DefaultBatchInterval is Config.BatchInterval's default.
+const DefaultBatchInterval = 15 * time.Second
 
 // DefaultLeaseTTL is Config.LeaseTTL's default, also cutoverbot's.
 const DefaultLeaseTTL = 15 * time.Second
@@ -170,6 +195,12 @@ func (c Config) withDefaults() Config {
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = min(2*time.Second, c.LeaseTTL/3)
 	}
+	if c.BatchInterval <= 0 {
+		c.BatchInterval = DefaultBatchInterval
+	}
+	if c.BatchPatience <= 0 {
+		c.BatchPatience = 24 * time.Hour
+	}
 	return c
 }
 
@@ -194,10 +225,15 @@ type Handler struct {
 	fleet     []migration.Server
 	fleetAt   time.Time
 	fleetGen  int // bumped by invalidate, so a fetch begun before a change is not cached
+	program   *migration.Program
+	programAt time.Time
+	names     map[string]string // server ID -> display name, from the latest listing
 	members   map[string]groupMembers
 	groupCall singleflight.Group
 
 	cards cardQueue
+	// batches wakes the batch loop of Run when a group launch queued batches.
+	batches chan struct{}
 }
 
 type groupMembers struct {
@@ -216,7 +252,9 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, follower Followe
 		groups:   groups,
 		cfg:      cfg.withDefaults(),
 		members:  map[string]groupMembers{},
+		names:    map[string]string{},
 		cards:    newCardQueue(),
+		batches:  make(chan struct{}, 1),
 	}
 }
 

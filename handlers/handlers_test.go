@@ -153,7 +153,7 @@ func TestStatusLimitsDirect(t *testing.T) {
 	for _, n := range []int{0, 1, 99, 100, 101, len(all)} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			fleet := all[:n]
-			m := h.fleetMessage(fleet, 1)
+			m := h.fleetMessage(fleet, 1, nil)
 			if len(m.Blocks) > render.MaxBlocks {
 				t.Errorf("%d servers: got %d blocks, want at most %d", n, len(m.Blocks), render.MaxBlocks)
 			}

@@ -23,21 +23,46 @@ const (
 	jobsHistory     = 30 * 24 * time.Hour
 )
 
-// optionalServer resolves an optional SERVER argument: the server's ID and " of NAME" for a
-// title (not escaped), both "" when names is "" (every server). When it fails it has answered the user.
-func (h *Handler) optionalServer(ctx context.Context, o origin, names string) (id, of string, ok bool) {
+// optionalServer resolves an optional SERVER argument (or a wave or application): the
+// servers' IDs and " of NAME" for a title (not escaped), both empty when names is "" (every server). When it
+// fails it has answered the user.
+func (h *Handler) optionalServer(ctx context.Context, o origin, names string) (ids []string, of string, ok bool) {
 	if names == "" {
-		return "", "", true
+		return nil, "", true
 	}
-	servers, ok := h.resolve(ctx, o, names, false)
+	t, ok := h.resolveTarget(ctx, o, names, false)
 	if !ok {
-		return "", "", false
+		return nil, "", false
 	}
-	if len(servers) > 1 {
-		h.replyText(ctx, o, "Name one server here, not "+plural(len(servers), "server")+".")
-		return "", "", false
+	if t.IsGroup() {
+		return serverIDs(t.Servers), " of " + kindWord(t.Group.Kind) + " " + t.Group.Name, true
 	}
-	return servers[0].ID, " of " + servers[0].DisplayName(), true
+	if len(t.Servers) > 1 {
+		h.replyText(ctx, o, "Name one server here, or a wave or application, not "+plural(len(t.Servers), "server")+".")
+		return nil, "", false
+	}
+	return serverIDs(t.Servers), " of " + t.Servers[0].DisplayName(), true
+}
+
+// groupScan is how many of the newest records are searched for those of a wave or
+// application.
+const groupScan = 1000
+
+// within reports whether any of ids is in filter; an empty filter holds everything.
+func within(filter, ids []string) bool {
+	return len(filter) == 0 || slices.ContainsFunc(ids, func(id string) bool { return slices.Contains(filter, id) })
+}
+
+// one is the store's filter for ids: the server when there is one, else "" (all, filtered
+// afterwards with within), and how many records to read.
+func one(ids []string, limit int) (string, int) {
+	switch len(ids) {
+	case 0:
+		return "", limit
+	case 1:
+		return ids[0], limit
+	}
+	return "", groupScan
 }
 
 // jobs answers /cutover jobs [SERVER]: the bot's jobs with their threads, merged with MGN's
@@ -47,8 +72,9 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	if !ok {
 		return
 	}
-	h.audit(ctx, store.AuditEntry{User: o.user, Action: actJobs, ServerIDs: nonEmpty(filter), Outcome: "answered"})
-	followed, err := h.store.RecentJobs(ctx, filter, maxJobs)
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actJobs, ServerIDs: filter, Outcome: "answered"})
+	id, limit := one(filter, maxJobs)
+	followed, err := h.store.RecentJobs(ctx, id, limit)
 	if err != nil {
 		h.replyText(ctx, o, h.errorText(ctx, "read the bot's jobs", err))
 		return
@@ -77,6 +103,9 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 	}
 	rows := map[string]*row{}
 	for _, j := range followed {
+		if !within(filter, j.ServerIDs) {
+			continue
+		}
 		r := &row{id: j.JobID, kind: string(j.Kind), servers: j.ServerIDs, by: render.LaunchedBy(j), at: j.StartedAt}
 		if j.ParentTS != "" {
 			r.thread = threadLink(j.Channel, j.ParentTS)
@@ -90,10 +119,8 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		rows[j.JobID] = r
 	}
 	for _, j := range mgnJobs {
-		if filter != "" {
-			if _, ok := j.Participant(filter); !ok {
-				continue
-			}
+		if !within(filter, j.ServerIDs()) {
+			continue
 		}
 		r := rows[j.ID]
 		if r == nil {
@@ -170,25 +197,21 @@ func jobStatus(j migration.Job) string {
 	}
 }
 
-func nonEmpty(id string) []string {
-	if id == "" {
-		return nil
-	}
-	return []string{id}
-}
-
 // auditLog answers /cutover audit [SERVER], newest first.
 func (h *Handler) auditLog(ctx context.Context, o origin, names string) {
 	filter, of, ok := h.optionalServer(ctx, o, names)
 	if !ok {
 		return
 	}
-	entries, err := h.store.AuditLog(ctx, filter, maxAuditEntries)
+	id, limit := one(filter, maxAuditEntries)
+	entries, err := h.store.AuditLog(ctx, id, limit)
 	if err != nil {
 		h.replyText(ctx, o, h.errorText(ctx, "read the audit log", err))
 		return
 	}
-	h.audit(ctx, store.AuditEntry{User: o.user, Action: actAudit, ServerIDs: nonEmpty(filter), Outcome: "answered"})
+	entries = slices.DeleteFunc(entries, func(e store.AuditEntry) bool { return !within(filter, e.ServerIDs) })
+	entries = entries[:min(len(entries), maxAuditEntries)]
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actAudit, ServerIDs: filter, Outcome: "answered"})
 	title := "Audit log" + of
 	if len(entries) == 0 {
 		h.replyText(ctx, o, "*"+esc(title)+":* nothing recorded yet.")

@@ -16,17 +16,11 @@ const jobsWindow = 7 * 24 * time.Hour
 
 // preflight runs the launch checks for each server against MGN's recent jobs.
 func (h *Handler) preflight(ctx context.Context, servers []migration.Server, mode migration.Mode) ([]migration.Preflight, error) {
-	now := h.cfg.Now()
-	jobs, err := h.aws.Jobs(ctx, now.Add(-jobsWindow))
+	jobs, err := h.aws.Jobs(ctx, h.cfg.Now().Add(-jobsWindow))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]migration.Preflight, len(servers))
-	for i, s := range servers {
-		out[i] = migration.CheckLaunch(s, mode, migration.LaunchContext{Now: now, LagLimit: h.cfg.LagLimit, Location: h.cfg.Location,
-			ActiveJob: migration.ActiveJob(s.ID, jobs), LastTestOK: migration.LastTestOK(s, jobs)})
-	}
-	return out, nil
+	return h.checks(servers, mode, jobs), nil
 }
 
 // checkLines renders the checks of each server, one line per check; with several servers each
@@ -75,11 +69,16 @@ func (h *Handler) launch(ctx context.Context, o origin, names string, mode migra
 		h.refuseAccess(ctx, o, action, doing, nil, gerr, roles...)
 		return
 	}
-	servers, ok := h.resolve(ctx, o, names, false)
+	t, ok := h.resolveTarget(ctx, o, names, false)
 	if !ok {
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: action, Outcome: outNotResolved, Detail: detail})
 		return
 	}
+	if t.IsGroup() {
+		h.launchGroup(ctx, o, t, mode, action)
+		return
+	}
+	servers := t.Servers
 	ids := serverIDs(servers)
 	pre, err := h.preflight(ctx, servers, mode)
 	if err != nil {
@@ -99,7 +98,7 @@ func (h *Handler) launch(ctx context.Context, o origin, names string, mode migra
 		return
 	}
 	if mode == migration.ModeCutover {
-		h.requestConfirmation(ctx, o, actionCutover, servers, pre)
+		h.requestConfirmation(ctx, o, actionCutover, migration.Target{Servers: servers}, pre, nil)
 		return
 	}
 	h.startTest(ctx, o, servers, pre)

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/migration"
+	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
 )
 
@@ -51,19 +54,33 @@ func (h *Handler) requestFinalize(ctx context.Context, o origin, names string) {
 		h.refuseAccess(ctx, o, actRequestFinalize, "ask to finalize a cutover", nil, gerr, h.operators(), h.approvers())
 		return
 	}
-	servers, ok := h.resolve(ctx, o, names, false)
+	t, ok := h.resolveTarget(ctx, o, names, false)
 	if !ok {
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: actRequestFinalize, Outcome: outNotResolved, Detail: names})
 		return
 	}
-	h.finalizeRequest(ctx, o, servers)
+	h.finalizeRequest(ctx, o, t)
 }
 
 // finalizeRequest runs the finalize checks and, when they pass, posts the confirmation card.
-func (h *Handler) finalizeRequest(ctx context.Context, o origin, servers []migration.Server) {
+// Of a wave or application, the servers that fail them are left out, and nothing is asked
+// when none passes.
+func (h *Handler) finalizeRequest(ctx context.Context, o origin, t migration.Target) {
+	servers := t.Servers
 	pre, err := h.finalizeChecks(ctx, servers)
 	if err != nil {
 		h.replyText(ctx, o, h.errorText(ctx, "run the checks", err))
+		return
+	}
+	if t.IsGroup() {
+		pass, left := splitChecks(pre)
+		if len(pass) == 0 {
+			h.audit(ctx, store.AuditEntry{User: o.user, Action: actRequestFinalize, ServerIDs: serverIDs(servers), Outcome: "refused: checks failed",
+				Detail: t.Group.String() + ": " + failureSummary(pre)})
+			h.replyText(ctx, o, fmt.Sprintf("Sorry, no server of %s can be finalized yet.\n%s", groupRef(t.Group), h.leftOutLines(left, maxLeftOutShown)))
+			return
+		}
+		h.requestConfirmation(ctx, o, actionFinalize, migration.Target{Group: t.Group, Servers: checkedServers(pass)}, pass, left)
 		return
 	}
 	if !allOK(pre) {
@@ -71,7 +88,7 @@ func (h *Handler) finalizeRequest(ctx context.Context, o origin, servers []migra
 		h.replyText(ctx, o, fmt.Sprintf("Sorry, the cutover of %s cannot be finalized yet:\n%s", serverNames(servers), strings.Join(checkLines(pre, true), "\n")))
 		return
 	}
-	h.requestConfirmation(ctx, o, actionFinalize, servers, pre)
+	h.requestConfirmation(ctx, o, actionFinalize, t, pre, nil)
 }
 
 // finalizeClick handles the Finalize button the notifier posts after a cutover: it asks for the
@@ -87,7 +104,7 @@ func (h *Handler) finalizeClick(ctx context.Context, o origin, serverID string) 
 		h.replyText(ctx, o, h.errorText(ctx, "read the server", err))
 		return
 	}
-	h.finalizeRequest(ctx, o, servers)
+	h.finalizeRequest(ctx, o, migration.Target{Servers: servers})
 }
 
 // threadReply posts text in the thread of the clicked message (or starts one under it).
@@ -141,8 +158,8 @@ func (h *Handler) revertTest(only bool) lifecycleChange {
 	}}
 }
 
-// result words of a lifecycle change.
-func changed(verb string, s migration.Server, after migration.Server) string {
+// changedText says what a lifecycle change did.
+func changedText(verb string, s migration.Server, after migration.Server) string {
 	switch verb {
 	case actMarkReady:
 		return serverRef(s) + " is now ready for cutover."
@@ -150,32 +167,46 @@ func changed(verb string, s migration.Server, after migration.Server) string {
 	return fmt.Sprintf("%s reverted from %s to %s.", serverRef(s), esc(s.Lifecycle.State.Label()), esc(after.Lifecycle.State.Label()))
 }
 
-// applyChange runs a lifecycle change on each server; it returns the lines saying what
-// happened and whether anything changed.
-func (h *Handler) applyChange(ctx context.Context, user string, servers []migration.Server, ch lifecycleChange) ([]string, bool) {
-	var lines []string
-	anyChanged := false
-	for _, s := range servers {
-		call, refusal := ch.plan(s)
-		if call == nil {
-			h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: "refused: " + string(s.Lifecycle.State)})
-			lines = append(lines, refusal)
-			continue
-		}
-		after, err := call(ctx, s.ID)
-		if err != nil {
-			h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: outFailed, Detail: err.Error()})
-			lines = append(lines, serverRef(s)+": "+h.errorText(ctx, ch.verb, err))
-			continue
-		}
-		h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: "done: " + string(after.Lifecycle.State)})
-		lines = append(lines, changed(ch.verb, s, after))
-		anyChanged = true
+// maxParallelChanges bounds the lifecycle changes of a wave or application sent at once.
+const maxParallelChanges = 5
+
+// applyChange runs a lifecycle change on each server (a few at a time for many servers); it
+// returns the lines saying what happened, in the servers' order, and how many changed.
+func (h *Handler) applyChange(ctx context.Context, user string, servers []migration.Server, ch lifecycleChange) ([]string, int) {
+	lines := make([]string, len(servers))
+	var (
+		g       errgroup.Group
+		mu      sync.Mutex
+		changed int
+	)
+	g.SetLimit(maxParallelChanges)
+	for i, s := range servers {
+		g.Go(func() error {
+			call, refusal := ch.plan(s)
+			if call == nil {
+				h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: "refused: " + string(s.Lifecycle.State)})
+				lines[i] = refusal
+				return nil
+			}
+			after, err := call(ctx, s.ID)
+			if err != nil {
+				h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: outFailed, Detail: err.Error()})
+				lines[i] = serverRef(s) + ": " + h.errorText(ctx, ch.verb, err)
+				return nil
+			}
+			h.audit(ctx, store.AuditEntry{User: user, Action: ch.verb, ServerIDs: []string{s.ID}, Outcome: "done: " + string(after.Lifecycle.State)})
+			lines[i] = changedText(ch.verb, s, after)
+			mu.Lock()
+			changed++
+			mu.Unlock()
+			return nil
+		})
 	}
-	if anyChanged {
+	_ = g.Wait()
+	if changed > 0 {
 		h.invalidate()
 	}
-	return lines, anyChanged
+	return lines, changed
 }
 
 // ready handles /cutover ready SERVER.
@@ -193,21 +224,49 @@ func (h *Handler) changeCommand(ctx context.Context, o origin, names string, ch 
 		h.refuseAccess(ctx, o, ch.verb, doing, nil, gerr, h.operators())
 		return
 	}
-	servers, ok := h.resolve(ctx, o, names, true)
+	t, ok := h.resolveTarget(ctx, o, names, true)
 	if !ok {
 		return
 	}
-	lines, anyChanged := h.applyChange(ctx, o.user, servers, ch)
-	text := strings.Join(lines, "\n")
-	if anyChanged {
-		notice := fmt.Sprintf("%s: %s", mention(o.user), text)
-		if _, err := h.poster.Post(ctx, h.cfg.Channel, bot.Message{Text: fallback(notice), Blocks: []slack.Block{section(notice)}}); err != nil {
+	lines, changed := h.applyChange(ctx, o.user, t.Servers, ch)
+	head := ""
+	if t.IsGroup() {
+		head = fmt.Sprintf("%s of %s: %d of %s changed.", capitalize(changeWord(ch.verb)), groupRef(t.Group), changed, plural(len(t.Servers), "server"))
+	}
+	if changed > 0 {
+		notice, rest := mention(o.user)+": "+head, lines
+		if head == "" && len(lines) > 0 {
+			notice, rest = mention(o.user)+": "+lines[0], lines[1:]
+		}
+		if _, err := h.poster.Post(ctx, h.cfg.Channel, listMessage(notice, rest)); err != nil {
 			h.logger.WarnContext(ctx, "lifecycle notice failed", "err", err)
 		} else if o.channel != h.cfg.Channel {
-			text += "\n(Posted in " + channelRef(h.cfg.Channel) + ".)"
+			lines = append(lines, "(Posted in "+channelRef(h.cfg.Channel)+".)")
 		}
 	}
-	h.replyText(ctx, o, text)
+	h.reply(ctx, o, listMessage(head, lines))
+}
+
+// changeWord names a lifecycle change for a sentence.
+func changeWord(verb string) string {
+	if verb == actMarkReady {
+		return "mark ready for cutover"
+	}
+	return "revert"
+}
+
+// listMessage is a message of a head line (may be "") and one line per item, within Slack's
+// limits: a long list is cut, and says so.
+func listMessage(head string, lines []string) bot.Message {
+	all := lines
+	if head != "" {
+		all = append([]string{head}, lines...)
+	}
+	var blocks []slack.Block
+	for _, t := range render.Lines(all) {
+		blocks = append(blocks, section(t))
+	}
+	return bot.Message{Text: fallback(strings.Join(all, "\n")), Blocks: render.Fit(blocks, "`/cutover status` shows every server")}
 }
 
 // changeClick handles the Mark ready and Revert buttons under a test's final report.
@@ -226,9 +285,9 @@ func (h *Handler) changeClick(ctx context.Context, o origin, cb slack.Interactio
 		h.replyText(ctx, o, h.errorText(ctx, "read the servers", err))
 		return
 	}
-	lines, anyChanged := h.applyChange(ctx, o.user, servers, ch)
-	text := strings.Join(lines, "\n")
-	if !anyChanged {
+	lines, changed := h.applyChange(ctx, o.user, servers, ch)
+	text := render.Truncate(strings.Join(lines, "\n"), render.MaxSectionText-100)
+	if changed == 0 {
 		h.replyText(ctx, o, text)
 		return
 	}

@@ -103,6 +103,9 @@ type follower struct {
 	mu    sync.Mutex
 	calls []followCall
 	err   error // when set, Follow fails with it and posts nothing
+
+	groups     map[string]string // group launch ID -> the parent FollowGroup posted
+	groupCalls []string
 }
 
 type followCall struct {
@@ -126,6 +129,39 @@ func (f *follower) Follow(ctx context.Context, job migration.Job, requestedBy st
 	return ts, err
 }
 
+// FollowGroup posts a group launch's thread parent once and records the call.
+func (f *follower) FollowGroup(ctx context.Context, groupID string) (string, error) {
+	f.mu.Lock()
+	fail := f.err
+	ts, posted := f.groups[groupID]
+	f.groupCalls = append(f.groupCalls, groupID)
+	f.mu.Unlock()
+	if fail != nil {
+		return "", fail
+	}
+	if posted {
+		return ts, nil
+	}
+	ts, err := f.poster.Post(ctx, f.channel, bot.Message{Text: "Group launch " + groupID})
+	if err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.groups == nil {
+		f.groups = map[string]string{}
+	}
+	f.groups[groupID] = ts
+	return ts, nil
+}
+
+// GroupCalls lists the group launches FollowGroup was called for, a call each.
+func (f *follower) GroupCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.groupCalls)
+}
+
 func (f *follower) Calls() []followCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -133,8 +169,12 @@ func (f *follower) Calls() []followCall {
 }
 
 type rigOptions struct {
-	fleet  []mgnemu.SourceServer // nil: the sample fleet
-	config func(*Config)
+	fleet []mgnemu.SourceServer // nil: the sample fleet, with its applications and waves
+	// applications and waves go with fleet.
+	applications []mgnemu.Application
+	waves        []mgnemu.Wave
+	maxActive    int // MGN's quota of servers in active jobs; 0: its 200
+	config       func(*Config)
 	// lose names MGN operations whose answers are lost after MGN acted on them (their paths,
 	// e.g. "/StartCutover"): the adapter talks to MGN through a proxy that drops them. Tests
 	// change what is lost with rig.loseIf.
@@ -149,11 +189,11 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	r := &rig{t: t, clock: mgnemu.NewManualClock(start),
 		cmds: make(chan slack.SlashCommand, 64), clicks: make(chan slack.InteractionCallback, 64)}
 
-	fleet := opts.fleet
+	fleet, apps, waves := opts.fleet, opts.applications, opts.waves
 	if fleet == nil {
-		fleet = mgnemu.SampleFleet(start)
+		fleet, apps, waves = mgnemu.SampleFleet(start), mgnemu.SampleApplications(start), mgnemu.SampleWaves(start)
 	}
-	r.mgn = mgnemu.New(mgnemu.Options{Now: r.clock.Now, Servers: fleet})
+	r.mgn = mgnemu.New(mgnemu.Options{Now: r.clock.Now, Servers: fleet, Applications: apps, Waves: waves, MaxServersInActiveJobs: opts.maxActive})
 	if err := r.mgn.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

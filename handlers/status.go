@@ -116,7 +116,12 @@ func (h *Handler) statusFleet(ctx context.Context, o origin, page int, replace b
 		h.replyText(ctx, o, h.errorText(ctx, "list the source servers", err))
 		return
 	}
-	m := h.fleetMessage(fleet, page)
+	m := h.fleetMessage(fleet, page, h.waveLines(ctx, fleet))
+	h.answerPage(ctx, o, m, replace)
+}
+
+// answerPage answers with a status page, in place of the page clicked from when replace.
+func (h *Handler) answerPage(ctx context.Context, o origin, m bot.Message, replace bool) {
 	if replace && o.responseURL != "" {
 		err := h.poster.Respond(ctx, o.responseURL, m, bot.RespondOptions{ReplaceOriginal: true})
 		if err == nil {
@@ -128,10 +133,79 @@ func (h *Handler) statusFleet(ctx context.Context, o origin, page int, replace b
 	h.reply(ctx, o, m)
 }
 
-// fleetMessage renders one page of the fleet status: the counts, then one line per server,
-// problems first, within Slack's limits.
-func (h *Handler) fleetMessage(fleet []migration.Server, page int) bot.Message {
-	servers := slices.Clone(fleet)
+// maxWaveLines bounds the waves the fleet status lists.
+const maxWaveLines = 20
+
+// waveLines are the fleet status's lines of waves: name, servers, MGN's health and progress,
+// planned cutover. Without waves, or when MGN cannot list them, there are none (a line says
+// why when it failed).
+func (h *Handler) waveLines(ctx context.Context, fleet []migration.Server) []string {
+	prog, err := h.programOf(ctx)
+	if err != nil {
+		h.logger.WarnContext(ctx, "waves not listed", "err", err)
+		return []string{"*Waves:* " + h.errorText(ctx, "list the waves", err)}
+	}
+	if len(prog.Waves) == 0 {
+		return nil
+	}
+	lines := []string{"*Waves:*"}
+	for i, w := range prog.Waves {
+		if i == maxWaveLines {
+			lines = append(lines, fmt.Sprintf("…and %d more waves", len(prog.Waves)-maxWaveLines))
+			break
+		}
+		lines = append(lines, h.waveLine(w, len(prog.WaveServers(fleet, w.ID))))
+	}
+	return lines
+}
+
+var healthMarks = map[migration.Health]string{migration.HealthHealthy: "🟢", migration.HealthLagging: "🟠", migration.HealthError: "🔴"}
+
+// waveLine is one wave in words: "🟢 *Wave 1* · 3 servers · healthy · in progress · cutover
+// Mon 7 Dec 2026, in 14 days".
+func (h *Handler) waveLine(w migration.Wave, servers int) string {
+	mark := healthMarks[w.Health]
+	if mark == "" {
+		mark = "⚪"
+	}
+	line := fmt.Sprintf("%s *%s* · %s · %s · %s", mark, esc(w.Name), plural(servers, "server"), esc(w.Health.Label()), esc(w.Progress.Label()))
+	if d, ok := h.cutoverDate(w); ok {
+		line += " · cutover " + render.PlannedCutover(d, h.cfg.Now(), h.cfg.Location)
+	}
+	return render.Truncate(line, maxLine)
+}
+
+// cutoverDate is a wave's planned cutover: its cutover-date tag, else the configured date.
+func (h *Handler) cutoverDate(w migration.Wave) (time.Time, bool) {
+	if d, ok := w.CutoverDate(); ok {
+		return d, true
+	}
+	return h.cfg.CutoverDate, !h.cfg.CutoverDate.IsZero()
+}
+
+// fleetMessage renders one page of the fleet status: the counts, the waves, then one line per
+// server, problems first, within Slack's limits.
+func (h *Handler) fleetMessage(fleet []migration.Server, page int, waves []string) bot.Message {
+	return h.statusMessage(statusView{title: "Migration status", servers: fleet, extra: waves,
+		planned: h.cfg.CutoverDate, empty: "MGN lists no source servers in this region yet. Install the replication agent on a source server to add it."}, page)
+}
+
+// statusView is what a status page shows: a title, servers, lines after the counts, the
+// planned cutover date (zero: none) and what to say without servers; ref names the wave or
+// application on its Next page button ("" for the fleet).
+type statusView struct {
+	title   string
+	servers []migration.Server
+	extra   []string
+	planned time.Time
+	empty   string
+	ref     string
+}
+
+// statusMessage renders one page of a status: the counts, then one line per server, problems
+// first, within Slack's limits.
+func (h *Handler) statusMessage(v statusView, page int) bot.Message {
+	servers := slices.Clone(v.servers)
 	ranks := make(map[string]int, len(servers))
 	repl, life := map[string]int{}, map[string]int{}
 	byRank := make([]int, len(rankMarks))
@@ -165,17 +239,20 @@ func (h *Handler) fleetMessage(fleet []migration.Server, page int) bot.Message {
 	} else if len(servers) > 0 {
 		summary = append(summary, "*Needs attention:* nothing :tada:")
 	}
-	if d := h.cfg.CutoverDate; !d.IsZero() {
+	if d := v.planned; !d.IsZero() {
 		summary = append(summary, fmt.Sprintf("*Planned cutover:* %s · %d of %d servers cut over",
 			render.PlannedCutover(d, h.cfg.Now(), h.cfg.Location), byRank[rankDone], len(servers)))
 	}
 	blocks := []slack.Block{
-		render.Header(fmt.Sprintf("Migration status · %s", plural(len(servers), "server"))),
+		render.Header(fmt.Sprintf("%s · %s", v.title, plural(len(servers), "server"))),
 		section(strings.Join(summary, "\n")),
 	}
+	for _, t := range render.Lines(v.extra) {
+		blocks = append(blocks, section(t))
+	}
 	if len(servers) == 0 {
-		blocks = append(blocks, section("MGN lists no source servers in this region yet. Install the replication agent on a source server to add it."))
-		return bot.Message{Text: "Migration status: no servers", Blocks: blocks}
+		blocks = append(blocks, section(v.empty))
+		return bot.Message{Text: fallback(v.title + ": no servers"), Blocks: blocks}
 	}
 	blocks = append(blocks, slack.NewDividerBlock())
 	lines := make([]string, 0, to-from)
@@ -206,20 +283,70 @@ func (h *Handler) fleetMessage(fleet []migration.Server, page int) bot.Message {
 		if page == pages {
 			next, label = 1, "First page"
 		}
-		blocks = append(blocks, render.Actions("status_pages", render.Button(render.ActionStatusPage, label, strconv.Itoa(next), ""))...)
+		value := strconv.Itoa(next)
+		if v.ref != "" {
+			value += " " + v.ref
+		}
+		blocks = append(blocks, render.Actions("status_pages", render.Button(render.ActionStatusPage, label, value, ""))...)
 	}
-	text := fmt.Sprintf("Migration status: %s", plural(len(servers), "server"))
+	text := fmt.Sprintf("%s: %s", v.title, plural(len(servers), "server"))
 	if len(attention) > 0 {
 		text += ", " + strings.Join(attention, ", ")
 	}
 	return bot.Message{Text: fallback(text), Blocks: render.Fit(blocks, "")}
 }
 
+// statusGroup answers /cutover status wave NAME (or app NAME) and its Next page button: the
+// group's servers as in the fleet status, under MGN's summary of the group.
+func (h *Handler) statusGroup(ctx context.Context, o origin, names string, page int, replace bool) {
+	t, ok := h.resolveTarget(ctx, o, names, false)
+	if !ok {
+		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, Outcome: outNotResolved, Detail: render.Truncate(names, 200)})
+		return
+	}
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, Outcome: "answered", Detail: t.Group.String()})
+	prog, err := h.programOf(ctx)
+	if err != nil {
+		h.replyText(ctx, o, h.errorText(ctx, "list the waves and applications", err))
+		return
+	}
+	v := statusView{title: capitalize(kindWord(t.Group.Kind)) + " " + escPlain(t.Group.Name), servers: t.Servers, ref: t.Group.Ref()}
+	if t.Group.Kind == migration.KindWave {
+		w, _ := prog.Wave(t.Group.ID)
+		v.extra = append(v.extra, "*MGN:* "+strings.TrimPrefix(h.waveLine(w, len(t.Servers)), healthMarks[w.Health]+" "))
+		if d, ok := h.cutoverDate(w); ok {
+			v.planned = d
+		}
+		var apps []string
+		for _, a := range prog.Applications {
+			if a.WaveID == w.ID {
+				apps = append(apps, esc(a.Name))
+			}
+		}
+		v.extra = append(v.extra, "*Applications:* "+render.Truncate(strings.Join(apps, ", "), 1000))
+	} else {
+		a, _ := prog.Application(t.Group.ID)
+		line := fmt.Sprintf("*MGN:* %s · %s · %s", plural(a.Servers, "server"), esc(a.Health.Label()), esc(a.Progress.Label()))
+		if w, ok := prog.Wave(a.WaveID); ok {
+			line += " · in wave *" + esc(w.Name) + "*"
+			if d, ok := h.cutoverDate(w); ok {
+				v.planned = d
+			}
+		}
+		v.extra = append(v.extra, line)
+	}
+	h.answerPage(ctx, o, h.statusMessage(v, page), replace)
+}
+
 // maxDetailed is how many servers /cutover status SERVER describes at once.
 const maxDetailed = 5
 
-// statusServers answers /cutover status SERVER.
+// statusServers answers /cutover status SERVER, and status wave NAME or app NAME.
 func (h *Handler) statusServers(ctx context.Context, o origin, names string) {
+	if _, _, ok := migration.ParseGroup(names); ok {
+		h.statusGroup(ctx, o, names, 1, false)
+		return
+	}
 	servers, ok := h.resolve(ctx, o, names, false)
 	if !ok {
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStatus, Outcome: outNotResolved, Detail: render.Truncate(names, 200)})

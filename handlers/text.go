@@ -204,8 +204,39 @@ func resolveText(err error) (string, bool) {
 		}
 		return strings.Join(lines, "\n"), true
 	}
+	if e, ok := errors.AsType[*migration.UnknownGroupError](err); ok {
+		text := fmt.Sprintf("No %s matches %s.", kindWord(e.Kind), code(e.Query))
+		if len(e.Suggestions) > 0 {
+			var s []string
+			for _, g := range e.Suggestions {
+				s = append(s, code(g.String()))
+			}
+			text += " Did you mean " + strings.Join(s, ", ") + "?"
+		} else {
+			text += " `/cutover status` lists the waves."
+		}
+		return text, true
+	}
+	if e, ok := errors.AsType[*migration.AmbiguousGroupError](err); ok {
+		lines := []string{fmt.Sprintf("%s matches %d %ss; name one by its ID:", code(e.Query), len(e.Candidates), kindWord(e.Kind))}
+		for _, g := range e.Candidates[:min(len(e.Candidates), 10)] {
+			lines = append(lines, "• "+code(g.Ref())+" ("+esc(g.Name)+")")
+		}
+		return strings.Join(lines, "\n"), true
+	}
 	if errors.Is(err, migration.ErrInvalid) {
 		return "I could not use that server list: " + esc(err.Error()) + ".", true
 	}
 	return "", false
 }
+
+// kindWord is what a group is called in a sentence: "wave", "application".
+func kindWord(k migration.GroupKind) string {
+	if k == migration.KindApplication {
+		return "application"
+	}
+	return "wave"
+}
+
+// groupRef names a wave or application in mrkdwn: "wave *Wave 1*".
+func groupRef(g migration.Group) string { return kindWord(g.Kind) + " *" + esc(g.Name) + "*" }

@@ -49,7 +49,7 @@ func TestPlannedCutoverInCalendarDays(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := New(slog.New(slog.DiscardHandler), nil, nil, nil, nil, nil,
 				Config{Now: func() time.Time { return tt.now }, Location: berlin, CutoverDate: date})
-			got := messageText(h.fleetMessage(nil, 1).Blocks)
+			got := messageText(h.fleetMessage(nil, 1, nil).Blocks)
 			contains(t, "status at "+tt.now.String(), got, "*Planned cutover:* Sat 15 Mar 2025"+tt.want+" ·")
 		})
 	}

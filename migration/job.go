@@ -60,6 +60,9 @@ type Participant struct {
 	ServerID     string
 	LaunchStatus string // PENDING, IN_PROGRESS, LAUNCHED, FAILED, TERMINATED
 	InstanceID   string // the launched EC2 instance; "" until known
+	// PostLaunch is what MGN reports of the post-launch actions on the launched instance;
+	// nil while it reports nothing (no active actions, or the SSM agent not seen yet).
+	PostLaunch *PostLaunch
 }
 
 // Mode tells whether the job launches test or cutover instances; "" for other jobs.

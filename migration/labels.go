@@ -91,6 +91,16 @@ var launchStatusLabels = map[string]string{
 	LaunchTerminated: "Terminated",
 }
 
+var healthLabels = map[Health]string{HealthHealthy: "healthy", HealthLagging: "lagging", HealthError: "error"}
+
+// Label is the console's word for the health, in lower case: "healthy", "lagging", "error".
+func (h Health) Label() string { return strings.ToLower(label(healthLabels, h)) }
+
+var progressLabels = map[Progress]string{ProgressNotStarted: "not started", ProgressInProgress: "in progress", ProgressCompleted: "completed"}
+
+// Label is the console's words for the progress, in lower case: "not started", "in progress".
+func (p Progress) Label() string { return strings.ToLower(label(progressLabels, p)) }
+
 // LaunchStatusLabel gives a participant's launch status in words.
 func LaunchStatusLabel(s string) string { return label(launchStatusLabels, s) }
 

@@ -17,6 +17,10 @@ type LaunchRequest struct {
 	// Confirmation is the confirmation card's ID (cutovers); Request the bot's request ID
 	// (tests). One of them is required; Confirmation wins when both are set.
 	Confirmation, Request string
+	// Batch is the key of the batch this launch starts (Batch.Key), when it is one of the
+	// jobs of a wave's or application's launch; it wins over the other keys, since the jobs
+	// of one launch share its confirmation or request.
+	Batch string
 	// Since is when the request was made: a job created before it (less a minute of clock
 	// skew) cannot be this request's.
 	Since time.Time
@@ -24,6 +28,9 @@ type LaunchRequest struct {
 
 // Key is the tag (name and value) that identifies the request's job.
 func (r LaunchRequest) Key() (string, string) {
+	if r.Batch != "" {
+		return TagBatch, r.Batch
+	}
 	if r.Confirmation != "" {
 		return TagConfirmation, r.Confirmation
 	}
@@ -45,6 +52,9 @@ func (r LaunchRequest) Tags() map[string]string {
 	if r.Confirmation != "" {
 		tags[TagConfirmation] = r.Confirmation
 	}
+	if r.Batch != "" {
+		tags[TagBatch] = r.Batch
+	}
 	return tags
 }
 
@@ -55,7 +65,9 @@ func (r LaunchRequest) Validate() error {
 		return fmt.Errorf("launch: %w: mode %q", ErrInvalid, r.Mode)
 	case len(r.ServerIDs) == 0:
 		return fmt.Errorf("launch: %w: no servers", ErrInvalid)
-	case r.Confirmation == "" && r.Request == "":
+	case len(r.ServerIDs) > MaxServersPerJob:
+		return fmt.Errorf("launch: %w: %d servers, MGN takes at most %d in one job", ErrInvalid, len(r.ServerIDs), MaxServersPerJob)
+	case r.Confirmation == "" && r.Request == "" && r.Batch == "":
 		return fmt.Errorf("launch: %w: no confirmation or request ID to find the job by", ErrInvalid)
 	}
 	return nil
@@ -68,8 +80,11 @@ type Launch struct {
 	JobID     string // mgnjob-…
 	Kind      Mode   // ModeTest or ModeCutover; "" for a job that launches neither
 	ServerIDs []string
-	Channel   string // the progress thread's channel; "" until posted
-	ParentTS  string // the thread's first message; "" until posted
+	// GroupID is the wave's or application's launch (GroupLaunch) this job is a batch of; its
+	// progress goes into that launch's thread. "" for a job of its own.
+	GroupID  string
+	Channel  string // the progress thread's channel; "" until posted
+	ParentTS string // the thread's first message; "" until posted
 	// RequestedBy is the Slack user who asked for the launch through the bot; "" for a job
 	// the bot did not start (or does not know it started).
 	RequestedBy string

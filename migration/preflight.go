@@ -56,6 +56,9 @@ type LaunchContext struct {
 	ActiveJob string
 	// LastTestOK tells whether the latest test launch succeeded, when known; nil when unknown.
 	LastTestOK *bool
+	// LastTestActions is what MGN reported of the post-launch actions of the latest test
+	// launch (see LastTest); nil when unknown or none ran.
+	LastTestActions *PostLaunch
 	// LagLimit is the lag above which replication counts as lagging; 0 means no limit.
 	LagLimit time.Duration
 	// Location is the time zone of the times the checks show (an initial sync's ETA); nil
@@ -107,6 +110,16 @@ func LastTestOK(s Server, jobs []Job) *bool {
 	return nil
 }
 
+// LastTestActions returns what MGN reports of the post-launch actions of s's latest test
+// launch among jobs (see LastTest); nil when there is none or it reports none.
+func LastTestActions(s Server, jobs []Job) *PostLaunch {
+	_, p, ok := LastTest(s, jobs)
+	if !ok {
+		return nil
+	}
+	return p.PostLaunch
+}
+
 // ActiveJob returns the ID of a job among jobs that still runs for server id, "" when none.
 func ActiveJob(id string, jobs []Job) string {
 	for _, j := range jobs {
@@ -132,6 +145,9 @@ func CheckLaunch(s Server, mode Mode, lc LaunchContext) Preflight {
 	}
 	if mode == ModeCutover {
 		p.Checks = append(p.Checks, testCheck(s.Lifecycle.LastTest, lc))
+		if c, ok := actionsCheck(lc.LastTestActions); ok {
+			p.Checks = append(p.Checks, c)
+		}
 	}
 	if s.Launched != nil && s.Launched.InstanceID != "" {
 		p.Checks = append(p.Checks, Check{Name: "Earlier launch", OK: true, Warn: true,
@@ -211,4 +227,23 @@ func testCheck(last Milestone, lc LaunchContext) Check {
 		}
 	}
 	return c
+}
+
+// actionsCheck shows the post-launch actions of the last test: a warning when one that must
+// succeed for cutover failed (MGN's words: "Cutover will not be enabled if the document has
+// failed"). It reports false when no action ran.
+func actionsCheck(pl *PostLaunch) (Check, bool) {
+	if pl == nil || len(pl.Actions) == 0 {
+		return Check{}, false
+	}
+	c := Check{Name: "Post-launch actions", OK: true, Detail: "last test: " + pl.Summary()}
+	switch {
+	case len(pl.Unverified()) > 0:
+		c.Warn = true
+		c.Detail = "the last test was not verified: " + pl.Summary()
+	case !pl.Ended():
+		c.Warn = true
+		c.Detail += " (not finished yet)"
+	}
+	return c, true
 }

@@ -306,3 +306,34 @@ func fmtBool(b *bool) string {
 	}
 	return fmt.Sprint(*b)
 }
+
+func TestCheckLaunchShowsLastTestActions(t *testing.T) {
+	s := launchable()
+	failed := &migration.PostLaunch{Actions: []migration.ActionRun{{Name: "Smoke test", MustSucceed: true, State: migration.ActionFailed, FailureReason: "HTTP 503"}}}
+	fine := &migration.PostLaunch{Actions: []migration.ActionRun{{Name: "Smoke test", MustSucceed: true, State: migration.ActionSucceeded}}}
+	jobs := []migration.Job{{ID: "mgnjob-1", InitiatedBy: migration.InitiatedByStartTest, Status: migration.JobCompleted,
+		Participants: []migration.Participant{{ServerID: s.ID, LaunchStatus: migration.LaunchLaunched, PostLaunch: failed}}}}
+	if got := migration.LastTestActions(s, jobs); got != failed {
+		t.Fatalf("LastTestActions: got %+v, want the last test's report", got)
+	}
+	p := migration.CheckLaunch(s, migration.ModeCutover, migration.LaunchContext{Now: preflightNow, LastTestActions: migration.LastTestActions(s, jobs)})
+	c := check(t, p, "Post-launch actions")
+	if !c.OK || !c.Warn || !strings.Contains(c.Detail, "not verified") || !strings.Contains(c.Detail, "HTTP 503") {
+		t.Errorf("failed must-succeed action: got %+v, want a warning naming the failure", c)
+	}
+	if !p.OK() {
+		t.Errorf("a failed post-launch action warns and does not block: got failures %+v", p.Failures())
+	}
+	c = check(t, migration.CheckLaunch(s, migration.ModeCutover, migration.LaunchContext{Now: preflightNow, LastTestActions: fine}), "Post-launch actions")
+	if !c.OK || c.Warn || !strings.Contains(c.Detail, "Smoke test succeeded") {
+		t.Errorf("succeeded action: got %+v, want a passed check naming it", c)
+	}
+	for _, lc := range []migration.LaunchContext{{Now: preflightNow}, {Now: preflightNow, LastTestActions: &migration.PostLaunch{}}} {
+		if hasCheck(migration.CheckLaunch(s, migration.ModeCutover, lc), "Post-launch actions") {
+			t.Errorf("no action ran (%+v): got a post-launch check, want none", lc.LastTestActions)
+		}
+	}
+	if hasCheck(migration.CheckLaunch(s, migration.ModeTest, migration.LaunchContext{Now: preflightNow, LastTestActions: failed}), "Post-launch actions") {
+		t.Error("a test launch got a post-launch check, want it only for a cutover")
+	}
+}

@@ -25,8 +25,8 @@ func (e *AmbiguousServerError) Error() string {
 	return fmt.Sprintf("%q matches %d servers", e.Query, len(e.Candidates))
 }
 
-// maxServersPerJob is MGN's limit of source servers in one job.
-const maxServersPerJob = 200
+// MaxServersPerJob is MGN's limit of source servers in one job (StartTest, StartCutover).
+const MaxServersPerJob = 200
 
 // Resolve turns what a person typed into servers: a comma-separated list of source server IDs,
 // hostnames, FQDNs or Name tags, matched case-insensitively among the non-archived servers. A
@@ -56,8 +56,8 @@ func Resolve(fleet []Server, input string) ([]Server, error) {
 			out = append(out, s)
 		}
 	}
-	if len(out) > maxServersPerJob {
-		return nil, fmt.Errorf("%d servers named, MGN takes at most %d in one job: %w", len(out), maxServersPerJob, ErrInvalid)
+	if len(out) > MaxServersPerJob {
+		return nil, fmt.Errorf("%d servers named, MGN takes at most %d in one job: %w", len(out), MaxServersPerJob, ErrInvalid)
 	}
 	return out, nil
 }

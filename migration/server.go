@@ -49,6 +49,8 @@ type Server struct {
 	FQDN     string
 	Name     string // the Name tag; "" when absent
 	Archived bool
+	// ApplicationID is the MGN application the server belongs to; "" when none.
+	ApplicationID string
 
 	Replication Replication
 	Lifecycle   Lifecycle

@@ -7,4 +7,5 @@ const (
 	TagApprovedBy   = "cutoverbot:approved-by"  // Slack user ID of the approver (cutovers)
 	TagRequest      = "cutoverbot:request"      // the bot's request ID
 	TagConfirmation = "cutoverbot:confirmation" // the confirmation card's ID (cutovers)
+	TagBatch        = "cutoverbot:batch"        // a batch of a wave's or application's launch: "<launch ID>/<batch number>"
 )

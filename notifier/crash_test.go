@@ -114,6 +114,9 @@ func TestCrashAfterPostRepostsNothing(t *testing.T) {
 					t.Fatalf("got %d top-level messages, want 1 thread parent", len(parents))
 				}
 				r.checkThread(t, job.ID, parents[0].TS)
+				if n := len(r.verified(parents[0].TS)); n != 1 {
+					t.Errorf("post-launch reports in the thread: got %d, want 1 (web01 runs post-launch actions)", n)
+				}
 				sj, err := r.store.Job(t.Context(), job.ID)
 				if err != nil || sj.ParentTS != parents[0].TS {
 					t.Errorf("stored job: %+v, %v; want the thread's parent recorded", sj, err)

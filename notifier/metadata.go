@@ -20,6 +20,14 @@ const (
 	eventJobEvents = "cutoverbot_job_events"
 	// eventJobFinal marks a job's final report. Payload {"job_id"}.
 	eventJobFinal = "cutoverbot_job_final"
+	// eventJobVerified marks the report of a job's post-launch actions. Payload {"job_id"}.
+	eventJobVerified = "cutoverbot_job_verified"
+	// eventGroupParent marks the thread parent of a wave's or application's launch. Payload
+	// {"group_id"}.
+	eventGroupParent = "cutoverbot_group_parent"
+	// eventGroupFinal marks a part of a group launch's final report. Payload {"group_id",
+	// "part"}: its number, from 1; part 1 is broadcast to the channel.
+	eventGroupFinal = "cutoverbot_group_final"
 	// eventReminder marks a weekly reminder. Payload {"firing"}: its scheduled time, RFC 3339
 	// in UTC.
 	eventReminder = "cutoverbot_reminder"
@@ -42,14 +50,27 @@ func finalMetadata(jobID string) slack.SlackMetadata {
 	return slack.SlackMetadata{EventType: eventJobFinal, EventPayload: map[string]any{"job_id": jobID}}
 }
 
+func verifiedMetadata(jobID string) slack.SlackMetadata {
+	return slack.SlackMetadata{EventType: eventJobVerified, EventPayload: map[string]any{"job_id": jobID}}
+}
+
+func groupParentMetadata(groupID string) slack.SlackMetadata {
+	return slack.SlackMetadata{EventType: eventGroupParent, EventPayload: map[string]any{"group_id": groupID}}
+}
+
+func groupFinalMetadata(groupID string, part int) slack.SlackMetadata {
+	return slack.SlackMetadata{EventType: eventGroupFinal, EventPayload: map[string]any{"group_id": groupID, "part": part}}
+}
+
 func reminderMetadata(firing time.Time) slack.SlackMetadata {
 	return slack.SlackMetadata{EventType: eventReminder, EventPayload: map[string]any{"firing": firing.UTC().Format(time.RFC3339)}}
 }
 
 // threadShows is what a job's thread holds, as its messages' metadata say.
 type threadShows struct {
-	posted int  // the last log item a reply shows; 0 when none does
-	final  bool // the final report is there
+	posted   int  // the last log item a reply shows; 0 when none does
+	final    bool // the final report is there
+	verified bool // the report of the post-launch actions is there
 }
 
 // readThread reads the metadata of a thread's messages (conversations.replies) for jobID.
@@ -67,6 +88,8 @@ func readThread(msgs []slack.Message, jobID string) threadShows {
 			}
 		case eventJobFinal:
 			th.final = true
+		case eventJobVerified:
+			th.verified = true
 		}
 	}
 	return th
@@ -85,4 +108,19 @@ func payloadInt(p map[string]any, key string) (int, bool) {
 		return int(n), err == nil
 	}
 	return 0, false
+}
+
+// groupParts returns the parts of a group launch's final report that a thread holds.
+func groupParts(msgs []slack.Message, groupID string) map[int]bool {
+	parts := map[int]bool{}
+	for _, m := range msgs {
+		md := m.Metadata
+		if md.EventType != eventGroupFinal || md.EventPayload["group_id"] != groupID {
+			continue
+		}
+		if part, ok := payloadInt(md.EventPayload, "part"); ok {
+			parts[part] = true
+		}
+	}
+	return parts
 }

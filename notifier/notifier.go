@@ -2,7 +2,9 @@
 // launch job in a Slack thread (for launches the bot starts and for those started in the AWS
 // console or through the API), passive notices when a server's replication changes (reached
 // Continuous Data Replication, stalled, recovered, lagging), and the weekly reminder to run
-// test launches.
+// test launches, grouped by wave. A launch of a wave or application has one thread for all
+// its jobs (group.go), and every launch's post-launch actions are reported once they ended
+// (verify.go).
 //
 // It polls: job logs every Config.PollInterval, read from a cursor kept in the store, and
 // source servers and the job list every Config.WatchInterval. Several replicas on one store
@@ -48,6 +50,8 @@ type AWS interface {
 	Jobs(ctx context.Context, from time.Time) ([]migration.Job, error)
 	JobLog(ctx context.Context, jobID string, cur migration.Cursor) ([]migration.Event, migration.Cursor, error)
 	Instances(ctx context.Context, ids []string) ([]migration.Instance, error)
+	ServerActions(ctx context.Context, serverID string) ([]migration.ServerAction, error)
+	Program(ctx context.Context) (migration.Program, error)
 }
 
 // Poster sends messages to Slack and reads back what was posted. *bot.Poster satisfies it.
@@ -80,6 +84,13 @@ type Store interface {
 	UnfinishedReminders(ctx context.Context) ([]time.Time, error)
 	ServerStates(ctx context.Context) (map[string]string, error)
 	SwapServerState(ctx context.Context, serverID, prev, next string, now time.Time) (bool, error)
+
+	GroupLaunch(ctx context.Context, id string) (migration.GroupLaunch, error)
+	ActiveGroupLaunches(ctx context.Context) ([]migration.GroupLaunch, error)
+	SetGroupParent(ctx context.Context, id, channel, ts string) error
+	FinishGroupLaunch(ctx context.Context, id, outcome string) error
+	Batches(ctx context.Context, groupID string) ([]migration.Batch, error)
+	Batch(ctx context.Context, key string) (migration.Batch, error)
 }
 
 // Config tunes a Notifier. Zero values pick the defaults named on each field.
@@ -99,6 +110,9 @@ type Config struct {
 	// CombineAfter is how many unposted events a thread (or queued posts the channel) may
 	// have before the events are combined into one reply; 0 -> 5.
 	CombineAfter int
+	// VerifyWait is how long after a job ended its post-launch actions are waited for before
+	// they are reported as they stand; 0 -> DefaultVerifyWait.
+	VerifyWait time.Duration
 }
 
 // Defaults of Config, also the defaults of cutoverbot's configuration.
@@ -135,9 +149,10 @@ type Notifier struct {
 	remind sync.Mutex
 
 	mu       sync.Mutex
-	follows  map[string]*follow // by job ID: threads this replica is posting
-	names    map[string]string  // server ID -> display name
-	namesAt  time.Time          // last refresh of names (cfg.Now)
+	follows  map[string]*follow      // by job ID: threads this replica is posting
+	groups   map[string]*groupFollow // by group launch ID: group threads this replica is posting
+	names    map[string]string       // server ID -> display name
+	namesAt  time.Time               // last refresh of names (cfg.Now)
 	known    map[string]time.Time
 	jobsFrom time.Time // next job listing starts here; zero before the first
 }
@@ -169,6 +184,9 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, cfg Config) (*No
 	if cfg.CombineAfter <= 0 {
 		cfg.CombineAfter = defaultCombineAfter
 	}
+	if cfg.VerifyWait <= 0 {
+		cfg.VerifyWait = DefaultVerifyWait
+	}
 	if cfg.Holder == "" {
 		cfg.Holder = fmt.Sprintf("notifier-%x", time.Now().UnixNano())
 	}
@@ -185,6 +203,7 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, cfg Config) (*No
 		sched:   sched,
 		wake:    make(chan struct{}, 1),
 		follows: map[string]*follow{},
+		groups:  map[string]*groupFollow{},
 		names:   map[string]string{},
 		known:   map[string]time.Time{},
 	}, nil
@@ -256,15 +275,19 @@ func (n *Notifier) releaseLeases(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	n.mu.Lock()
-	ids := make([]string, 0, len(n.follows))
+	leases := make([]string, 0, len(n.follows)+len(n.groups))
 	for id := range n.follows {
-		ids = append(ids, id)
+		leases = append(leases, leaseName(id))
+	}
+	for id := range n.groups {
+		leases = append(leases, groupLease(id))
 	}
 	clear(n.follows)
+	clear(n.groups)
 	n.mu.Unlock()
-	for _, id := range ids {
-		if err := n.store.ReleaseLease(ctx, leaseName(id), n.cfg.Holder); err != nil {
-			n.logger.WarnContext(ctx, "job lease not released", "job_id", id, "err", err)
+	for _, l := range leases {
+		if err := n.store.ReleaseLease(ctx, l, n.cfg.Holder); err != nil {
+			n.logger.WarnContext(ctx, "lease not released", "lease", l, "err", err)
 		}
 	}
 }

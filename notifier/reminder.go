@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -25,6 +26,8 @@ type dueServer struct {
 	failed     bool // its last test launch failed
 	launchable bool
 	why        string // why it cannot be launched yet
+	// wave is the wave the server belongs to (through its application); nil for none.
+	wave *migration.Wave
 }
 
 // dueForTest returns the servers not cut over (nor cutting over, nor disconnected) whose
@@ -176,7 +179,8 @@ func (n *Notifier) retryReminder(ctx context.Context, firing time.Time) error {
 	return n.postReminder(ctx, firing, due)
 }
 
-// dueAt returns the servers due for a test launch at firing.
+// dueAt returns the servers due for a test launch at firing, with their waves. When MGN's
+// waves cannot be listed, the servers are listed without them.
 func (n *Notifier) dueAt(ctx context.Context, firing time.Time) ([]dueServer, error) {
 	servers, err := n.aws.Servers(ctx)
 	if err != nil {
@@ -187,7 +191,18 @@ func (n *Notifier) dueAt(ctx context.Context, firing time.Time) ([]dueServer, er
 	if err != nil {
 		return nil, err
 	}
-	return dueForTest(servers, failed, firing, n.cfg.Location), nil
+	due := dueForTest(servers, failed, firing, n.cfg.Location)
+	prog, err := n.aws.Program(ctx)
+	if err != nil {
+		n.logger.WarnContext(ctx, "reminder: waves not listed, servers shown without them", "err", err)
+		return due, nil
+	}
+	for i := range due {
+		if w, ok := prog.WaveOf(due[i].s); ok {
+			due[i].wave = &w
+		}
+	}
+	return due, nil
 }
 
 // postReminder posts the claimed firing's reminder and marks the firing done. When the post
@@ -222,35 +237,61 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 		intro = fmt.Sprintf("*%d %s* need a test launch: %d had none in the last 7 days, and the last test of %d failed.",
 			len(due), noun, len(due)-nFailed, nFailed)
 	}
-	if left := n.daysLeft(now); left != "" {
-		intro += "\n" + left
-	}
 	shown := due[:min(len(due), maxReminderServers)]
-	lines := make([]string, 0, len(shown))
-	var buttons []slack.BlockElement
-	for _, d := range shown {
-		name := d.s.DisplayName()
-		l := "• *" + bot.Escape(name) + "*"
-		if t := d.s.Lifecycle.LastTest.Initiated; t.IsZero() {
-			l += " — never tested"
-		} else {
-			l += " — last test " + migration.Ago(t, now)
-			if d.failed {
-				l += " ❌ failed"
-			}
+	groups := byWave(shown)
+	if len(groups) == 1 && groups[0].wave == nil {
+		if left := n.daysLeft(now); left != "" {
+			intro += "\n" + left
 		}
-		if d.launchable {
-			buttons = append(buttons, render.Button(render.ActionLaunchTest, "Launch test: "+bot.EscapePlain(name), d.s.ID, ""))
-		} else {
-			l += " · not launchable yet: " + bot.Escape(d.why)
-		}
-		lines = append(lines, l)
 	}
 	blocks := []slack.Block{render.Header("Weekly test launch reminder"), render.Section(intro)}
-	for _, t := range render.Lines(lines) {
-		blocks = append(blocks, render.Section(t))
+	for _, g := range groups {
+		var lines []string
+		var buttons []slack.BlockElement
+		if g.wave != nil {
+			head := "*" + bot.Escape(g.wave.Name) + "*"
+			if when := n.waveDate(*g.wave, now); when != "" {
+				head += " — planned cutover " + when
+			}
+			lines = append(lines, head+fmt.Sprintf(" · %s due", plural(len(g.due), "server")))
+			if slices.ContainsFunc(g.due, func(d dueServer) bool { return d.launchable }) {
+				buttons = append(buttons, render.Button(render.ActionLaunchTest, "Launch test: "+bot.EscapePlain(g.wave.Name),
+					migration.Group{Kind: migration.KindWave, ID: g.wave.ID, Name: g.wave.Name}.Ref(), slack.StylePrimary))
+			}
+		} else if len(groups) > 1 {
+			head := "*Not in a wave*"
+			if left := n.daysLeft(now); left != "" {
+				head += " — " + strings.TrimSuffix(strings.ToLower(left[:1])+left[1:], ".")
+			}
+			lines = append(lines, head)
+		}
+		for _, d := range g.due {
+			name := d.s.DisplayName()
+			l := "• *" + bot.Escape(name) + "*"
+			if t := d.s.Lifecycle.LastTest.Initiated; t.IsZero() {
+				l += " — never tested"
+			} else {
+				l += " — last test " + migration.Ago(t, now)
+				if d.failed {
+					l += " ❌ failed"
+				}
+			}
+			if d.launchable {
+				buttons = append(buttons, render.Button(render.ActionLaunchTest, "Launch test: "+bot.EscapePlain(name), d.s.ID, ""))
+			} else {
+				l += " · not launchable yet: " + bot.Escape(d.why)
+			}
+			lines = append(lines, l)
+		}
+		for _, t := range render.Lines(lines) {
+			blocks = append(blocks, render.Section(t))
+		}
+		id := "reminder"
+		if g.wave != nil {
+			id += "-" + g.wave.ID
+		}
+		blocks = append(blocks, actions(id, buttons...)...)
 	}
-	blocks = append(blocks, actions("reminder", buttons...)...)
 	if rest := len(due) - len(shown); rest > 0 {
 		blocks = append(blocks, render.Context(fmt.Sprintf("and %d more; see `/cutover status`", rest)))
 	}
@@ -259,6 +300,50 @@ func (n *Notifier) reminderMessage(due []dueServer, now time.Time) bot.Message {
 		text = fmt.Sprintf("Weekly reminder: %d %s need a test launch", len(due), noun)
 	}
 	return bot.Message{Text: text, Blocks: render.Fit(blocks, "see `/cutover status`"), Metadata: reminderMetadata(now)}
+}
+
+// waveDue is the due servers of one wave; wave is nil for those in no wave.
+type waveDue struct {
+	wave *migration.Wave
+	due  []dueServer
+}
+
+// byWave groups due servers by wave, each group in the order given: the waves in order of
+// their first due server, the servers in no wave last.
+func byWave(due []dueServer) []waveDue {
+	var groups []waveDue
+	idx := map[string]int{}
+	var none []dueServer
+	for _, d := range due {
+		if d.wave == nil {
+			none = append(none, d)
+			continue
+		}
+		i, ok := idx[d.wave.ID]
+		if !ok {
+			i = len(groups)
+			idx[d.wave.ID] = i
+			groups = append(groups, waveDue{wave: d.wave})
+		}
+		groups[i].due = append(groups[i].due, d)
+	}
+	if len(none) > 0 {
+		groups = append(groups, waveDue{due: none})
+	}
+	return groups
+}
+
+// waveDate says when a wave is planned to cut over (its cutover-date tag, else CUTOVER_DATE),
+// seen from now; "" when neither is set.
+func (n *Notifier) waveDate(w migration.Wave, now time.Time) string {
+	d, ok := w.CutoverDate()
+	if !ok {
+		d, ok = n.cfg.CutoverDate, !n.cfg.CutoverDate.IsZero()
+	}
+	if !ok {
+		return ""
+	}
+	return render.PlannedCutover(d, now, n.cfg.Location)
 }
 
 // daysLeft says how far the planned cutover date is from now; "" when no date is set.

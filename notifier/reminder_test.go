@@ -200,3 +200,41 @@ func TestReminderListsFailedTest(t *testing.T) {
 		t.Errorf("first Launch test button: got %+v, want web01's", b)
 	}
 }
+
+// TestReminderByWave groups the servers due by wave, each with its planned cutover (its
+// cutover-date tag, else the configured date) and a Launch test button for the wave.
+func TestReminderByWave(t *testing.T) {
+	r := newRig(t, rigOptions{waves: true})
+	n := r.notifier(t, r.store, "a", func(c *Config) { c.CutoverDate = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC) })
+	if err := n.Remind(t.Context(), epoch); err != nil {
+		t.Fatal(err)
+	}
+	msgs := r.slack.Messages(channel)
+	if len(msgs) != 1 {
+		t.Fatalf("got %d messages, want 1", len(msgs))
+	}
+	text := msgs[0].PlainText()
+	contains(t, "reminder", text,
+		"*Wave 1* — planned cutover Mon 16 Mar 2026, in 14 days · 3 servers due",
+		"*Wave 2* — planned cutover Wed 1 Apr 2026, in 30 days · 3 servers due",
+		"• *web02* — never tested · not launchable yet")
+	if strings.Contains(text, "Not in a wave") {
+		t.Errorf("every due server is in a wave, got a group without one:\n%s", text)
+	}
+	w1, w2 := strings.Index(text, "*Wave 1*"), strings.Index(text, "*Wave 2*")
+	for _, name := range []string{"web01", "web02", "api01"} {
+		if i := strings.Index(text, "*"+name+"*"); i < w1 || (w2 > w1 && i > w2) {
+			t.Errorf("%s is not listed under Wave 1:\n%s", name, text)
+		}
+	}
+	var values []string
+	for _, b := range msgs[0].Buttons() {
+		if strings.HasPrefix(b.Value, "wave ") {
+			values = append(values, b.Value+"="+b.Text)
+		}
+	}
+	want := []string{"wave " + mgnemu.SampleWave1 + "=Launch test: Wave 1", "wave " + mgnemu.SampleWave2 + "=Launch test: Wave 2"}
+	if !slices.Equal(values, want) {
+		t.Errorf("wave buttons: got %v, want %v", values, want)
+	}
+}

@@ -60,6 +60,7 @@ type rigOptions struct {
 	// which the SDK retries.
 	attempts int
 	dsn      string // the store's database; "": an SQLite file in the test's directory
+	waves    bool   // MGN has the sample fleet's applications and waves
 }
 
 func newRig(tb testing.TB, o rigOptions) *rig {
@@ -78,7 +79,11 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	if servers == nil {
 		servers = mgnemu.SampleFleet(now())
 	}
-	r.mgn = mgnemu.New(mgnemu.Options{Now: now, Servers: servers, MaxServersInActiveJobs: o.maxActive})
+	opts := mgnemu.Options{Now: now, Servers: servers, MaxServersInActiveJobs: o.maxActive}
+	if o.waves {
+		opts.Applications, opts.Waves = mgnemu.SampleApplications(now()), mgnemu.SampleWaves(now())
+	}
+	r.mgn = mgnemu.New(opts)
 	if err := r.mgn.Start("127.0.0.1:0"); err != nil {
 		tb.Fatal(err)
 	}
@@ -188,6 +193,9 @@ func (r *rig) jobDone(t *testing.T, id string) func() bool {
 func (r *rig) thread(t testing.TB, parentTS string) (lines []string, final *slackemu.Message) {
 	t.Helper()
 	for _, m := range r.slack.Replies(channel, parentTS) {
+		if m.Metadata != nil && m.Metadata.EventType == eventJobVerified {
+			continue // the post-launch report, after the final one; see verified
+		}
 		if m.Broadcast {
 			if final != nil {
 				t.Errorf("second final reply in thread %s: %q", parentTS, m.Text)
@@ -201,6 +209,17 @@ func (r *rig) thread(t testing.TB, parentTS string) (lines []string, final *slac
 		lines = append(lines, strings.Split(m.Text, "\n")...)
 	}
 	return lines, final
+}
+
+// verified returns the post-launch reports in a thread.
+func (r *rig) verified(parentTS string) []slackemu.Message {
+	var out []slackemu.Message
+	for _, m := range r.slack.Replies(channel, parentTS) {
+		if m.Metadata != nil && m.Metadata.EventType == eventJobVerified {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // wantLines is the job's whole log as the thread should show it, one line per event.

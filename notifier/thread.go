@@ -69,6 +69,22 @@ type follow struct {
 	// (a restart, a takeover) or a post failed after Slack may have taken it. The thread is
 	// read back before anything more is posted.
 	unsure bool
+
+	// lease is the lease the thread is written under: the job's, or its group launch's.
+	lease string
+	// results is how each server's launch ended, once the job ended; kept while the
+	// post-launch actions are followed.
+	results []result
+	// wanted is, per launched server, how many active post-launch actions MGN runs on its
+	// instance (ListSourceServerActions); nil until asked.
+	wanted map[string]int
+	// endSeen is when this replica found the job ended: post-launch actions are waited for
+	// from then on, at most Config.VerifyWait.
+	endSeen time.Time
+	// verifyPosted is set once the post-launch report is posted.
+	verifyPosted bool
+	// seq and of number a group launch's job: job seq of of.
+	seq, of int
 }
 
 // serverLog is what the log said about one server.
@@ -76,10 +92,11 @@ type serverLog struct {
 	conversion []string // conversion server IDs, in the order seen
 	target     string   // target instance from LAUNCH_START
 	failures   []string // failure events in words, with their raw errors
+	phase      string   // where its launch stands, in a word or two ("converting")
 }
 
 func newFollow(j migration.Launch) *follow {
-	f := &follow{job: j, posted: j.Posted, servers: map[string]*serverLog{}, parentStored: j.ParentTS != ""}
+	f := &follow{job: j, posted: j.Posted, servers: map[string]*serverLog{}, parentStored: j.ParentTS != "", lease: leaseName(j.JobID)}
 	c, err := migration.ParseCursor(j.Cursor)
 	if err != nil || c.Seen > j.Posted {
 		c = migration.Cursor{}
@@ -114,6 +131,18 @@ func (f *follow) absorb(e migration.Event, name string) {
 	if e.Kind.Failure() {
 		s.failures = append(s.failures, e.Describe(name))
 	}
+	if p := phases[e.Kind]; p != "" && (len(s.failures) == 0 || e.Kind.Failure()) {
+		s.phase = p
+	}
+}
+
+// phases says where a server's launch stands after each of its log events.
+var phases = map[migration.EventKind]string{
+	migration.EventCleanupStart: "cleaning up", migration.EventCleanupEnd: "cleaned up",
+	migration.EventSnapshotStart: "snapshot", migration.EventSnapshotEnd: "snapshot taken", migration.EventUsingPreviousSnapshot: "snapshot taken",
+	migration.EventConversionStart: "converting", migration.EventConversionEnd: "converted", migration.EventLaunchStart: "launching",
+	migration.EventCleanupFail: "failed", migration.EventSnapshotFail: "failed", migration.EventConversionFail: "failed",
+	migration.EventLaunchFailed: "failed", migration.EventServerSkipped: "skipped",
 }
 
 // storedCursor is the cursor to store with posted.
@@ -231,6 +260,10 @@ func (n *Notifier) PollOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("poll jobs: %w", err)
 	}
+	groups, err := n.store.ActiveGroupLaunches(ctx)
+	if err != nil {
+		return fmt.Errorf("poll group launches: %w", err)
+	}
 	active := make(map[string]bool, len(jobs))
 	var (
 		g    errgroup.Group
@@ -238,7 +271,20 @@ func (n *Notifier) PollOnce(ctx context.Context) error {
 		errs []error
 	)
 	g.SetLimit(maxParallelJobs)
+	for _, gl := range groups {
+		g.Go(func() error {
+			if err := n.pollGroup(ctx, gl); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("group launch %s: %w", gl.ID, err))
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
 	for _, sj := range jobs {
+		if sj.GroupID != "" {
+			continue // written by its group launch's pass
+		}
 		active[sj.JobID] = true
 		g.Go(func() error {
 			if err := n.pollJob(ctx, sj); err != nil {
@@ -336,6 +382,11 @@ func (n *Notifier) advance(ctx context.Context, f *follow) error {
 	names, err := n.serverNames(ctx, f.job.ServerIDs)
 	if err != nil {
 		return err
+	}
+	if f.finalPosted {
+		// The launch is reported; what is left is its post-launch actions: one DescribeJobs
+		// a pass, no log read.
+		return n.finishJob(ctx, f, names)
 	}
 
 	wasCompleted := f.completed
@@ -449,6 +500,10 @@ func (n *Notifier) reconcile(ctx context.Context, f *follow) error {
 		n.logger.InfoContext(ctx, "final report found in the thread", "job_id", id)
 		f.finalPosted = true
 	}
+	if shown.verified && !f.verifyPosted {
+		n.logger.InfoContext(ctx, "post-launch report found in the thread", "job_id", id)
+		f.verifyPosted = true
+	}
 	f.unsure = false
 	return nil
 }
@@ -493,7 +548,7 @@ func (n *Notifier) postEvents(ctx context.Context, f *follow, names map[string]s
 		// longer than the lease lasts may also be posted by a replica taking over; a
 		// deadline on the post would not help, since a post cut off in flight may have
 		// reached Slack and would be posted again by this replica.
-		ok, err := n.store.AcquireLease(ctx, leaseName(f.job.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+		ok, err := n.store.AcquireLease(ctx, f.lease, n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -577,6 +632,9 @@ func (n *Notifier) postParent(ctx context.Context, f *follow) error {
 // refreshParent edits the parent when the phase changed, at most every two poll intervals:
 // chat.update allows about 50 edits a minute for the whole workspace.
 func (n *Notifier) refreshParent(ctx context.Context, f *follow, names map[string]string) {
+	if f.job.GroupID != "" {
+		return // the group's parent is drawn by its group (refreshGroupParent)
+	}
 	now := n.cfg.Now()
 	if f.phase == f.parentPhase || now.Sub(f.parentAt) < 2*n.cfg.PollInterval {
 		return
@@ -643,10 +701,16 @@ type result struct {
 	instances map[string]migration.Instance
 	conv      []string
 	replic    string
+	// actions is what MGN reports of the post-launch actions on the instance (nil: nothing
+	// yet); wanted is how many active ones the server runs (see wantedActions).
+	actions *migration.PostLaunch
+	wanted  int
 }
 
 func (r result) short() string {
 	switch {
+	case r.verdict() == verdictUnverified:
+		return fmt.Sprintf("*%s*: ⚠️ launched `%s`, not verified: %s", bot.Escape(r.name), bot.Escape(r.target), bot.Escape(r.actions.Summary()))
 	case r.ok:
 		return fmt.Sprintf("*%s*: ✅ launched `%s`", bot.Escape(r.name), bot.Escape(r.target))
 	case len(r.failures) > 0:
@@ -701,20 +765,97 @@ func outcomeText(results []result) string {
 	return fmt.Sprintf("%d of %d launched", ok, len(results))
 }
 
-// outcome is the short outcome stored with the job.
+// outcome is the short outcome stored with the job: "launched", "1 of 2 launched", and how
+// many launched servers are not verified, if any.
 func outcome(results []result) string {
-	return strings.ToLower(outcomeText(results))
+	s := strings.ToLower(outcomeText(results))
+	unverified := 0
+	for _, r := range results {
+		if r.verdict() == verdictUnverified {
+			unverified++
+		}
+	}
+	if unverified > 0 {
+		s += fmt.Sprintf(", %d not verified", unverified)
+	}
+	return s
 }
 
-// finish posts the final reply of an ended job, updates the parent with the outcome and
-// marks the job done. gone means MGN no longer knows the job.
+// finishJob reads the job of a follow whose final report is out, and finishes it.
+func (n *Notifier) finishJob(ctx context.Context, f *follow, names map[string]string) error {
+	job, err := n.aws.Job(ctx, f.job.JobID)
+	switch {
+	case errors.Is(err, migration.ErrNotFound):
+		return n.finish(ctx, f, migration.Job{ID: f.job.JobID}, names, true)
+	case err != nil:
+		return err
+	}
+	return n.finish(ctx, f, job, names, false)
+}
+
+// finish reports an ended job: once, the final reply with every server's outcome, instance
+// and IPs (for a batch of a group launch, a short reply: the group's thread ends with the
+// report of all its servers), and the parent updated; then, when launched servers run
+// post-launch actions, once they all ended (or Config.VerifyWait passed), the report of their
+// outcome. The job is done after that. gone means MGN no longer knows the job.
 func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, names map[string]string, gone bool) error {
+	id := f.job.JobID
+	if f.results == nil {
+		results, err := n.jobResults(ctx, f, job, names, gone)
+		if err != nil {
+			return err
+		}
+		f.results = results
+		f.endSeen = n.cfg.Now()
+		n.logger.InfoContext(ctx, "job ended", "job_id", id, "outcome", outcome(results), "posted", f.posted)
+	}
+	setActions(f.results, job)
+	channel := n.channelOf(f.job)
+	if !f.finalPosted {
+		if f.job.GroupID == "" {
+			if err := n.poster.Update(ctx, channel, f.job.ParentTS, n.parentMessage(f, names, f.results)); err != nil {
+				n.logger.WarnContext(ctx, "job parent not updated", "job_id", id, "err", err)
+			}
+		}
+		// After a crash between this post and FinishJob, reconcile finds the report in the
+		// thread.
+		m := n.finalMessage(f, f.results)
+		if f.job.GroupID != "" {
+			m = n.batchMessage(f, f.results)
+		}
+		if _, err := n.poster.Post(ctx, channel, m); err != nil {
+			f.unsure = true
+			return fmt.Errorf("post job outcome: %w", err)
+		}
+		f.finalPosted = true
+	}
+	done, err := n.verify(ctx, f, gone)
+	if err != nil || !done {
+		return err
+	}
+	if err := n.store.FinishJob(ctx, id, outcome(f.results)); err != nil {
+		return err
+	}
+	n.logger.InfoContext(ctx, "job done", "job_id", id, "outcome", outcome(f.results))
+	if f.job.GroupID != "" {
+		return nil // the group launch holds the lease and the follow
+	}
+	n.forget(id)
+	if err := n.store.ReleaseLease(ctx, f.lease, n.cfg.Holder); err != nil {
+		n.logger.WarnContext(ctx, "job lease not released", "job_id", id, "err", err)
+	}
+	return nil
+}
+
+// jobResults is how each server of an ended job fared: its launch status and the log's
+// failures, its target instance with the IPs, and the MGN-managed servers seen for it.
+func (n *Notifier) jobResults(ctx context.Context, f *follow, job migration.Job, names map[string]string, gone bool) ([]result, error) {
 	id := f.job.JobID
 	if !f.full && !gone {
 		// This replica resumed the thread midway: read the whole log once for the summary.
 		events, _, err := n.aws.JobLog(ctx, id, migration.Cursor{})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		f.servers = map[string]*serverLog{}
 		for _, e := range events {
@@ -724,11 +865,11 @@ func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, nam
 	}
 	servers, err := n.aws.Servers(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n.learnNames(servers)
 	if names, err = n.serverNames(ctx, f.job.ServerIDs); err != nil {
-		return err
+		return nil, err
 	}
 	replicator := map[string]string{}
 	for _, s := range servers {
@@ -773,7 +914,7 @@ func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, nam
 	if len(lookup) > 0 {
 		got, err := n.aws.Instances(ctx, lookup)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, in := range got {
 			instances[in.ID] = in
@@ -782,29 +923,7 @@ func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, nam
 	for i := range results {
 		results[i].instances = instances
 	}
-
-	channel := n.channelOf(f.job)
-	if err := n.poster.Update(ctx, channel, f.job.ParentTS, n.parentMessage(f, names, results)); err != nil {
-		n.logger.WarnContext(ctx, "job parent not updated", "job_id", id, "err", err)
-	}
-	// After a crash between this post and FinishJob, reconcile finds the report in the
-	// thread.
-	if !f.finalPosted {
-		if _, err := n.poster.Post(ctx, channel, n.finalMessage(f, results)); err != nil {
-			f.unsure = true
-			return fmt.Errorf("post job outcome: %w", err)
-		}
-		f.finalPosted = true
-	}
-	if err := n.store.FinishJob(ctx, id, outcome(results)); err != nil {
-		return err
-	}
-	n.forget(id)
-	if err := n.store.ReleaseLease(ctx, leaseName(id), n.cfg.Holder); err != nil {
-		n.logger.WarnContext(ctx, "job lease not released", "job_id", id, "err", err)
-	}
-	n.logger.InfoContext(ctx, "job ended", "job_id", id, "outcome", outcome(results), "posted", f.posted)
-	return nil
+	return results, nil
 }
 
 // finalMessage is the last reply of a thread, broadcast to the channel: the outcome per
@@ -829,17 +948,7 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 	switch {
 	case len(okIDs) == 0:
 	case j.Kind == migration.ModeTest:
-		chunks := slices.Collect(slices.Chunk(okIDs, maxIDsPerValue))
-		for i, c := range chunks {
-			suffix := ""
-			if len(chunks) > 1 {
-				suffix = fmt.Sprintf(" (%d/%d)", i+1, len(chunks))
-			}
-			value := strings.Join(c, ",")
-			buttons = append(buttons,
-				render.Button(render.ActionMarkReady, "Mark ready for cutover"+suffix, value, slack.StylePrimary),
-				render.Button(render.ActionRevertTest, "Revert to ready for testing"+suffix, value, ""))
-		}
+		buttons = testNextSteps(okIDs)
 	case j.Kind == migration.ModeCutover:
 		blocks = append(blocks, render.Context("Finalizing is for approvers and cannot be undone: enable termination protection on the cutover instances first."))
 		for _, r := range results {
@@ -857,6 +966,24 @@ func (n *Notifier) finalMessage(f *follow, results []result) bot.Message {
 	blocks = append(blocks, actions("job-"+j.JobID, buttons...)...)
 	return bot.Message{Text: head + " — " + by, Blocks: render.Fit(blocks, "see the thread and /cutover status"), ThreadTS: j.ParentTS,
 		Broadcast: true, Metadata: finalMetadata(j.JobID)}
+}
+
+// testNextSteps are the console's next steps after a test, for the servers ids: Mark ready for
+// cutover and Revert to ready for testing, a pair for each maxIDsPerValue servers.
+func testNextSteps(ids []string) []slack.BlockElement {
+	var buttons []slack.BlockElement
+	chunks := slices.Collect(slices.Chunk(ids, maxIDsPerValue))
+	for i, c := range chunks {
+		suffix := ""
+		if len(chunks) > 1 {
+			suffix = fmt.Sprintf(" (%d/%d)", i+1, len(chunks))
+		}
+		value := strings.Join(c, ",")
+		buttons = append(buttons,
+			render.Button(render.ActionMarkReady, "Mark ready for cutover"+suffix, value, slack.StylePrimary),
+			render.Button(render.ActionRevertTest, "Revert to ready for testing"+suffix, value, ""))
+	}
+	return buttons
 }
 
 func nameMap(results []result) map[string]string {

@@ -319,7 +319,7 @@ func TestExternalLaunchGetsThread(t *testing.T) {
 		t.Errorf("after another watch: got %d parents, want 2", got)
 	}
 	r.drive(t, step, func() bool { return r.jobDone(t, external.ID)() && r.jobDone(t, ours.ID)() }, n)
-	r.checkThread(t, external.ID, parents[0].TS)
+	extFinal := r.checkThread(t, external.ID, parents[0].TS)
 	final := r.checkThread(t, ours.ID, parents[1].TS)
 	// Follow told the notifier who asked: the parent was edited, and the final report says so.
 	parents = r.parents()
@@ -328,8 +328,7 @@ func TestExternalLaunchGetsThread(t *testing.T) {
 		t.Errorf("our parent at the end: %q, want no tag wording once the requester is known", parents[1].PlainText())
 	}
 	contains(t, "our final report", final.Text, "requested by <@U7>")
-	contains(t, "external final report", r.slack.Replies(channel, parents[0].TS)[len(r.slack.Replies(channel, parents[0].TS))-1].Text,
-		"started outside cutoverbot (console or API)")
+	contains(t, "external final report", extFinal.Text, "started outside cutoverbot (console or API)")
 }
 
 // TestTaggedLaunchShownAsTag starts a job outside the bot with a requester tag full of

@@ -195,6 +195,12 @@ func (n *Notifier) discoverJobs(ctx context.Context) error {
 		if j.Type != "LAUNCH" || n.isKnown(j.ID) {
 			continue
 		}
+		if mine, err := n.batchJob(ctx, j); err != nil || mine {
+			if err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		_, err := n.store.Job(ctx, j.ID)
 		switch {
 		case err == nil:
@@ -239,6 +245,30 @@ func (n *Notifier) discoverJobs(ctx context.Context) error {
 		n.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// batchJob reports whether j is the job of a batch of a group launch, whose thread follows
+// it: its batch tag names a batch in the store that started j, or is starting (the job is not
+// recorded yet, and is looked at again on the next pass). A tag naming no stored batch, or
+// another job, gets no special treatment: anyone can tag a job.
+func (n *Notifier) batchJob(ctx context.Context, j migration.Job) (bool, error) {
+	key := j.Tags[migration.TagBatch]
+	if key == "" {
+		return false, nil
+	}
+	b, err := n.store.Batch(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case b.JobID == j.ID:
+		n.mu.Lock()
+		n.known[j.ID] = j.Created
+		n.mu.Unlock()
+		return true, nil
+	}
+	return b.State == migration.BatchStarting || b.State == migration.BatchQueued, nil
 }
 
 func (n *Notifier) isKnown(jobID string) bool {

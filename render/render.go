@@ -20,8 +20,8 @@ const (
 	ActionMarkReady     = "mark_ready"      // value: comma-separated source server IDs
 	ActionRevertTest    = "revert_test"     // value: comma-separated source server IDs
 	ActionFinalize      = "finalize"        // value: source server ID; approvers only
-	ActionLaunchTest    = "launch_test"     // value: source server ID; operators only
-	ActionStatusPage    = "status_page"     // value: page number, from 1
+	ActionLaunchTest    = "launch_test"     // value: source server ID, or "wave wave-…" / "app app-…"; operators only
+	ActionStatusPage    = "status_page"     // value: page number, from 1, then " wave wave-…" or " app app-…" for a wave's or application's status
 	ActionJobThreadLink = "job_thread_link" // URL button; its click needs no answer
 )
 

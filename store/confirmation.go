@@ -45,14 +45,17 @@ func (s ConfirmationState) InProgress() bool { return s == Confirmed || s == Cal
 // Confirmation is a cutover or finalize request: it waits for approvers' clicks, then its
 // action is carried out once.
 type Confirmation struct {
-	ID          string // random token, carried in the button value
-	Action      string // "cutover" or "finalize"
-	ServerIDs   []string
-	RequestedBy string // Slack user ID
-	Channel     string // "" until the message is posted
-	MessageTS   string // "" until the message is posted
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	ID        string // random token, carried in the button value
+	Action    string // "cutover" or "finalize"
+	ServerIDs []string
+	// GroupKind, GroupID and GroupName name the wave ("wave") or application ("app") the
+	// request is for; all "" for servers named one by one.
+	GroupKind, GroupID, GroupName string
+	RequestedBy                   string // Slack user ID
+	Channel                       string // "" until the message is posted
+	MessageTS                     string // "" until the message is posted
+	CreatedAt                     time.Time
+	ExpiresAt                     time.Time
 	// Title and Body are what the card showed when it was requested: a plain-text title and
 	// mrkdwn sections (the servers and their pre-flight checks), kept so that the card can be
 	// drawn again in any state without asking AWS.
@@ -109,7 +112,7 @@ type Outcome struct {
 
 const confirmationColumns = `id, action, requested_by, channel, message_ts, created_at, expires_at,
 	state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
-	owner, lease_until, fence, version, card_version, updated_at, recheck_until`
+	owner, lease_until, fence, version, card_version, updated_at, recheck_until, target_kind, target_id, target_name`
 
 const (
 	confirmationServersQuery = `SELECT confirmation_id, server_id FROM confirmation_servers
@@ -127,7 +130,7 @@ func scanConfirmation(row scanner) (Confirmation, error) {
 	)
 	err := row.Scan(&c.ID, &c.Action, &c.RequestedBy, &c.Channel, &c.MessageTS, &created, &expires,
 		&state, &c.DecidedBy, &decided, &c.JobID, &c.Error, &c.Detail, &c.Title, &body, &c.ApprovalsNeeded,
-		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt, &recheck)
+		&c.Owner, &lease, &c.Fence, &c.Version, &c.CardVersion, &updatedAt, &recheck, &c.GroupKind, &c.GroupID, &c.GroupName)
 	c.CreatedAt, c.ExpiresAt, c.DecidedAt = fromMicros(created), fromMicros(expires), fromNullMicros(decided)
 	c.LeaseUntil, c.UpdatedAt = fromNullMicros(sql.NullInt64{Int64: lease, Valid: lease != 0}), fromMicros(updatedAt)
 	c.RecheckUntil = fromNullMicros(sql.NullInt64{Int64: recheck, Valid: recheck != 0})
@@ -174,10 +177,11 @@ func (s *Store) CreateConfirmation(ctx context.Context, c Confirmation) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO confirmations (id, action, requested_by, channel, message_ts,
 			created_at, expires_at, state, decided_by, decided_at, job_id, error, detail, title, body, approvals_needed,
-			version, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $6)`,
+			version, updated_at, target_kind, target_id, target_name)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $6, $17, $18, $19)`,
 			c.ID, c.Action, c.RequestedBy, c.Channel, c.MessageTS, micros(c.CreatedAt), micros(c.ExpiresAt),
-			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Title, body, c.Needed()); err != nil {
+			string(c.State), c.DecidedBy, nullMicros(c.DecidedAt), c.JobID, c.Error, c.Detail, c.Title, body, c.Needed(),
+			c.GroupKind, c.GroupID, c.GroupName); err != nil {
 			return err
 		}
 		if err := insertServers(ctx, tx, "confirmation_servers", "confirmation_id, pos, server_id", c.ID, c.ServerIDs); err != nil {
@@ -489,15 +493,25 @@ func (s *Store) CompleteConfirmation(ctx context.Context, id string, o Outcome, 
 // fenced turns a fenced UPDATE that matched no row into the reason: ErrNotFound,
 // ErrAlreadyDecided (not in progress) or ErrLeaseLost.
 func (s *Store) fenced(ctx context.Context, id string, res sql.Result, err error) error {
+	return whyUnmatched(res, err, func() (bool, error) {
+		c, err := s.confirmation(ctx, id)
+		return c.State.InProgress(), err
+	})
+}
+
+// whyUnmatched turns a fenced UPDATE that matched no row into the reason: ErrNotFound (the
+// row is gone), ErrAlreadyDecided (inProgress, which reads the row again, says its work is
+// not in progress any more) or ErrLeaseLost.
+func whyUnmatched(res sql.Result, err error, inProgress func() (bool, error)) error {
 	err = affectedOne(res, err)
 	if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	c, err := s.confirmation(ctx, id)
+	busy, err := inProgress()
 	switch {
 	case err != nil:
 		return err
-	case !c.State.InProgress():
+	case !busy:
 		return ErrAlreadyDecided
 	}
 	return ErrLeaseLost

@@ -11,7 +11,7 @@ import (
 )
 
 const jobColumns = `job_id, kind, channel, parent_ts, started_by, started_at, log_cursor, posted, done, outcome, updated_at,
-	requested_by, approved_by, tagged_by`
+	requested_by, approved_by, tagged_by, group_id`
 
 const jobServersQuery = `SELECT job_id, server_id FROM job_servers WHERE job_id IN (%s) ORDER BY job_id, pos`
 
@@ -22,7 +22,7 @@ func scanJob(row scanner) (migration.Launch, error) {
 		approvers        string
 	)
 	err := row.Scan(&j.JobID, &j.Kind, &j.Channel, &j.ParentTS, &j.StartedBy, &started, &j.Cursor, &j.Posted,
-		&j.Done, &j.Outcome, &updated, &j.RequestedBy, &approvers, &j.TaggedBy)
+		&j.Done, &j.Outcome, &updated, &j.RequestedBy, &approvers, &j.TaggedBy, &j.GroupID)
 	j.StartedAt, j.UpdatedAt = fromMicros(started), fromMicros(updated)
 	j.ApprovedBy = splitUsers(approvers)
 	return j, err
@@ -50,10 +50,10 @@ func (s *Store) FollowJob(ctx context.Context, j migration.Launch) (created bool
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (job_id) DO NOTHING`,
 			j.JobID, j.Kind, j.Channel, j.ParentTS, j.StartedBy, micros(j.StartedAt), j.Cursor, j.Posted,
-			j.Done, j.Outcome, micros(j.UpdatedAt), j.RequestedBy, joinUsers(j.ApprovedBy), j.TaggedBy)
+			j.Done, j.Outcome, micros(j.UpdatedAt), j.RequestedBy, joinUsers(j.ApprovedBy), j.TaggedBy, j.GroupID)
 		if err != nil {
 			return err
 		}
@@ -87,6 +87,15 @@ func (s *Store) ActiveJobs(ctx context.Context) ([]migration.Launch, error) {
 	js, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE NOT done ORDER BY started_at, job_id`)
 	if err != nil {
 		return nil, fmt.Errorf("active jobs: %w", err)
+	}
+	return js, nil
+}
+
+// GroupJobs returns the jobs of the group launch groupID, oldest first.
+func (s *Store) GroupJobs(ctx context.Context, groupID string) ([]migration.Launch, error) {
+	js, err := s.queryJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE group_id = $1 ORDER BY started_at, job_id`, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("jobs of %s: %w", groupID, err)
 	}
 	return js, nil
 }

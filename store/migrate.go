@@ -152,6 +152,53 @@ var migrations = []schemaChange{
 		`CREATE INDEX pending_servers_confirmation ON pending_servers (confirmation_id)`,
 		`ALTER TABLE confirmations ADD COLUMN recheck_until BIGINT NOT NULL DEFAULT 0`,
 	}},
+	// A launch of a wave or an application: its servers split into batches of at most 200,
+	// each one MGN job, started as MGN has capacity, and followed in one thread.
+	{6, "group launches and their batches; a job's group; a confirmation's wave or application", []string{
+		`CREATE TABLE group_launches (
+			id           TEXT PRIMARY KEY,
+			mode         TEXT NOT NULL,
+			target_kind  TEXT NOT NULL,
+			target_id    TEXT NOT NULL,
+			target_name  TEXT NOT NULL,
+			requested_by TEXT NOT NULL DEFAULT '',
+			approved_by  TEXT NOT NULL DEFAULT '',
+			server_ids   TEXT NOT NULL,
+			left_out     TEXT NOT NULL DEFAULT '',
+			channel      TEXT NOT NULL DEFAULT '',
+			parent_ts    TEXT NOT NULL DEFAULT '',
+			created_at   BIGINT NOT NULL,
+			done         BOOLEAN NOT NULL DEFAULT FALSE,
+			outcome      TEXT NOT NULL DEFAULT '',
+			updated_at   BIGINT NOT NULL
+		)`,
+		`CREATE INDEX group_launches_done ON group_launches (done, created_at)`,
+		`CREATE TABLE launch_batches (
+			batch_key   TEXT PRIMARY KEY,
+			group_id    TEXT NOT NULL REFERENCES group_launches (id) ON DELETE CASCADE,
+			seq         INTEGER NOT NULL,
+			created_at  BIGINT NOT NULL,
+			server_ids  TEXT NOT NULL,
+			left_out    TEXT NOT NULL DEFAULT '',
+			state       TEXT NOT NULL,
+			job_id      TEXT NOT NULL DEFAULT '',
+			error       TEXT NOT NULL DEFAULT '',
+			next_try    BIGINT NOT NULL DEFAULT 0,
+			busy        INTEGER NOT NULL DEFAULT -1,
+			owner       TEXT NOT NULL DEFAULT '',
+			lease_until BIGINT NOT NULL DEFAULT 0,
+			fence       BIGINT NOT NULL DEFAULT 0,
+			taken_over  BOOLEAN NOT NULL DEFAULT FALSE,
+			updated_at  BIGINT NOT NULL,
+			UNIQUE (group_id, seq)
+		)`,
+		`CREATE INDEX launch_batches_state ON launch_batches (state, created_at)`,
+		`ALTER TABLE jobs ADD COLUMN group_id TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX jobs_group ON jobs (group_id)`,
+		`ALTER TABLE confirmations ADD COLUMN target_kind TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE confirmations ADD COLUMN target_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE confirmations ADD COLUMN target_name TEXT NOT NULL DEFAULT ''`,
+	}},
 }
 
 // migrate applies the migrations the database lacks and returns how many

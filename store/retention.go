@@ -23,11 +23,15 @@ type PruneOptions struct {
 // Pruned counts the rows one Prune deleted, by kind; server lists are not counted.
 type Pruned struct {
 	Audit, OnceKeys, Jobs, Confirmations, Reminders int64
+	// GroupLaunches counts finished launches of waves and applications (their batches go
+	// with them).
+	GroupLaunches int64
 }
 
 // Prune deletes what is older than before: audit entries (by their time), once-keys (by when
 // they were recorded), finished jobs (by their start), confirmations in a final state (by
-// their creation), each with its server list, and posted reminders (by their firing). Running jobs, confirmations that are not final,
+// their creation), each with its server list, posted reminders (by their firing) and finished
+// launches of waves and applications with their batches (by their creation). Running jobs, confirmations that are not final,
 // server states (the baseline of replication notices) and leases are kept.
 //
 // It deletes in statements of at most o.Batch rows with o.Pause between them, so that it never
@@ -69,8 +73,12 @@ func (s *Store) Prune(ctx context.Context, before time.Time, o PruneOptions) (Pr
 		append([]any{cutoff}, finalStates...)...); err != nil {
 		return p, err
 	}
-	p.Reminders, err = s.pruneBatches(ctx, o, "posted reminders", `DELETE FROM reminders WHERE firing IN (
-		SELECT firing FROM reminders WHERE done AND firing < $1 ORDER BY firing LIMIT $2)`, cutoff)
+	if p.Reminders, err = s.pruneBatches(ctx, o, "posted reminders", `DELETE FROM reminders WHERE firing IN (
+		SELECT firing FROM reminders WHERE done AND firing < $1 ORDER BY firing LIMIT $2)`, cutoff); err != nil {
+		return p, err
+	}
+	p.GroupLaunches, err = s.pruneBatches(ctx, o, "finished group launches", `DELETE FROM group_launches WHERE id IN (
+		SELECT id FROM group_launches WHERE done AND created_at < $1 ORDER BY created_at LIMIT $2)`, cutoff)
 	return p, err
 }
 

@@ -2,8 +2,9 @@
 // approver's click, MGN launch jobs whose progress is followed in a Slack
 // thread (with who requested and approved them), leases that decide which
 // replica does a piece of singleton work, one-shot markers, the weekly
-// reminder's firings (claimed, then done), the last replication state seen
-// per source server, and an audit log.
+// reminder's firings (claimed, then done), the launches of waves and
+// applications with their batches (queued until MGN has room, then started
+// once), the last replication state seen per source server, and an audit log.
 //
 // One concrete [Store] runs over database/sql with two backends chosen by the
 // DSN given to [Open] (see [ParseDSN]): SQLite (pure Go, the default, for a single replica) and

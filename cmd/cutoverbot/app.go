@@ -124,6 +124,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		LagLimit:     cfg.LagThreshold,
 		Holder:       a.holder,
 		LeaseTTL:     cfg.LeaseTTL,
+		// Queued batches of wave launches are tried about as often as jobs are polled.
+		BatchInterval: 2 * cfg.PollInterval,
 	})
 	a.bot = bot.New(logger, api, a.handlers, bot.Config{CommandTimeout: cfg.CommandTimeout})
 	return a, nil
@@ -208,7 +210,7 @@ func (a *app) prune(ctx context.Context, now time.Time) error {
 	p, err := a.store.Prune(ctx, before, store.PruneOptions{})
 	if p != (store.Pruned{}) {
 		a.logger.InfoContext(ctx, "pruned old rows", "before", before, "audit", p.Audit, "once_keys", p.OnceKeys,
-			"jobs", p.Jobs, "confirmations", p.Confirmations, "reminders", p.Reminders)
+			"jobs", p.Jobs, "confirmations", p.Confirmations, "reminders", p.Reminders, "group_launches", p.GroupLaunches)
 	}
 	return err
 }

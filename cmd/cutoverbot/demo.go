@@ -21,8 +21,9 @@ import (
 const demoUsage = `Usage: cutoverbot demo [flags]
 
 Runs cutoverbot against its built-in MGN + EC2 and Slack emulators with a sample fleet, plays
-the workflow (fleet status; a refused launch of a server still syncing; a test launch followed to
-its IPs; a cutover requested by an operator, refused to someone not allowed, confirmed by an
+the workflow (fleet status with its waves; a refused launch of a server still syncing; a test
+launch of a wave, a server still syncing left out and the others followed in one thread to their
+IPs and the results of their post-launch actions; a cutover requested by an operator, refused to someone not allowed, confirmed by an
 approver and followed to its IPs; the weekly reminder) and prints the channel as a person would
 read it. It needs no Slack workspace and no AWS account, and exits 0 when the workflow worked.
 
@@ -121,8 +122,9 @@ func (d *demo) play(ctx context.Context) error {
 	if err := d.command(ctx, sandboxOperator, "launch web02 test"); err != nil {
 		return err
 	}
-	d.say("3. Ann launches this week's test of web01; the team follows it in a thread.")
-	if err := d.command(ctx, sandboxOperator, "launch web01 test"); err != nil {
+	d.say(`3. Ann launches this week's test of wave "Wave 1": web02, still syncing, is left out; web01 and api01 launch,
+   followed in one thread to their IPs and web01's post-launch actions (a smoke test and the CloudWatch agent).`)
+	if err := d.command(ctx, sandboxOperator, `launch wave "Wave 1" test`); err != nil {
 		return err
 	}
 	if err := d.waitJobEnd(ctx, 1); err != nil {

@@ -46,15 +46,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// newE2E starts the emulators on loopback, with MGN's jobs on a manual clock set to start; they
-// stop when the test ends. The test starts the bot itself.
-func newE2E(t testing.TB, start time.Time) *e2e { return newE2EFleet(t, start, 0) }
-
 // newE2EFleet is newE2E with that many generated servers besides the sample fleet.
 func newE2EFleet(t testing.TB, start time.Time, servers int) *e2e {
+	return newE2E(t, start, func(o *sandboxOptions) { o.Servers = servers })
+}
+
+// newE2E starts the emulators on loopback, with MGN's jobs on a manual clock set to start; they
+// stop when the test ends. The test starts the bot itself. opts change the sandbox.
+func newE2E(t testing.TB, start time.Time, opts ...func(*sandboxOptions)) *e2e {
 	t.Helper()
 	clock := mgnemu.NewManualClock(start)
-	sb, err := startSandbox(sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now, Servers: servers})
+	o := sandboxOptions{MGNAddr: "127.0.0.1:0", SlackAddr: "127.0.0.1:0", PostInterval: -1, Now: clock.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sb, err := startSandbox(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +95,11 @@ func startBot(t testing.TB, extra map[string]string) *e2e {
 // e2eStart is when the end-to-end tests' MGN clock starts.
 var e2eStart = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
+// startBotAt is startBot with MGN's clock set to start.
+func startBotAt(t testing.TB, start time.Time, extra map[string]string) *e2e {
+	return startBotOn(t, newE2E(t, start), extra)
+}
+
 // startBotOn starts `cutoverbot run` against e's emulators, as startBot does.
 func startBotOn(t testing.TB, e *e2e, extra map[string]string) *e2e {
 	t.Helper()
@@ -116,7 +127,14 @@ func startBotOn(t testing.TB, e *e2e, extra map[string]string) *e2e {
 
 func (e *e2e) wait(cond func(*slackemu.Server) bool, what string) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.t.Context(), 20*time.Second)
+	e.waitWithin(20*time.Second, cond, what)
+}
+
+// waitWithin is wait with a bound of its own, for what takes Slack's pace: a long thread is
+// posted at one message a second.
+func (e *e2e) waitWithin(d time.Duration, cond func(*slackemu.Server) bool, what string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), d)
 	defer cancel()
 	if err := e.sb.slack.WaitFor(ctx, cond); err != nil {
 		e.t.Fatalf("timed out waiting for %s", what)

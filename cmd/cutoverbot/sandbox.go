@@ -37,6 +37,12 @@ type sandboxOptions struct {
 	Now                func() time.Time // MGN's clock; nil: time.Now
 	BotToken, AppToken string           // the Slack tokens the emulator accepts; "": its defaults
 	Logger             *slog.Logger
+
+	// Waves are extra generated waves with their applications and servers (mgnemu.GenerateWave).
+	Waves []mgnemu.GeneratedWave
+	// MaxActiveServers is MGN's quota of servers across active jobs; 0: MGN's 200 (or
+	// MaxActiveJobs, when that is higher).
+	MaxActiveServers int
 }
 
 func startSandbox(o sandboxOptions) (*sandbox, error) {
@@ -51,13 +57,17 @@ func startSandbox(o sandboxOptions) (*sandbox, error) {
 	for i := range o.CutoverReady {
 		s := mgnemu.SampleFleet(now)[2] // db01: ready for cutover, tested two days ago
 		name := fmt.Sprintf("cut%03d", i+1)
-		s.SourceServerID, s.Tags = mgnemu.StableID("s-", name), map[string]string{"Name": name}
+		s.SourceServerID, s.Tags, s.ApplicationID = mgnemu.StableID("s-", name), map[string]string{"Name": name}, ""
 		s.SourceProperties.IdentificationHints.Hostname = name
 		s.SourceProperties.IdentificationHints.FQDN = name + ".corp.example.com"
 		fleet = append(fleet, s)
 	}
-	m := mgnemu.New(mgnemu.Options{Now: o.Now, Servers: fleet, Pace: o.Pace, Region: sandboxRegion, Logger: o.Logger,
-		MaxActiveJobs: o.MaxActiveJobs, MaxServersInActiveJobs: max(o.MaxActiveJobs, 200)})
+	apps, waves := mgnemu.SampleApplications(now), mgnemu.SampleWaves(now)
+	for _, w := range o.Waves {
+		fleet, apps, waves = append(fleet, w.Servers...), append(apps, w.Applications...), append(waves, w.Wave)
+	}
+	m := mgnemu.New(mgnemu.Options{Now: o.Now, Servers: fleet, Applications: apps, Waves: waves, Pace: o.Pace, Region: sandboxRegion,
+		Logger: o.Logger, MaxActiveJobs: o.MaxActiveJobs, MaxServersInActiveJobs: max(o.MaxActiveJobs, o.MaxActiveServers, 200)})
 	if err := m.Start(o.MGNAddr); err != nil {
 		return nil, fmt.Errorf("start MGN emulator: %w", err)
 	}
