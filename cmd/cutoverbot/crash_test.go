@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -475,6 +476,12 @@ func TestCrashDuringStartCutover(t *testing.T) {
 	if hasButton(launched, render.ActionConfirm) || !strings.Contains(launched.PlainText(), job.JobID) {
 		t.Errorf("card after the takeover: %q with buttons %v, want the job %s and no buttons", launched.PlainText(), launched.Buttons(), job.JobID)
 	}
+	// Bob is told of the takeover's outcome (an update he may get before or after what follows).
+	e.wait(func(s *slackemu.Server) bool {
+		return slices.ContainsFunc(s.Ephemerals(sandboxApprover), func(m slackemu.Message) bool {
+			return strings.Contains(m.PlainText(), "Update on the cutover you confirmed") && strings.Contains(m.PlainText(), job.JobID)
+		})
+	}, "bob to hear of the takeover's outcome")
 	bob := len(e.sb.slack.Ephemerals(sandboxApprover))
 	e.redeliver(clicks...)
 	if got := e.ephemeralsSince(sandboxApprover, bob, 1)[0].PlainText(); !strings.Contains(got, "already confirmed") || !strings.Contains(got, job.JobID) {
