@@ -57,7 +57,7 @@ func (h *Handler) allowed(ctx context.Context, user string, roles ...role) (bool
 // group share a call. When Slack cannot be asked, the cached list is used while it is younger
 // than GroupTTL+GroupGrace, and never after: a person removed from the group must lose access.
 func (h *Handler) groupMembers(ctx context.Context, group string) ([]string, error) {
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	h.mu.Lock()
 	cached, ok := h.members[group]
 	h.mu.Unlock()
@@ -128,7 +128,7 @@ func (h *Handler) refuseAccess(ctx context.Context, o origin, action, doing stri
 // fleetServers returns the non-archived servers, reusing a list fetched within FleetTTL unless
 // fresh is set. Concurrent callers share one AWS listing.
 func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Server, error) {
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	h.mu.Lock()
 	if !fresh && h.fleet != nil && now.Sub(h.fleetAt) < h.cfg.FleetTTL && !now.Before(h.fleetAt) {
 		f := h.fleet
@@ -145,7 +145,7 @@ func (h *Handler) fleetServers(ctx context.Context, fresh bool) ([]migration.Ser
 		}
 		h.mu.Lock()
 		if h.fleetGen == gen {
-			h.fleet, h.fleetAt = servers, h.cfg.Now()
+			h.fleet, h.fleetAt = servers, h.cfg.Clock.Now()
 		}
 		for _, s := range servers {
 			h.names[s.ID] = s.DisplayName()
@@ -224,7 +224,7 @@ func (h *Handler) resolve(ctx context.Context, o origin, text string, fresh bool
 // programOf returns the waves and applications, reusing a list fetched within FleetTTL.
 // Concurrent callers share one AWS listing.
 func (h *Handler) programOf(ctx context.Context) (migration.Program, error) {
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	h.mu.Lock()
 	if h.program != nil && now.Sub(h.programAt) < h.cfg.FleetTTL && !now.Before(h.programAt) {
 		p := *h.program
@@ -238,7 +238,7 @@ func (h *Handler) programOf(ctx context.Context) (migration.Program, error) {
 			return migration.Program{}, err
 		}
 		h.mu.Lock()
-		h.program, h.programAt = &p, h.cfg.Now()
+		h.program, h.programAt = &p, h.cfg.Clock.Now()
 		h.mu.Unlock()
 		return p, nil
 	})

@@ -41,7 +41,7 @@ const (
 // audit appends e (its At set to now) to the audit log and writes it as a log line too; a
 // failure to store it is logged, never shown.
 func (h *Handler) audit(ctx context.Context, e store.AuditEntry) {
-	e.At = h.cfg.Now()
+	e.At = h.cfg.Clock.Now()
 	h.logger.InfoContext(ctx, "audit", "user", e.User, "action", e.Action, "server_ids", e.ServerIDs,
 		"outcome", e.Outcome, "job_id", e.JobID, "detail", e.Detail)
 	if err := h.store.Audit(context.WithoutCancel(ctx), e); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -152,7 +153,7 @@ const recheckEvery = 30 * time.Second
 // them); a launch it finds is recorded as launched, its card redrawn and its approver told.
 // Sweep calls it. It returns the errors met.
 func (h *Handler) Recheck(ctx context.Context) error {
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	open, ended, err := h.store.Rechecks(ctx, now)
 	for _, c := range ended {
 		h.cardChanged(c.ID)
@@ -256,7 +257,7 @@ func (h *Handler) Sweep(ctx context.Context) error {
 		q.dirty[id] = true
 	}
 	q.mu.Unlock()
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	ok, err := h.store.AcquireLease(ctx, sweepLease, h.cfg.Holder, 3*h.cfg.SweepInterval, now)
 	errs = append(errs, err)
 	if ok {
@@ -287,12 +288,12 @@ func (h *Handler) Run(ctx context.Context) error {
 			if err := h.DrawCards(ctx); err != nil && ctx.Err() == nil {
 				h.logger.WarnContext(ctx, "cards not redrawn", "err", err)
 				// Wait a little before trying again: Slack or the store is failing.
-				t := time.NewTimer(h.cfg.SweepInterval)
+				t := h.cfg.Clock.NewTimer(h.cfg.SweepInterval)
 				select {
 				case <-ctx.Done():
 					t.Stop()
 					return
-				case <-t.C:
+				case <-t.C():
 				}
 			}
 		}
@@ -303,20 +304,12 @@ func (h *Handler) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// every runs f at once, then every interval and whenever wake (nil: never) fires, until ctx
-// ends; a failure is logged as problem.
+// every runs f at once, then every interval of the handler's clock and whenever wake (nil:
+// never) fires, until ctx ends; a failure is logged as problem.
 func (h *Handler) every(ctx context.Context, interval time.Duration, wake <-chan struct{}, f func(context.Context) error, problem string) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	clock.Every(ctx, h.cfg.Clock, interval, wake, func(ctx context.Context) {
 		if err := f(ctx); err != nil && ctx.Err() == nil {
 			h.logger.WarnContext(ctx, problem, "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-wake:
-		}
-	}
+	})
 }

@@ -88,7 +88,7 @@ func (h *Handler) tooLate(c store.Confirmation) string {
 // beginCall records that this replica is about to call AWS for c. It reports false when the
 // replica no longer owns c (another took it over) and must not call.
 func (h *Handler) beginCall(ctx context.Context, c store.Confirmation, f store.Fence) bool {
-	err := h.store.BeginCall(ctx, c.ID, f, h.cfg.Now(), h.cfg.LeaseTTL)
+	err := h.store.BeginCall(ctx, c.ID, f, h.cfg.Clock.Now(), h.cfg.LeaseTTL)
 	if err != nil {
 		h.logger.WarnContext(ctx, "not calling AWS: the confirmation is no longer ours", "confirmation", c.ID, "err", err)
 		return false
@@ -108,7 +108,7 @@ func (h *Handler) latestDecided(ctx context.Context, id string) string {
 
 // launched records that MGN has c's job, has its progress followed and says so.
 func (h *Handler) launched(ctx context.Context, c store.Confirmation, job migration.Job, how string) string {
-	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, JobID: job.ID}, c.Token(), h.cfg.Now())
+	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, JobID: job.ID}, c.Token(), h.cfg.Clock.Now())
 	if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
 		h.logger.ErrorContext(ctx, "recording a launched confirmation failed", "confirmation", c.ID, "job_id", job.ID, "err", err)
 	}
@@ -140,9 +140,9 @@ func (h *Handler) notLaunched(ctx context.Context, c store.Confirmation, f store
 func (h *Handler) notLaunchedAsked(ctx context.Context, c store.Confirmation, f store.Fence, why string, late bool) string {
 	o := store.Outcome{State: store.Failed, Error: why}
 	if late {
-		o.RecheckUntil = h.cfg.Now().Add(recheckWindow)
+		o.RecheckUntil = h.cfg.Clock.Now().Add(recheckWindow)
 	}
-	err := h.store.CompleteConfirmation(ctx, c.ID, o, f, h.cfg.Now())
+	err := h.store.CompleteConfirmation(ctx, c.ID, o, f, h.cfg.Clock.Now())
 	switch {
 	case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrAlreadyDecided):
 		return h.latestDecided(ctx, c.ID)
@@ -175,7 +175,7 @@ func (h *Handler) unknown(ctx context.Context, c store.Confirmation, f store.Fen
 	}
 	note := fmt.Sprintf("AWS's answer was lost and MGN could not be asked yet whether the %s started (ref %s); asking again every %s. "+
 		"Do not ask again until this card says what happened.", words[c.Action].doing, ref, migration.HumanDuration(unknownRetry))
-	if rerr := h.store.RetryLater(ctx, c.ID, f, h.cfg.Now(), unknownRetry, note); rerr != nil {
+	if rerr := h.store.RetryLater(ctx, c.ID, f, h.cfg.Clock.Now(), unknownRetry, note); rerr != nil {
 		h.logger.WarnContext(ctx, "scheduling a new question to MGN failed", "confirmation", c.ID, "err", rerr)
 	}
 	h.cardChanged(c.ID)
@@ -244,7 +244,7 @@ func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, serve
 			done = append(done, s.ID)
 			lines = append(lines, "• "+serverRef(s)+": cutover finalized; replication stopped.")
 			// Renew between servers: a long list must not outlive the lease.
-			if err := h.store.RenewConfirmation(ctx, c.ID, f, h.cfg.Now(), h.cfg.LeaseTTL); err != nil {
+			if err := h.store.RenewConfirmation(ctx, c.ID, f, h.cfg.Clock.Now(), h.cfg.LeaseTTL); err != nil {
 				h.logger.WarnContext(ctx, "renewing a finalize failed", "confirmation", c.ID, "err", err)
 			}
 		}
@@ -254,7 +254,7 @@ func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, serve
 	if len(done) == 0 {
 		return h.notLaunched(ctx, c, f, "\n"+text)
 	}
-	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, Detail: text}, f, h.cfg.Now())
+	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, Detail: text}, f, h.cfg.Clock.Now())
 	if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
 		h.logger.ErrorContext(ctx, "recording a finalize failed", "confirmation", c.ID, "err", err)
 	}
@@ -270,7 +270,7 @@ const maxTakeovers = 8
 // carry does for a resumed one, telling the approver who decided. Run calls it every
 // SweepInterval; tests call it directly. It returns the store's error.
 func (h *Handler) TakeOver(ctx context.Context) error {
-	cs, err := h.store.TakeOverConfirmations(ctx, h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL, maxTakeovers)
+	cs, err := h.store.TakeOverConfirmations(ctx, h.cfg.Holder, h.cfg.Clock.Now(), h.cfg.LeaseTTL, maxTakeovers)
 	if err != nil {
 		return fmt.Errorf("take over: %w", err)
 	}

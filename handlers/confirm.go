@@ -70,7 +70,7 @@ func (h *Handler) requestConfirmation(ctx context.Context, o origin, action stri
 		h.pointAtWaiting(ctx, o, c, servers)
 		return
 	}
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	c := store.Confirmation{
 		ID: newID(), Action: action, ServerIDs: ids, RequestedBy: o.user,
 		CreatedAt: now, ExpiresAt: now.Add(h.cfg.ConfirmTTL), ApprovalsNeeded: h.cfg.Approvals,
@@ -172,7 +172,7 @@ func (h *Handler) waiting(ctx context.Context, action string, ids []string) (sto
 		h.logger.WarnContext(ctx, "reading waiting requests failed", "err", err)
 		return store.Confirmation{}, false
 	}
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	for _, c := range cs {
 		if c.Action == action && c.ExpiresAt.After(now) && slices.ContainsFunc(c.ServerIDs, func(id string) bool { return slices.Contains(ids, id) }) {
 			return c, true
@@ -319,7 +319,7 @@ func (h *Handler) cardStatus(c store.Confirmation, thread string) string {
 		switch {
 		case c.Error != "":
 			doing = ":warning: " + c.Error
-		case !c.LeaseUntil.After(h.cfg.Now()):
+		case !c.LeaseUntil.After(h.cfg.Clock.Now()):
 			doing = "the replica carrying it out stopped; another replica is taking over and asks MGN what happened…"
 		case c.State == store.Calling:
 			doing = "asking MGN to start it…"
@@ -341,7 +341,7 @@ func (h *Handler) cardStatus(c store.Confirmation, thread string) string {
 		return fmt.Sprintf("%s — job %s; %s.", head, code(c.JobID), where)
 	case store.Failed:
 		late := ""
-		if c.RecheckUntil.After(h.cfg.Now()) {
+		if c.RecheckUntil.After(h.cfg.Clock.Now()) {
 			late = fmt.Sprintf("\nMGN had no job for it when asked; should MGN start it late, this card will say so (it is watched until %s).", h.clock(c.RecheckUntil))
 		}
 		return fmt.Sprintf(":x: Requested by %s, %s at %s, but nothing was launched: %s%s\nAsk again with `/cutover %s`.",
@@ -455,7 +455,7 @@ func (h *Handler) decided(c store.Confirmation) string {
 	case store.Failed:
 		return fmt.Sprintf("This request was already confirmed by %s, and nothing was launched: %s", by, c.Error)
 	case store.Confirmed, store.Calling:
-		if !c.LeaseUntil.After(h.cfg.Now()) {
+		if !c.LeaseUntil.After(h.cfg.Clock.Now()) {
 			return fmt.Sprintf("This request was confirmed by %s, but the replica carrying it out stopped. Another replica is taking it over: "+
 				"it asks MGN whether the %s started, and the card will say what happened.", by, words[c.Action].doing)
 		}
@@ -493,7 +493,7 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, id string) {
 		h.replyText(ctx, o, "Sorry, you asked for this yourself, and someone else must confirm it (two-person rule). Ask another approver.")
 		return
 	}
-	c, did, err := h.store.Approve(ctx, id, o.user, h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL)
+	c, did, err := h.store.Approve(ctx, id, o.user, h.cfg.Holder, h.cfg.Clock.Now(), h.cfg.LeaseTTL)
 	if !h.decisionAnswered(ctx, o, c, action, err) {
 		return
 	}
@@ -569,7 +569,7 @@ func (h *Handler) cancelClick(ctx context.Context, o origin, id string) {
 			return
 		}
 	}
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	c, err = h.store.CancelConfirmation(ctx, id, o.user, now)
 	if !h.decisionAnswered(ctx, o, c, action, err) {
 		return
@@ -583,7 +583,7 @@ func (h *Handler) cancelClick(ctx context.Context, o origin, id string) {
 // so that an unanswered card does not keep its buttons. Run calls it; with several replicas
 // each card is expired by one of them. It returns the store's error.
 func (h *Handler) ExpireCards(ctx context.Context) error {
-	cs, err := h.store.ExpireConfirmations(ctx, h.cfg.Now())
+	cs, err := h.store.ExpireConfirmations(ctx, h.cfg.Clock.Now())
 	if err != nil {
 		return fmt.Errorf("expire cards: %w", err)
 	}
@@ -595,4 +595,4 @@ func (h *Handler) ExpireCards(ctx context.Context) error {
 }
 
 // ago renders how long ago t was, relative to the handler's clock.
-func (h *Handler) since(t time.Time) time.Duration { return h.cfg.Now().Sub(t) }
+func (h *Handler) since(t time.Time) time.Duration { return h.cfg.Clock.Now().Sub(t) }

@@ -101,7 +101,7 @@ func (h *Handler) launchGroup(ctx context.Context, o origin, t migration.Target,
 		return
 	}
 	g := migration.GroupLaunch{ID: newID(), Mode: mode, Target: t.Group, RequestedBy: o.user, ServerIDs: serverIDs(servers),
-		LeftOut: left, CreatedAt: h.cfg.Now()}
+		LeftOut: left, CreatedAt: h.cfg.Clock.Now()}
 	first, ts, err := h.startGroup(ctx, g)
 	if err != nil {
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: actStartTest, ServerIDs: g.ServerIDs, Outcome: outFailed, Detail: err.Error()})
@@ -134,7 +134,7 @@ type batchRun struct {
 // the thread opened. It returns the first
 // attempt and the thread's ts ("" while not posted). Later batches start in Run.
 func (h *Handler) startGroup(ctx context.Context, g migration.GroupLaunch) (batchRun, string, error) {
-	c, created, err := h.store.CreateGroupLaunch(ctx, g, migration.SplitBatches(g.ID, g.ServerIDs), h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL)
+	c, created, err := h.store.CreateGroupLaunch(ctx, g, migration.SplitBatches(g.ID, g.ServerIDs), h.cfg.Holder, h.cfg.Clock.Now(), h.cfg.LeaseTTL)
 	if err != nil {
 		return batchRun{}, "", err
 	}
@@ -189,7 +189,7 @@ const maxBatchesPerPass = 10
 // the store's error.
 func (h *Handler) StartBatches(ctx context.Context) error {
 	for range maxBatchesPerPass {
-		c, ok, err := h.store.ClaimBatch(ctx, "", h.cfg.Holder, h.cfg.Now(), h.cfg.LeaseTTL)
+		c, ok, err := h.store.ClaimBatch(ctx, "", h.cfg.Holder, h.cfg.Clock.Now(), h.cfg.LeaseTTL)
 		if err != nil {
 			return fmt.Errorf("start batches: %w", err)
 		}
@@ -239,7 +239,7 @@ func (h *Handler) runBatch(ctx context.Context, c store.BatchClaim, checked bool
 			return h.batchStarted(ctx, c, g, job, c.ServerIDs, nil, "the replica that claimed it had started it")
 		}
 	}
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	fleet, err := h.fleetServers(ctx, !checked)
 	if err != nil {
 		return h.requeueBatch(ctx, c, run, store.BatchOutcome{Busy: c.Busy}, h.errorText(ctx, "list the source servers", err))
@@ -275,7 +275,7 @@ func (h *Handler) runBatch(ctx context.Context, c store.BatchClaim, checked bool
 		run.busy = busy
 		return h.requeueBatch(ctx, c, run, store.BatchOutcome{Busy: c.Busy, ServerIDs: serverIDs(servers), LeftOut: left}, "")
 	}
-	if err := h.store.RenewBatch(ctx, key, c.Fence, h.cfg.Now(), h.cfg.LeaseTTL); err != nil {
+	if err := h.store.RenewBatch(ctx, key, c.Fence, h.cfg.Clock.Now(), h.cfg.LeaseTTL); err != nil {
 		h.logger.WarnContext(ctx, "not starting a batch: the claim is no longer ours", "batch", key, "err", err)
 		return run
 	}
@@ -320,7 +320,7 @@ func (h *Handler) runBatch(ctx context.Context, c store.BatchClaim, checked bool
 
 // checks runs the launch checks of servers against MGN's recent jobs.
 func (h *Handler) checks(servers []migration.Server, mode migration.Mode, jobs []migration.Job) []migration.Preflight {
-	now := h.cfg.Now()
+	now := h.cfg.Clock.Now()
 	out := make([]migration.Preflight, len(servers))
 	for i, s := range servers {
 		out[i] = migration.CheckLaunch(s, mode, migration.LaunchContext{Now: now, LagLimit: h.cfg.LagLimit, Location: h.cfg.Location,
@@ -342,7 +342,7 @@ func busyServers(jobs []migration.Job) int {
 
 func (h *Handler) batchStarted(ctx context.Context, c store.BatchClaim, g migration.GroupLaunch, job migration.Job, ids []string, left []migration.LeftOut, how string) batchRun {
 	err := h.store.CompleteBatch(ctx, c.Key(), store.BatchOutcome{State: migration.BatchStarted, JobID: job.ID, ServerIDs: ids, LeftOut: left},
-		c.Fence, h.cfg.Now())
+		c.Fence, h.cfg.Clock.Now())
 	if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
 		h.logger.ErrorContext(ctx, "recording a started batch failed", "batch", c.Key(), "job_id", job.ID, "err", err)
 	}
@@ -361,7 +361,7 @@ func (h *Handler) batchStarted(ctx context.Context, c store.BatchClaim, g migrat
 
 func (h *Handler) failBatch(ctx context.Context, c store.BatchClaim, run batchRun, left []migration.LeftOut, why string) batchRun {
 	err := h.store.CompleteBatch(ctx, c.Key(), store.BatchOutcome{State: migration.BatchFailed, Error: stripMarkup(why), ServerIDs: []string{}, LeftOut: left},
-		c.Fence, h.cfg.Now())
+		c.Fence, h.cfg.Clock.Now())
 	if err != nil {
 		h.logger.WarnContext(ctx, "recording a failed batch failed", "batch", c.Key(), "err", err)
 		return run
@@ -373,8 +373,8 @@ func (h *Handler) failBatch(ctx context.Context, c store.BatchClaim, run batchRu
 
 // requeueBatch puts a claimed batch back in the queue, to be tried again after BatchInterval.
 func (h *Handler) requeueBatch(ctx context.Context, c store.BatchClaim, run batchRun, o store.BatchOutcome, why string) batchRun {
-	o.State, o.NextTry = migration.BatchQueued, h.cfg.Now().Add(h.cfg.BatchInterval)
-	if err := h.store.CompleteBatch(ctx, c.Key(), o, c.Fence, h.cfg.Now()); err != nil {
+	o.State, o.NextTry = migration.BatchQueued, h.cfg.Clock.Now().Add(h.cfg.BatchInterval)
+	if err := h.store.CompleteBatch(ctx, c.Key(), o, c.Fence, h.cfg.Clock.Now()); err != nil {
 		h.logger.WarnContext(ctx, "requeueing a batch failed", "batch", c.Key(), "err", err)
 	}
 	if why != "" {
@@ -425,7 +425,7 @@ func (h *Handler) carryGroup(ctx context.Context, c store.Confirmation, servers 
 		return h.latestDecided(ctx, c.ID)
 	}
 	g = migration.GroupLaunch{ID: c.ID, Mode: migration.ModeCutover, Target: confirmationGroup(c), RequestedBy: c.RequestedBy,
-		ApprovedBy: c.Approvals, ServerIDs: serverIDs(checkedServers(pass)), LeftOut: left, CreatedAt: h.cfg.Now()}
+		ApprovedBy: c.Approvals, ServerIDs: serverIDs(checkedServers(pass)), LeftOut: left, CreatedAt: h.cfg.Clock.Now()}
 	first, ts, err := h.startGroup(ctx, g)
 	if err != nil {
 		return h.notLaunched(ctx, c, f, h.errorText(ctx, "queue the cutover", err))
@@ -452,7 +452,7 @@ func (h *Handler) firstBatch(ctx context.Context, id string) batchRun {
 // groupLaunched records that c's cutover was handed to its batches, and says where it stands.
 func (h *Handler) groupLaunched(ctx context.Context, c store.Confirmation, g migration.GroupLaunch, first batchRun, ts, how string) string {
 	progress := h.groupProgress(g, first, ts)
-	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, JobID: first.job.ID, Detail: progress}, c.Token(), h.cfg.Now())
+	err := h.store.CompleteConfirmation(ctx, c.ID, store.Outcome{State: store.Launched, JobID: first.job.ID, Detail: progress}, c.Token(), h.cfg.Clock.Now())
 	if err != nil && !errors.Is(err, store.ErrAlreadyDecided) {
 		h.logger.ErrorContext(ctx, "recording a launched confirmation failed", "confirmation", c.ID, "err", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -120,8 +121,9 @@ type Config struct {
 	CutoverDate time.Time
 	// LagLimit is the replication lag above which a launch is refused; 0 -> migration.DefaultLagLimit.
 	LagLimit time.Duration
-	// Now is the clock; nil -> time.Now.
-	Now func() time.Time
+	// Clock is the time of everything the handlers measure, record and wait for (leases,
+	// expiries, sweeps); nil -> the real clock.
+	Clock clock.Clock
 	// FleetTTL is how long a fetched server list is reused; 0 -> 5 s. Concurrent requests for
 	// the list share one AWS listing.
 	FleetTTL time.Duration
@@ -171,9 +173,7 @@ func (c Config) withDefaults() Config {
 	if c.LagLimit <= 0 {
 		c.LagLimit = migration.DefaultLagLimit
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	if c.FleetTTL <= 0 {
 		c.FleetTTL = 5 * time.Second
 	}

@@ -79,7 +79,7 @@ func (h *Handler) jobs(ctx context.Context, o origin, names string) {
 		h.replyText(ctx, o, h.errorText(ctx, "read the bot's jobs", err))
 		return
 	}
-	mgnJobs, err := h.aws.Jobs(ctx, h.cfg.Now().Add(-jobsHistory))
+	mgnJobs, err := h.aws.Jobs(ctx, h.cfg.Clock.Now().Add(-jobsHistory))
 	if err != nil {
 		h.replyText(ctx, o, h.errorText(ctx, "list MGN's jobs", err))
 		return

@@ -16,7 +16,7 @@ const jobsWindow = 7 * 24 * time.Hour
 
 // preflight runs the launch checks for each server against MGN's recent jobs.
 func (h *Handler) preflight(ctx context.Context, servers []migration.Server, mode migration.Mode) ([]migration.Preflight, error) {
-	jobs, err := h.aws.Jobs(ctx, h.cfg.Now().Add(-jobsWindow))
+	jobs, err := h.aws.Jobs(ctx, h.cfg.Clock.Now().Add(-jobsWindow))
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func failureSummary(pre []migration.Preflight) string {
 // the requester where.
 func (h *Handler) startTest(ctx context.Context, o origin, servers []migration.Server, pre []migration.Preflight) {
 	ids := serverIDs(servers)
-	req := migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: ids, RequestedBy: o.user, Request: newID(), Since: h.cfg.Now()}
+	req := migration.LaunchRequest{Mode: migration.ModeTest, ServerIDs: ids, RequestedBy: o.user, Request: newID(), Since: h.cfg.Clock.Now()}
 	job, err := h.aws.Launch(ctx, req)
 	h.invalidate()
 	switch {

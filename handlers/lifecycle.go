@@ -19,7 +19,7 @@ import (
 // finalizeChecks are the checks before finalizing a cutover: the cutover instance is up (the
 // server is CUTTING_OVER) and no job runs for the server.
 func (h *Handler) finalizeChecks(ctx context.Context, servers []migration.Server) ([]migration.Preflight, error) {
-	jobs, err := h.aws.Jobs(ctx, h.cfg.Now().Add(-jobsWindow))
+	jobs, err := h.aws.Jobs(ctx, h.cfg.Clock.Now().Add(-jobsWindow))
 	if err != nil {
 		return nil, err
 	}

@@ -170,7 +170,7 @@ func (h *Handler) waveLine(w migration.Wave, servers int) string {
 	}
 	line := fmt.Sprintf("%s *%s* · %s · %s · %s", mark, esc(w.Name), plural(servers, "server"), esc(w.Health.Label()), esc(w.Progress.Label()))
 	if d, ok := h.cutoverDate(w); ok {
-		line += " · cutover " + render.PlannedCutover(d, h.cfg.Now(), h.cfg.Location)
+		line += " · cutover " + render.PlannedCutover(d, h.cfg.Clock.Now(), h.cfg.Location)
 	}
 	return render.Truncate(line, maxLine)
 }
@@ -241,7 +241,7 @@ func (h *Handler) statusMessage(v statusView, page int) bot.Message {
 	}
 	if d := v.planned; !d.IsZero() {
 		summary = append(summary, fmt.Sprintf("*Planned cutover:* %s · %d of %d servers cut over",
-			render.PlannedCutover(d, h.cfg.Now(), h.cfg.Location), byRank[rankDone], len(servers)))
+			render.PlannedCutover(d, h.cfg.Clock.Now(), h.cfg.Location), byRank[rankDone], len(servers)))
 	}
 	blocks := []slack.Block{
 		render.Header(fmt.Sprintf("%s · %s", v.title, plural(len(servers), "server"))),

@@ -91,7 +91,7 @@ func (h *Handler) clock(t time.Time) string {
 		return "never"
 	}
 	loc := h.cfg.Location
-	lt, now := t.In(loc), h.cfg.Now().In(loc)
+	lt, now := t.In(loc), h.cfg.Clock.Now().In(loc)
 	if lt.YearDay() == now.YearDay() && lt.Year() == now.Year() {
 		return lt.Format("15:04 MST")
 	}
@@ -99,7 +99,7 @@ func (h *Handler) clock(t time.Time) string {
 }
 
 // ago renders how long ago t was.
-func (h *Handler) ago(t time.Time) string { return migration.Ago(t, h.cfg.Now()) }
+func (h *Handler) ago(t time.Time) string { return migration.Ago(t, h.cfg.Clock.Now()) }
 
 // threadLink is the permalink of a message, built without an API call.
 func threadLink(channel, ts string) string {

@@ -89,7 +89,7 @@ func (n *Notifier) FollowGroup(ctx context.Context, groupID string) (string, err
 	gf.busy = true
 	n.mu.Unlock()
 	defer n.groupDone(gf)
-	ok, err := n.store.AcquireLease(ctx, groupLease(groupID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+	ok, err := n.store.AcquireLease(ctx, groupLease(groupID), n.cfg.Holder, n.leaseTTL(), n.cfg.Clock.Now())
 	if err != nil || !ok {
 		n.forgetGroup(groupID)
 		return "", err
@@ -149,14 +149,14 @@ func (n *Notifier) groupParent(ctx context.Context, gf *groupFollow) error {
 		return fmt.Errorf("post group parent: %w", err)
 	}
 	g.Channel, g.ParentTS = channel, ts
-	gf.parentAt = n.cfg.Now()
+	gf.parentAt = n.cfg.Clock.Now()
 	n.logger.InfoContext(ctx, "group launch followed", "group", g.ID, "target", g.Target.String(), "servers", len(g.ServerIDs))
 	return n.store.SetGroupParent(ctx, g.ID, channel, ts)
 }
 
 // pollGroup brings one group launch's thread up to date if this replica holds its lease.
 func (n *Notifier) pollGroup(ctx context.Context, g migration.GroupLaunch) error {
-	ok, err := n.store.AcquireLease(ctx, groupLease(g.ID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+	ok, err := n.store.AcquireLease(ctx, groupLease(g.ID), n.cfg.Holder, n.leaseTTL(), n.cfg.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -444,7 +444,7 @@ func (n *Notifier) groupParentMessage(gf *groupFollow, states []launchState, fin
 	}
 	launched := groupBy(g)
 	head := fmt.Sprintf("%s %s — %s in %s", groupTitle(g), render.LaunchedBy(launched), plural(len(g.ServerIDs), "server"), plural(jobs, "job"))
-	elapsed := migration.HumanDuration(max(n.cfg.Now().Sub(g.CreatedAt), 0))
+	elapsed := migration.HumanDuration(max(n.cfg.Clock.Now().Sub(g.CreatedAt), 0))
 	blocks := []slack.Block{render.Section("*" + groupTitle(g) + "* " + strings.TrimPrefix(head, groupTitle(g)+" ")),
 		render.Context(stateCounts(states), "Elapsed: "+elapsed)}
 	sorted := slices.Clone(states)
@@ -490,7 +490,7 @@ func stripStars(s string) string { return strings.ReplaceAll(s, "*", "") }
 // refreshGroupParent edits the parent when a server's state changed, at most every two poll
 // intervals: chat.update allows about 50 edits a minute for the whole workspace.
 func (n *Notifier) refreshGroupParent(ctx context.Context, gf *groupFollow) {
-	now := n.cfg.Now()
+	now := n.cfg.Clock.Now()
 	if now.Sub(gf.parentAt) < 2*n.cfg.PollInterval {
 		return
 	}

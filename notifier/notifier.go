@@ -40,6 +40,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/migration"
 )
 
@@ -105,8 +106,9 @@ type Config struct {
 	CutoverDate time.Time // planned final cutover (a date in Location); zero = none
 	// Holder names this replica in job leases; "" -> a random ID. Two replicas must differ.
 	Holder string
-	// Now is the clock for leases, elapsed times and ages; nil -> time.Now.
-	Now func() time.Time
+	// Clock is the time of leases, elapsed times, ages and the poll and watch tickers; nil ->
+	// the real clock. (The weekly reminder's cron schedule runs on the real clock.)
+	Clock clock.Clock
 	// CombineAfter is how many unposted events a thread (or queued posts the channel) may
 	// have before the events are combined into one reply; 0 -> 5.
 	CombineAfter int
@@ -152,7 +154,7 @@ type Notifier struct {
 	follows  map[string]*follow      // by job ID: threads this replica is posting
 	groups   map[string]*groupFollow // by group launch ID: group threads this replica is posting
 	names    map[string]string       // server ID -> display name
-	namesAt  time.Time               // last refresh of names (cfg.Now)
+	namesAt  time.Time               // last refresh of names (cfg.Clock)
 	known    map[string]time.Time
 	jobsFrom time.Time // next job listing starts here; zero before the first
 }
@@ -178,9 +180,7 @@ func New(logger *slog.Logger, aws AWS, poster Poster, st Store, cfg Config) (*No
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.CombineAfter <= 0 {
 		cfg.CombineAfter = defaultCombineAfter
 	}
@@ -234,33 +234,18 @@ func (n *Notifier) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(n.cfg.PollInterval)
-		defer t.Stop()
-		for {
+		clock.Every(ctx, n.cfg.Clock, n.cfg.PollInterval, n.wake, func(ctx context.Context) {
 			if err := n.PollOnce(ctx); err != nil && ctx.Err() == nil {
 				n.logger.WarnContext(ctx, "job poll incomplete", "err", err)
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-n.wake:
-			}
-		}
+		})
 	})
 	wg.Go(func() {
-		t := time.NewTicker(n.cfg.WatchInterval)
-		defer t.Stop()
-		for {
+		clock.Every(ctx, n.cfg.Clock, n.cfg.WatchInterval, nil, func(ctx context.Context) {
 			if err := n.WatchOnce(ctx); err != nil && ctx.Err() == nil {
 				n.logger.WarnContext(ctx, "watch incomplete", "err", err)
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
+		})
 	})
 	<-ctx.Done()
 	wg.Wait()
@@ -305,7 +290,7 @@ func (n *Notifier) serverNames(ctx context.Context, ids []string) (map[string]st
 			break
 		}
 	}
-	stale := n.namesAt.IsZero() || n.cfg.Now().Sub(n.namesAt) >= n.cfg.PollInterval
+	stale := n.namesAt.IsZero() || n.cfg.Clock.Now().Sub(n.namesAt) >= n.cfg.PollInterval
 	n.mu.Unlock()
 	if missing && stale {
 		servers, err := n.aws.Servers(ctx)
@@ -333,7 +318,7 @@ func (n *Notifier) learnNames(servers []migration.Server) {
 	for _, s := range servers {
 		n.names[s.ID] = s.DisplayName()
 	}
-	n.namesAt = n.cfg.Now()
+	n.namesAt = n.cfg.Clock.Now()
 }
 
 // cronLogger sends robfig/cron's logs to slog: its Info chatter at Debug, errors at Error.

@@ -116,7 +116,7 @@ func (n *Notifier) Remind(ctx context.Context, firing time.Time) error {
 		n.logger.InfoContext(ctx, "reminder: no server due for a test launch", "at", firing)
 		return nil
 	}
-	ok, err := n.store.ClaimReminder(ctx, firing, n.cfg.Holder, reminderClaim, n.cfg.Now())
+	ok, err := n.store.ClaimReminder(ctx, firing, n.cfg.Holder, reminderClaim, n.cfg.Clock.Now())
 	if err != nil {
 		return fmt.Errorf("reminder: %w", err)
 	}
@@ -149,7 +149,7 @@ func (n *Notifier) RetryReminders(ctx context.Context) error {
 }
 
 func (n *Notifier) retryReminder(ctx context.Context, firing time.Time) error {
-	now := n.cfg.Now()
+	now := n.cfg.Clock.Now()
 	if next := n.NextReminder(firing); !next.After(now) {
 		// The next firing says all this one would have.
 		n.logger.InfoContext(ctx, "reminder firing superseded, not retried", "at", firing, "next", next)
@@ -215,7 +215,7 @@ func (n *Notifier) postReminder(ctx context.Context, firing time.Time, due []due
 		return fmt.Errorf("post reminder: %w", err)
 	}
 	n.logger.InfoContext(ctx, "reminder posted", "at", firing, "servers", len(due))
-	if err := n.store.FinishReminder(ctx, firing, ts, n.cfg.Now()); err != nil {
+	if err := n.store.FinishReminder(ctx, firing, ts, n.cfg.Clock.Now()); err != nil {
 		return fmt.Errorf("reminder posted, not recorded: %w", err)
 	}
 	return nil

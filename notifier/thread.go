@@ -174,7 +174,7 @@ func (n *Notifier) channelOf(j migration.Launch) string {
 func (n *Notifier) Follow(ctx context.Context, job migration.Job, requestedBy string, approvedBy ...string) (string, error) {
 	started := job.Created
 	if started.IsZero() {
-		started = n.cfg.Now()
+		started = n.cfg.Clock.Now()
 	}
 	return n.startThread(ctx, migration.Launch{
 		JobID: job.ID, Kind: job.Mode(), ServerIDs: job.ServerIDs(), Channel: n.cfg.Channel,
@@ -207,7 +207,7 @@ func (n *Notifier) startThread(ctx context.Context, sj migration.Launch) (string
 		return n.followed(ctx, sj)
 	}
 	defer n.wakePoller()
-	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Clock.Now())
 	if err != nil || !ok {
 		// The replica that holds the lease posts the parent of a stored job that has none.
 		n.forget(sj.JobID)
@@ -308,7 +308,7 @@ func (n *Notifier) PollOnce(ctx context.Context) error {
 
 // pollJob brings one job's thread up to date if this replica holds its lease.
 func (n *Notifier) pollJob(ctx context.Context, sj migration.Launch) error {
-	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+	ok, err := n.store.AcquireLease(ctx, leaseName(sj.JobID), n.cfg.Holder, n.leaseTTL(), n.cfg.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -548,7 +548,7 @@ func (n *Notifier) postEvents(ctx context.Context, f *follow, names map[string]s
 		// longer than the lease lasts may also be posted by a replica taking over; a
 		// deadline on the post would not help, since a post cut off in flight may have
 		// reached Slack and would be posted again by this replica.
-		ok, err := n.store.AcquireLease(ctx, f.lease, n.cfg.Holder, n.leaseTTL(), n.cfg.Now())
+		ok, err := n.store.AcquireLease(ctx, f.lease, n.cfg.Holder, n.leaseTTL(), n.cfg.Clock.Now())
 		if err != nil {
 			return err
 		}
@@ -618,7 +618,7 @@ func (n *Notifier) postParent(ctx context.Context, f *follow) error {
 			return fmt.Errorf("post job parent: %w", err)
 		}
 		f.job.Channel, f.job.ParentTS = channel, ts
-		f.parentPhase, f.parentAt = f.phase, n.cfg.Now()
+		f.parentPhase, f.parentAt = f.phase, n.cfg.Clock.Now()
 	}
 	if err := n.store.SetJobParent(ctx, f.job.JobID, f.job.Channel, f.job.ParentTS); err != nil {
 		return err
@@ -635,7 +635,7 @@ func (n *Notifier) refreshParent(ctx context.Context, f *follow, names map[strin
 	if f.job.GroupID != "" {
 		return // the group's parent is drawn by its group (refreshGroupParent)
 	}
-	now := n.cfg.Now()
+	now := n.cfg.Clock.Now()
 	if f.phase == f.parentPhase || now.Sub(f.parentAt) < 2*n.cfg.PollInterval {
 		return
 	}
@@ -674,7 +674,7 @@ func (n *Notifier) parentMessage(f *follow, names map[string]string, results []r
 	j := f.job
 	rest := fmt.Sprintf(" of %s %s — job `%s`", nameList(j.ServerIDs, names, maxParentServers), render.LaunchedBy(j), j.JobID)
 	head := modeTitle(j.Kind) + rest
-	elapsed := migration.HumanDuration(max(n.cfg.Now().Sub(j.StartedAt), 0))
+	elapsed := migration.HumanDuration(max(n.cfg.Clock.Now().Sub(j.StartedAt), 0))
 	blocks := []slack.Block{render.Section("*" + modeTitle(j.Kind) + "*" + rest)}
 	if results == nil {
 		blocks = append(blocks, render.Context("Phase: "+bot.Escape(f.phase), "Elapsed: "+elapsed))
@@ -806,7 +806,7 @@ func (n *Notifier) finish(ctx context.Context, f *follow, job migration.Job, nam
 			return err
 		}
 		f.results = results
-		f.endSeen = n.cfg.Now()
+		f.endSeen = n.cfg.Clock.Now()
 		n.logger.InfoContext(ctx, "job ended", "job_id", id, "outcome", outcome(results), "posted", f.posted)
 	}
 	setActions(f.results, job)

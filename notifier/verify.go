@@ -103,7 +103,7 @@ func (n *Notifier) verify(ctx context.Context, f *follow, gone bool) (bool, erro
 	if !need {
 		return true, nil
 	}
-	if pending && n.cfg.Now().Sub(f.endSeen) < n.cfg.VerifyWait {
+	if pending && n.cfg.Clock.Now().Sub(f.endSeen) < n.cfg.VerifyWait {
 		return false, nil
 	}
 	channel := n.channelOf(f.job)

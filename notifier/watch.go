@@ -83,7 +83,7 @@ func (n *Notifier) watchServers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch servers: %w", err)
 	}
-	now := n.cfg.Now()
+	now := n.cfg.Clock.Now()
 	var errs []error
 	for _, s := range servers {
 		next := stateOf(s, n.cfg.LagThreshold).String()
@@ -177,7 +177,7 @@ func problemText(name string, r migration.Replication) string {
 // jobs that already ended are recorded without a post, while running ones are followed: a
 // launch running while the bot was down still gets its thread.
 func (n *Notifier) discoverJobs(ctx context.Context) error {
-	now := n.cfg.Now()
+	now := n.cfg.Clock.Now()
 	n.mu.Lock()
 	from := n.jobsFrom
 	n.mu.Unlock()
