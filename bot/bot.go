@@ -271,8 +271,8 @@ func (r *run) receive(ctx context.Context, req request, ack func(payload any)) {
 	b := r.b
 	b.stats.received.Add(1)
 	if req.kind == kindEvent && req.eventID != "" && r.seen.add(req.eventID) {
-		ack(nil)
 		b.stats.duplicates.Add(1)
+		ack(nil)
 		b.logger.InfoContext(ctx, "redelivery ignored", "event_id", req.eventID, "retry_attempt", req.retry, "retry_reason", req.retryReason)
 		return
 	}
@@ -287,8 +287,8 @@ func (r *run) receive(ctx context.Context, req request, ack func(payload any)) {
 	if req.kind == kindCommand {
 		payload = busyAck{Text: busyText, ResponseType: "ephemeral"}
 	}
-	ack(payload)
 	b.stats.busy.Add(1)
+	ack(payload)
 	b.logger.WarnContext(ctx, "queue full, request not handled", "type", req.kind, "envelope_id", req.id)
 	if cb, ok := req.data.(slack.InteractionCallback); ok && cb.ResponseURL != "" {
 		r.queueBusyReply(ctx, cb.ResponseURL)
