@@ -151,6 +151,9 @@ type Server struct {
 	timeouts   []string
 	failures   []Failure
 
+	connMu sync.Mutex
+	unused map[net.Conn]struct{} // accepted connections that carried no request yet
+
 	// HTTP mode.
 	requestURL string // "" in Socket Mode
 	client     *http.Client
@@ -220,6 +223,7 @@ func New(opts Options) *Server {
 		requestURL: opts.RequestURL,
 		client:     newRequestClient(),
 		inflight:   map[*Delivery]context.CancelFunc{},
+		unused:     map[net.Conn]struct{}{},
 	}
 	s.upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return s
@@ -243,13 +247,24 @@ func (s *Server) Start(addr string) error {
 		s.log.Error("unmodelled path", "path", r.URL.Path)
 		http.Error(w, "slackemu: unmodelled path "+r.URL.Path, http.StatusNotFound)
 	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackConn}
 	s.wg.Go(func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "err", err)
 		}
 	})
 	return nil
+}
+
+// trackConn keeps the set of connections on which no request has arrived.
+func (s *Server) trackConn(c net.Conn, state http.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if state == http.StateNew {
+		s.unused[c] = struct{}{}
+	} else {
+		delete(s.unused, c)
+	}
 }
 
 // URL returns the Web API base URL, with its trailing slash, for
@@ -273,8 +288,18 @@ func (s *Server) Close() {
 	s.notifyLocked()
 	s.mu.Unlock()
 	if s.http != nil {
+		// A connection a client opened but never used (an HTTP client dials
+		// a spare one when two requests race for a connection) counts as
+		// busy for Shutdown until it is 5 s old; it carries nothing.
+		s.connMu.Lock()
+		for c := range s.unused {
+			c.Close()
+		}
+		s.connMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = s.http.Shutdown(ctx) // hijacked WebSocket connections are closed below
+		if err := s.http.Shutdown(ctx); err != nil { // hijacked WebSocket connections are closed below
+			_ = s.http.Close()
+		}
 		cancel()
 	}
 	for _, so := range socks {
