@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -284,6 +285,59 @@ func TestConfigRejectsMalformedValues(t *testing.T) {
 	}
 	if s := fmt.Sprint(c.BotToken); strings.Contains(s, "xoxb") {
 		t.Errorf("token printed as %q, want it redacted", s)
+	}
+}
+
+func TestConfigSlackMode(t *testing.T) {
+	good := map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-1", "CUTOVER_CHANNEL": "C123", "CUTOVER_OPERATORS": "U1A",
+		"CUTOVER_APPROVERS": "S1B", "AWS_REGION": "eu-central-1",
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		badVar  string // "" when the configuration is good
+		wantAdr string
+	}{
+		{"socket mode needs the app token", map[string]string{}, "SLACK_APP_TOKEN", ""},
+		{"http mode needs no app token", map[string]string{"CUTOVER_SLACK_MODE": "http", "SLACK_SIGNING_SECRET": "s3cr3t"}, "", ":8080"},
+		{"http mode needs the signing secret", map[string]string{"CUTOVER_SLACK_MODE": "http"}, "SLACK_SIGNING_SECRET", ""},
+		{"http mode needs the listener", map[string]string{"CUTOVER_SLACK_MODE": "http", "SLACK_SIGNING_SECRET": "s3cr3t", "CUTOVER_HTTP_ADDR": "off"}, "CUTOVER_HTTP_ADDR", ""},
+		{"unknown mode", map[string]string{"CUTOVER_SLACK_MODE": "websocket", "SLACK_APP_TOKEN": "xapp-1"}, "CUTOVER_SLACK_MODE", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := maps.Clone(good)
+			maps.Copy(env, tt.env)
+			c, err := LoadConfig(func(k string) string { return env[k] })
+			switch {
+			case tt.badVar == "" && err != nil:
+				t.Fatalf("LoadConfig: %v", err)
+			case tt.badVar != "" && (err == nil || !strings.Contains(err.Error(), tt.badVar)):
+				t.Fatalf("LoadConfig: got %v, want an error naming %s", err, tt.badVar)
+			case tt.badVar == "" && (c.HTTPAddr != tt.wantAdr || fmt.Sprint(c.SigningSecret) == "s3cr3t"):
+				t.Errorf("got HTTP address %q and signing secret printed as %q, want %q and redacted", c.HTTPAddr, fmt.Sprint(c.SigningSecret), tt.wantAdr)
+			}
+		})
+	}
+}
+
+// TestRunUsageListsTheEnvironment: every variable the configuration reads is in `run -h`
+// (the AWS SDK's own are summed up there as its standard chain).
+func TestRunUsageListsTheEnvironment(t *testing.T) {
+	read := map[string]bool{}
+	_, _ = LoadConfig(func(k string) string { read[k] = true; return "" })
+	_, _ = LoadConfig(func(k string) string {
+		read[k] = true
+		return map[string]string{"CUTOVER_SLACK_MODE": "http"}[k]
+	})
+	for name := range read {
+		if !strings.HasPrefix(name, "AWS_") && !strings.Contains(runUsage, name) {
+			t.Errorf("cutoverbot run -h does not list %s", name)
+		}
+	}
+	if !read["CUTOVER_SLACK_MODE"] || !read["SLACK_SIGNING_SECRET"] {
+		t.Errorf("the configuration read %v, want CUTOVER_SLACK_MODE and SLACK_SIGNING_SECRET among them", read)
 	}
 }
 
