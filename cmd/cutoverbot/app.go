@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -141,8 +142,10 @@ func (a *app) Run(ctx context.Context) error {
 	g.Go(func() error { return a.notifier.Run(ctx) })
 	g.Go(func() error { return a.housekeeping(ctx) })
 	if ln != nil {
+		var unused unusedConns
 		// Slack's requests are small and sent at once: a slow body is not Slack's.
-		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			ConnState: unused.track}
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
@@ -153,6 +156,7 @@ func (a *app) Run(ctx context.Context) error {
 			<-ctx.Done()
 			shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
+			unused.close()
 			return srv.Shutdown(shutdown)
 		})
 		a.logger.Info("http endpoints listening", "addr", ln.Addr().String(), "slack_mode", a.cfg.SlackMode)
@@ -164,6 +168,37 @@ func (a *app) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// unusedConns tracks a server's connections that have carried no request yet. Shutdown waits for
+// such a connection until it is 5 s old, though it carries nothing: HTTP clients (Slack's, load
+// balancers) open spare connections they may never use.
+type unusedConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// track is the server's ConnState hook.
+func (u *unusedConns) track(c net.Conn, state http.ConnState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if state != http.StateNew {
+		delete(u.conns, c)
+		return
+	}
+	if u.conns == nil {
+		u.conns = map[net.Conn]struct{}{}
+	}
+	u.conns[c] = struct{}{}
+}
+
+// close closes the connections that carried no request.
+func (u *unusedConns) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for c := range u.conns {
+		c.Close()
+	}
 }
 
 // housekeeping edits confirmation cards whose time ran out, so that nobody presses a dead

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -29,6 +30,7 @@ type Delivery struct {
 	Sent time.Time
 
 	user string        // who acted; "" for events without a user
+	form string        // a slash command's payload as form fields, for HTTP mode
 	done chan struct{} // closed once ack is final
 	ack  Ack
 }
@@ -37,7 +39,7 @@ type Delivery struct {
 func (d *Delivery) fresh(id string) *Delivery {
 	return &Delivery{
 		EnvelopeID: id, Type: d.Type, ResponseURL: d.ResponseURL, TriggerID: d.TriggerID,
-		Payload: d.Payload, Attempt: d.Attempt, user: d.user, done: make(chan struct{}),
+		Payload: d.Payload, Attempt: d.Attempt, user: d.user, form: d.form, done: make(chan struct{}),
 	}
 }
 
@@ -85,6 +87,13 @@ func (s *Server) deliver(ctx context.Context, d *Delivery, payload map[string]an
 		return nil, fmt.Errorf("marshal payload: %w", err)
 	}
 	d.Payload = body
+	if d.Type == "slash_commands" {
+		v := url.Values{}
+		for k, x := range payload {
+			v.Set(k, fmt.Sprint(x))
+		}
+		d.form = v.Encode()
+	}
 	return s.send(ctx, d)
 }
 

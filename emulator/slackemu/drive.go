@@ -151,7 +151,7 @@ func (s *Server) clickLocked(ctx context.Context, user string, m *Message, actio
 // API event goes out as Slack's next retry of it: retry_attempt (Socket
 // Mode) or X-Slack-Retry-Num (HTTP) one higher, with the same event_id.
 func (s *Server) Redeliver(ctx context.Context, d *Delivery) (*Delivery, error) {
-	next := &Delivery{Type: d.Type, ResponseURL: d.ResponseURL, TriggerID: d.TriggerID, Payload: d.Payload, user: d.user}
+	next := &Delivery{Type: d.Type, ResponseURL: d.ResponseURL, TriggerID: d.TriggerID, Payload: d.Payload, user: d.user, form: d.form}
 	if d.Type == "events_api" {
 		next.Attempt = d.Attempt + 1
 	}

@@ -123,23 +123,15 @@ func (s *Server) newSlackRequest(ctx context.Context, target, contentType string
 
 // httpBody encodes a delivery as Slack posts it: a slash command as form
 // fields, an interaction as the form field payload, an event as JSON.
-func httpBody(d *Delivery) (body []byte, contentType string, err error) {
+func httpBody(d *Delivery) (body []byte, contentType string) {
 	const form = "application/x-www-form-urlencoded"
 	switch d.Type {
 	case "slash_commands":
-		var fields map[string]any
-		if err := json.Unmarshal(d.Payload, &fields); err != nil {
-			return nil, "", fmt.Errorf("slash command payload: %w", err)
-		}
-		v := url.Values{}
-		for k, x := range fields {
-			v.Set(k, fmt.Sprint(x))
-		}
-		return []byte(v.Encode()), form, nil
+		return []byte(d.form), form
 	case "interactive":
-		return []byte(url.Values{"payload": {string(d.Payload)}}.Encode()), form, nil
+		return []byte(url.Values{"payload": {string(d.Payload)}}.Encode()), form
 	}
-	return d.Payload, "application/json", nil
+	return d.Payload, "application/json"
 }
 
 // exchangeTimes are the moments of one request's exchange, set by the HTTP
@@ -177,10 +169,7 @@ func (x *exchangeTimes) get() (sent, first time.Time) {
 // written (bounded by ctx); the response, read in the background within the
 // ack deadline, becomes d's ack.
 func (s *Server) deliverHTTP(ctx context.Context, proto *Delivery, target string) (*Delivery, error) {
-	body, contentType, err := httpBody(proto)
-	if err != nil {
-		return nil, err
-	}
+	body, contentType := httpBody(proto)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
