@@ -561,16 +561,20 @@ func TestHandlerAnswers(t *testing.T) {
 	}
 }
 
-// BenchmarkAckLatency sends 500 slash commands per iteration, with 1, 20 or
-// 50 of them in flight at once, while every handler takes 2 s, and reports
-// the ack latency the emulator measured.
+// BenchmarkAckLatency sends 500 slash commands per iteration over each
+// transport, with 1, 20 or 50 of them in flight at once, while every handler
+// takes 2 s, and reports the ack latency the emulator measured.
 func BenchmarkAckLatency(b *testing.B) {
-	for _, inFlight := range []int{1, 20, 50} {
-		b.Run(fmt.Sprintf("inflight=%d", inFlight), func(b *testing.B) { benchAckLatency(b, inFlight) })
+	for _, tr := range transports {
+		for _, inFlight := range []int{1, 20, 50} {
+			b.Run(fmt.Sprintf("transport=%s/inflight=%d", tr.name, inFlight), func(b *testing.B) {
+				benchAckLatency(b, inFlight, tr.start)
+			})
+		}
 	}
 }
 
-func benchAckLatency(b *testing.B, inFlight int) {
+func benchAckLatency(b *testing.B, inFlight int, start func(testing.TB, *slackemu.Server, Dispatcher, Config) *Bot) {
 	emu := startEmulator(b, slackemu.Options{AckDeadline: 3 * time.Second})
 	slow := dispatcherFunc(func(ctx context.Context) {
 		t := time.NewTimer(2 * time.Second)
@@ -580,7 +584,7 @@ func benchAckLatency(b *testing.B, inFlight int) {
 		case <-ctx.Done():
 		}
 	})
-	startBot(b, emu, slow, Config{Workers: 16, QueueSize: 4096})
+	start(b, emu, slow, Config{Workers: 16, QueueSize: 4096})
 
 	const n = 500
 	var lat []time.Duration
@@ -606,7 +610,7 @@ func benchAckLatency(b *testing.B, inFlight int) {
 		}
 		wg.Wait()
 		for _, a := range acks {
-			if a.TimedOut {
+			if a.TimedOut || a.Error != "" {
 				timeouts++
 				continue
 			}
@@ -614,7 +618,7 @@ func benchAckLatency(b *testing.B, inFlight int) {
 		}
 	}
 	if timeouts > 0 {
-		b.Errorf("got %d ack timeouts, want 0", timeouts)
+		b.Errorf("got %d ack timeouts or errors, want 0", timeouts)
 	}
 	if len(lat) == 0 {
 		b.Fatal("no acks measured")
