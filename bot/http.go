@@ -111,7 +111,8 @@ func (t *httpMode) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.kind == "" {
-		// An event slack-go cannot read: acked, so that Slack does not retry it.
+		// Slack's ssl_check, or an event slack-go cannot read: acked, so that Slack does not
+		// retry it.
 		b.stats.received.Add(1)
 		t.ack(ctx, w, nil)
 		return
@@ -159,8 +160,8 @@ func writeAck(w http.ResponseWriter, payload any) error {
 // parseRequest reads a signed request: a slash command (form fields), an
 // interaction (form field payload, the JSON Socket Mode carries) or an Events
 // API callback (JSON). For url_verification it returns the challenge
-// instead. An Events API callback slack-go cannot read is returned with an
-// empty kind.
+// instead. Slack's ssl_check, and an Events API callback slack-go cannot
+// read, are returned with an empty kind.
 func parseRequest(r *http.Request, body []byte) (req request, challenge string, err error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -192,6 +193,10 @@ func parseRequest(r *http.Request, body []byte) (req request, challenge string, 
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		if err := r.ParseForm(); err != nil {
 			return request{}, "", err
+		}
+		if r.PostForm.Get("ssl_check") == "1" {
+			// Slack checking the request URL's certificate: acked, nothing to do.
+			return request{}, "", nil
 		}
 		if p := r.PostForm.Get("payload"); p != "" {
 			var cb slack.InteractionCallback

@@ -163,6 +163,7 @@ func TestHTTPRequests(t *testing.T) {
 		{"broken interaction", signed(t, target, secret, form, "payload=%7B", now), http.StatusBadRequest, ""},
 		{"url_verification", signed(t, target, secret, "application/json", `{"token":"x","type":"url_verification","challenge":"c1"}`, now), http.StatusOK, `"challenge":"c1"`},
 		{"unknown event", signed(t, target, secret, "application/json", `{"type":"event_callback","event_id":"Ev1","event":{"type":"no_such_event"}}`, now), http.StatusOK, ""},
+		{"ssl_check", signed(t, target, secret, form, "ssl_check=1&token=x", now), http.StatusOK, ""},
 		{"slash command", signed(t, target, secret, form, command, now), http.StatusOK, ""},
 	}
 	for _, tt := range tests {
@@ -174,8 +175,8 @@ func TestHTTPRequests(t *testing.T) {
 		})
 	}
 	eventually(t, "the command handled", func() bool { c, _, _ := rec.handled(); return c == 1 })
-	if got := b.Stats(); got.Rejected != 8 || got.Received != 2 || got.Acked != 2 || got.Dispatched != 1 {
-		t.Errorf("got stats %+v, want 8 rejected, 2 received and acked (the unknown event, the command), 1 dispatched", got)
+	if got := b.Stats(); got.Rejected != 8 || got.Received != 3 || got.Acked != 3 || got.Dispatched != 1 {
+		t.Errorf("got stats %+v, want 8 rejected, 3 received and acked (the unknown event, ssl_check, the command), 1 dispatched", got)
 	}
 }
 
