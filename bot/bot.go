@@ -28,6 +28,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
+	"golang.org/x/time/rate"
 )
 
 // Dispatcher handles requests after they have been acknowledged. Both methods
@@ -234,6 +235,11 @@ type run struct {
 	// It is small, so that a flood of clicks cannot hold up the bot.
 	busyURLs chan string
 	seen     seenSet
+	// busyLog spaces out the warnings about a full queue, with busySince
+	// busy answers counted in between: a burst that fills the queue would
+	// otherwise write a log line per request on the ack path.
+	busyLog   rate.Sometimes
+	busySince atomic.Int64
 
 	mu      sync.RWMutex // held for reading while sending on queue or busyURLs, for writing to close them
 	closed  bool
@@ -249,6 +255,7 @@ func (b *Bot) newRun() *run {
 		queue:    make(chan request, b.cfg.QueueSize),
 		busyURLs: make(chan string, 2*busyRepliers),
 		seen:     newSeenSet(4096),
+		busyLog:  rate.Sometimes{First: 1, Interval: time.Second},
 	}
 }
 
@@ -289,7 +296,10 @@ func (r *run) receive(ctx context.Context, req request, ack func(payload any)) {
 	}
 	b.stats.busy.Add(1)
 	ack(payload)
-	b.logger.WarnContext(ctx, "queue full, request not handled", "type", req.kind, "envelope_id", req.id)
+	r.busySince.Add(1)
+	r.busyLog.Do(func() {
+		b.logger.WarnContext(ctx, "queue full, requests answered busy", "count", r.busySince.Swap(0), "type", req.kind, "envelope_id", req.id)
+	})
 	if cb, ok := req.data.(slack.InteractionCallback); ok && cb.ResponseURL != "" {
 		r.queueBusyReply(ctx, cb.ResponseURL)
 	}
