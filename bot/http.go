@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 
@@ -190,21 +190,23 @@ func parseRequest(r *http.Request, body []byte) (req request, challenge string, 
 		retry, _ := strconv.Atoi(r.Header.Get("X-Slack-Retry-Num"))
 		return request{kind: kindEvent, data: ev, eventID: eventID(ev), retry: retry, retryReason: r.Header.Get("X-Slack-Retry-Reason")}, "", nil
 	case "application/x-www-form-urlencoded":
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if err := r.ParseForm(); err != nil {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
 			return request{}, "", err
 		}
-		if r.PostForm.Get("ssl_check") == "1" {
+		if form.Get("ssl_check") == "1" {
 			// Slack checking the request URL's certificate: acked, nothing to do.
 			return request{}, "", nil
 		}
-		if p := r.PostForm.Get("payload"); p != "" {
+		if p := form.Get("payload"); p != "" {
 			var cb slack.InteractionCallback
 			if err := json.Unmarshal([]byte(p), &cb); err != nil {
 				return request{}, "", err
 			}
 			return request{kind: kindInteraction, data: cb}, "", nil
 		}
+		// slack-go reads a slash command from the request's parsed form.
+		r.Form, r.PostForm = form, form
 		cmd, err := slack.SlashCommandParse(r)
 		if err != nil {
 			return request{}, "", err

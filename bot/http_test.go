@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -228,6 +229,56 @@ func TestHandlerPanic(t *testing.T) {
 			}
 			eventually(t, "the command after the panic handled", func() bool { c, _, _ := rec.handled(); return c == 1 })
 			waitStats(t, b, "1 dispatched (the panicking one is not counted)", func(s Stats) bool { return s.Dispatched == 1 })
+		})
+	}
+}
+
+// BenchmarkHTTPAck measures the bot's own cost of acknowledging one slash command in HTTP
+// mode, from the request to the flushed 200 (the work itself is discarded), against the least
+// an app must do: check the signature and answer 200.
+func BenchmarkHTTPAck(b *testing.B) {
+	const secret = "bench-signing-secret"
+	body := url.Values{"command": {"/cutover"}, "text": {"status web01"}, "user_id": {testUser}, "channel_id": {testChannel},
+		"team_id": {"T0EMULATOR"}, "response_url": {"http://127.0.0.1:1/response/r1"}, "trigger_id": {"trig.1"}}.Encode()
+	stamp := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%s:%s", stamp, body)
+	signature := "v0=" + hex.EncodeToString(mac.Sum(nil))
+	request := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/slack/events", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("X-Slack-Request-Timestamp", stamp)
+		r.Header.Set("X-Slack-Signature", signature)
+		return r
+	}
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+		sv, err := slack.NewSecretsVerifier(r.Header, secret)
+		if err == nil {
+			_, _ = sv.Write(body)
+			err = sv.Ensure()
+		}
+		if err != nil {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+		}
+	})
+	emu := startEmulator(b, slackemu.Options{})
+	bot := NewHTTP(slog.New(slog.DiscardHandler), apiFor(emu), dispatcherFunc(func(context.Context) {}), Config{QueueSize: 1 << 16}, secret)
+	runBot(b, bot)
+	eventually(b, "bot serving", bot.Ready)
+	for _, h := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", bare}, {"bot", bot}} {
+		b.Run(h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.h.ServeHTTP(w, request())
+				if w.Code != http.StatusOK {
+					b.Fatalf("got %d, want 200", w.Code)
+				}
+			}
 		})
 	}
 }
