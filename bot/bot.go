@@ -212,7 +212,12 @@ const (
 type request struct {
 	id   string // Socket Mode envelope_id; "" over HTTP
 	kind kind
-	data any // slack.SlashCommand, slack.InteractionCallback or slackevents.EventsAPIEvent
+	// data is the request: a slack.SlashCommand, slack.InteractionCallback or
+	// slackevents.EventsAPIEvent. Over HTTP it is nil and body holds the
+	// request's body, decoded by payload after the ack, so that decoding
+	// stays off the ack path.
+	data any
+	body []byte
 
 	// Events API only: Slack's ID of the event, and which retry this is
 	// (Socket Mode retry_attempt, HTTP X-Slack-Retry-Num) and why.
@@ -300,9 +305,27 @@ func (r *run) receive(ctx context.Context, req request, ack func(payload any)) {
 	r.busyLog.Do(func() {
 		b.logger.WarnContext(ctx, "queue full, requests answered busy", "count", r.busySince.Swap(0), "type", req.kind, "envelope_id", req.id)
 	})
-	if cb, ok := req.data.(slack.InteractionCallback); ok && cb.ResponseURL != "" {
-		r.queueBusyReply(ctx, cb.ResponseURL)
+	if req.kind != kindInteraction {
+		return
 	}
+	if data, err := req.payload(); err == nil {
+		if cb, ok := data.(slack.InteractionCallback); ok && cb.ResponseURL != "" {
+			r.queueBusyReply(ctx, cb.ResponseURL)
+		}
+	}
+}
+
+// payload returns the request's data, decoding the body of an HTTP request
+// the first time.
+func (req *request) payload() (any, error) {
+	if req.data == nil && req.body != nil {
+		data, err := decodeBody(req.kind, req.body)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s request: %w", req.kind, err)
+		}
+		req.data, req.body = data, nil
+	}
+	return req.data, nil
 }
 
 // enqueue hands an admitted request to the workers; a place in the queue is
@@ -372,13 +395,20 @@ func (r *run) work(ctx context.Context) {
 // dispatch hands one request to the Dispatcher under the command timeout.
 // A panicking handler is logged and does not take the bot down.
 func (b *Bot) dispatch(ctx context.Context, req request) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
-	defer cancel()
-	start := time.Now()
 	attrs := []any{"type", req.kind}
 	if req.id != "" {
 		attrs = append(attrs, "envelope_id", req.id)
 	}
+	data, err := req.payload()
+	if err != nil {
+		// Slack signed it: Slack sends something slack-go does not read (such as an event
+		// type it does not know), and it was acked all the same.
+		b.logger.WarnContext(ctx, "request unreadable", append(attrs, "err", err)...)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
+	defer cancel()
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			b.logger.ErrorContext(ctx, "handler panicked", append(attrs, "panic", fmt.Sprint(r))...)
@@ -388,7 +418,7 @@ func (b *Bot) dispatch(ctx context.Context, req request) {
 		b.logger.InfoContext(ctx, "envelope handled", append(attrs, "dur", time.Since(start))...)
 	}()
 
-	switch data := req.data.(type) {
+	switch data := data.(type) {
 	case slack.SlashCommand:
 		attrs = append(attrs, "cmd", data.Command, "user", data.UserID, "channel", data.ChannelID)
 		b.d.SlashCommand(ctx, data)

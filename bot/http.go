@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,8 +112,7 @@ func (t *httpMode) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.kind == "" {
-		// Slack's ssl_check, or an event slack-go cannot read: acked, so that Slack does not
-		// retry it.
+		// Slack's ssl_check: acked, nothing to do.
 		b.stats.received.Add(1)
 		t.ack(ctx, w, nil)
 		return
@@ -157,11 +157,12 @@ func writeAck(w http.ResponseWriter, payload any) error {
 	return http.NewResponseController(w).Flush()
 }
 
-// parseRequest reads a signed request: a slash command (form fields), an
-// interaction (form field payload, the JSON Socket Mode carries) or an Events
-// API callback (JSON). For url_verification it returns the challenge
-// instead. Slack's ssl_check, and an Events API callback slack-go cannot
-// read, are returned with an empty kind.
+// parseRequest tells what a signed request is and takes what the ack needs:
+// a slash command (form fields), an interaction (form field payload, the
+// JSON Socket Mode carries) or an Events API callback (JSON), with its
+// event_id and retry headers. The body is decoded after the ack, in the
+// worker (see request.payload). For url_verification it returns the
+// challenge instead; Slack's ssl_check is returned with an empty kind.
 func parseRequest(r *http.Request, body []byte) (req request, challenge string, err error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -172,6 +173,7 @@ func parseRequest(r *http.Request, body []byte) (req request, challenge string, 
 		var outer struct {
 			Type      string `json:"type"`
 			Challenge string `json:"challenge"`
+			EventID   string `json:"event_id"`
 		}
 		if err := json.Unmarshal(body, &outer); err != nil {
 			return request{}, "", err
@@ -182,39 +184,59 @@ func parseRequest(r *http.Request, body []byte) (req request, challenge string, 
 			}
 			return request{}, outer.Challenge, nil
 		}
-		// Signed requests need no verification token.
-		ev, err := slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
-		if err != nil {
-			return request{}, "", nil
-		}
 		retry, _ := strconv.Atoi(r.Header.Get("X-Slack-Retry-Num"))
-		return request{kind: kindEvent, data: ev, eventID: eventID(ev), retry: retry, retryReason: r.Header.Get("X-Slack-Retry-Reason")}, "", nil
+		return request{kind: kindEvent, body: body, eventID: outer.EventID, retry: retry, retryReason: r.Header.Get("X-Slack-Retry-Reason")}, "", nil
 	case "application/x-www-form-urlencoded":
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return request{}, "", err
-		}
-		if form.Get("ssl_check") == "1" {
-			// Slack checking the request URL's certificate: acked, nothing to do.
-			return request{}, "", nil
-		}
-		if p := form.Get("payload"); p != "" {
-			var cb slack.InteractionCallback
-			if err := json.Unmarshal([]byte(p), &cb); err != nil {
-				return request{}, "", err
-			}
-			return request{kind: kindInteraction, data: cb}, "", nil
-		}
-		// slack-go reads a slash command from the request's parsed form.
-		r.Form, r.PostForm = form, form
-		cmd, err := slack.SlashCommandParse(r)
-		if err != nil {
-			return request{}, "", err
-		}
-		if cmd.Command == "" {
-			return request{}, "", errors.New("form is neither a slash command nor an interaction")
-		}
-		return request{kind: kindCommand, data: cmd}, "", nil
+		k, err := formKind(body)
+		return request{kind: k, body: body}, "", err
 	}
 	return request{}, "", errors.New("content type " + mt + " is not one Slack sends")
+}
+
+// formKind tells what a form Slack posted is from its field names alone,
+// without decoding a value: an interaction has the field payload, a slash
+// command the field command, and Slack's check of the request URL's
+// certificate ssl_check (returned as the empty kind).
+func formKind(body []byte) (kind, error) {
+	var payload, command, sslCheck bool
+	for field := range bytes.SplitSeq(body, []byte("&")) {
+		name, _, _ := bytes.Cut(field, []byte("="))
+		switch string(name) {
+		case "payload":
+			payload = true
+		case "command":
+			command = true
+		case "ssl_check":
+			sslCheck = true
+		}
+	}
+	switch {
+	case payload:
+		return kindInteraction, nil
+	case command:
+		return kindCommand, nil
+	case sslCheck:
+		return "", nil
+	}
+	return "", errors.New("form is neither a slash command nor an interaction")
+}
+
+// decodeBody reads the body of an HTTP request of kind k: a slash command, an
+// interaction or an Events API callback, as Socket Mode delivers them.
+func decodeBody(k kind, body []byte) (any, error) {
+	if k == kindEvent {
+		// Signed requests need no verification token.
+		return slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, err
+	}
+	if k == kindInteraction {
+		var cb slack.InteractionCallback
+		err := json.Unmarshal([]byte(form.Get("payload")), &cb)
+		return cb, err
+	}
+	// slack-go reads a slash command from a request's parsed form.
+	return slack.SlashCommandParse(&http.Request{Method: http.MethodPost, Form: form, PostForm: form})
 }
