@@ -53,12 +53,13 @@ func (t *httpMode) serve(ctx context.Context, _ *run) error {
 // ServeHTTP serves Slack's request URL in HTTP mode (a Bot made by NewHTTP;
 // any other answers 404). A request whose signature is missing, wrong or older
 // than five minutes is answered 401 and changes nothing; so is one larger than
-// maxRequestBytes (413) or one that is not a slash command, an interaction or
-// an Events API callback (400). Slack's url_verification challenge is
-// answered with the challenge. Any other request is handed to the running
-// bot like a Socket Mode envelope, and answered 200 with what its ack would
-// carry (a busy answer for a slash command when the queue is full), before
-// its work starts. While Run is not running, requests are answered 503.
+// 1 MiB (413) or one that is not a slash command, an interaction or an Events
+// API callback (400). Slack's url_verification challenge is answered with the
+// challenge, and its ssl_check with 200. Any other request is handed to the
+// running bot like a Socket Mode envelope and answered 200 with what its ack
+// would carry (a busy answer for a slash command when the queue is full),
+// before its work, decoding its body included, starts. While Run is not
+// running, requests are answered 503.
 func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t, ok := b.tr.(*httpMode)
 	if !ok {
