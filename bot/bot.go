@@ -1,41 +1,41 @@
 // Package bot is cutoverbot's connection to Slack.
 //
-// A Bot holds the Socket Mode connection: it acknowledges every envelope the
-// moment it arrives, drops Events API redeliveries, hands slash commands and
-// interactions to a Dispatcher on a bounded worker pool, and keeps the socket
-// up across refreshes, drops and reconnect storms. A Poster sends messages
-// through the Web API and response URLs, pacing them to Slack's rate limits
-// and retrying what Slack asks to be retried, in order per channel.
+// A Bot receives Slack's requests (slash commands, interactions and Events
+// API events) over one of two transports and acknowledges each the moment it
+// arrives. In Socket Mode (New) the bot holds a WebSocket to Slack and keeps
+// it up across refreshes, drops and reconnect storms; in HTTP mode (NewHTTP)
+// Slack posts every request to the bot's request URL, the bot checks its
+// signature, and the HTTP response is the acknowledgement. Behind either
+// transport one core drops Events API redeliveries, answers "busy" when its
+// queue is full, and hands the requests to a Dispatcher on a bounded worker
+// pool, where a panicking handler is logged and the bot carries on. A Poster
+// sends messages through the Web API and response URLs, pacing them to
+// Slack's rate limits and retrying what Slack asks to be retried, in order
+// per channel.
 //
 // The package knows nothing of commands or migrations: parsing, answers and
 // Block Kit layout live with the Dispatcher's implementation. It does not use
-// the HTTP (request URL) delivery mode, modals, or message deletion.
+// modals or message deletion.
 package bot
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
-	"github.com/slack-go/slack/socketmode"
 	"golang.org/x/time/rate"
 )
 
-// Dispatcher handles envelopes after they have been acknowledged. Both methods
+// Dispatcher handles requests after they have been acknowledged. Both methods
 // run on the bot's worker pool under a context that ends after
 // Config.CommandTimeout or when the bot stops. Answers go through the
-// envelope's response URL or a Poster; nothing a Dispatcher returns reaches
-// Slack, because the envelope was already acknowledged.
+// request's response URL or a Poster; nothing a Dispatcher returns reaches
+// Slack, because the request was already acknowledged.
 type Dispatcher interface {
 	SlashCommand(ctx context.Context, cmd slack.SlashCommand)
 	Interaction(ctx context.Context, cb slack.InteractionCallback)
@@ -51,10 +51,11 @@ type EventHandler interface {
 // Config tunes a Bot. Zero values pick the defaults named on each field.
 type Config struct {
 	Workers        int           // size of the worker pool; 0 -> 16
-	QueueSize      int           // envelopes waiting for a worker before the bot answers "busy" (still acking); 0 -> 1024
-	CommandTimeout time.Duration // per envelope; 0 -> 60s
-	PingInterval   time.Duration // longest gap between Slack's pings before the socket is reopened; 0 -> 30s
+	QueueSize      int           // requests waiting for a worker before the bot answers "busy" (still acking); 0 -> 1024
+	CommandTimeout time.Duration // per request; 0 -> 60s
 
+	// Socket Mode only.
+	PingInterval      time.Duration // longest gap between Slack's pings before the socket is reopened; 0 -> 30s
 	AckTimeout        time.Duration // bound on queueing one ack for the socket writer; 0 -> 2s
 	ReconnectInterval time.Duration // average spacing of socket dials once ReconnectBurst is used up; 0 -> 2s
 	ReconnectBurst    int           // dials allowed back to back; 0 -> 5
@@ -87,52 +88,57 @@ func (c Config) withDefaults() Config {
 
 // Stats are counters since the Bot was created. They only grow.
 type Stats struct {
-	Received   uint64 // envelopes that carried an envelope_id
-	Acked      uint64 // acks handed to the socket writer
+	Received   uint64 // requests to acknowledge: Socket Mode envelopes with an envelope_id, or HTTP requests with a valid signature
+	Acked      uint64 // acks handed to the socket writer, or HTTP responses written
 	AckErrors  uint64 // acks that could not be queued in time or failed to write
-	Busy       uint64 // envelopes acked but not dispatched because the queue was full
+	Rejected   uint64 // HTTP requests refused: bad, missing or stale signature, too large, or unreadable
+	Busy       uint64 // requests acked but not dispatched because the queue was full
 	Duplicates uint64 // Events API redeliveries ignored
-	Dispatched uint64 // envelopes a Dispatcher finished handling
-	Dropped    uint64 // envelopes acked but discarded because the bot was stopping
+	Dispatched uint64 // requests a Dispatcher finished handling
+	Dropped    uint64 // requests acked but discarded because the bot was stopping
 	Connects   uint64 // sockets opened
 	Reconnects uint64 // sockets opened after the first one
 	Throttled  uint64 // dials delayed by the reconnect rate limit
 	Restarts   uint64 // times the Socket Mode client stopped with a non-fatal error and was restarted
 }
 
-// Bot is a Socket Mode client. Create it with New and start it with Run.
+// transport brings Slack's requests to a run and carries their acks back.
+type transport interface {
+	// serve feeds r until ctx ends, then returns nil, or until the transport
+	// fails for good, and returns why.
+	serve(ctx context.Context, r *run) error
+	// ready reports whether Slack's requests can reach the bot now.
+	ready() bool
+}
+
+// Bot receives Slack's requests over one transport and runs them on its
+// worker pool. Create it with New (Socket Mode) or NewHTTP and start it with
+// Run.
 type Bot struct {
 	logger *slog.Logger
 	api    *slack.Client
 	d      Dispatcher
 	cfg    Config
+	tr     transport
 
-	// dials paces socket dials: slack-go reconnects immediately on every
-	// disconnect frame, which turns too_many_websockets into a storm.
-	dials *rate.Limiter
+	// current is the run in progress, nil when Run is not running. HTTP
+	// requests arrive on the server's goroutines and find their run here.
+	current atomic.Pointer[run]
 
-	connected atomic.Bool
-	stats     struct {
-		received, acked, ackErrors, busy, duplicates, dispatched, dropped atomic.Uint64
-		connects, reconnects, throttled, restarts                         atomic.Uint64
+	stats struct {
+		received, acked, ackErrors, rejected, busy, duplicates, dispatched, dropped atomic.Uint64
+		connects, reconnects, throttled, restarts                                   atomic.Uint64
 	}
 }
 
-// New returns a Bot that reads envelopes through api (which must carry the
-// app-level token, slack.OptionAppLevelToken) and hands them to d.
-func New(logger *slog.Logger, api *slack.Client, d Dispatcher, cfg Config) *Bot {
-	cfg = cfg.withDefaults()
-	return &Bot{
-		logger: logger.With("component", "bot"),
-		api:    api,
-		d:      d,
-		cfg:    cfg,
-		dials:  rate.NewLimiter(rate.Every(cfg.ReconnectInterval), cfg.ReconnectBurst),
-	}
+func newBot(logger *slog.Logger, api *slack.Client, d Dispatcher, cfg Config) *Bot {
+	return &Bot{logger: logger.With("component", "bot"), api: api, d: d, cfg: cfg.withDefaults()}
 }
 
-// Connected reports whether a socket is open and Slack's hello has arrived on it.
-func (b *Bot) Connected() bool { return b.connected.Load() }
+// Ready reports whether Slack's requests reach the bot: in Socket Mode, a
+// socket is open and Slack's hello has arrived on it; in HTTP mode, Run is
+// serving.
+func (b *Bot) Ready() bool { return b.tr.ready() }
 
 // Stats returns a snapshot of the bot's counters.
 func (b *Bot) Stats() Stats {
@@ -141,6 +147,7 @@ func (b *Bot) Stats() Stats {
 		Received:   s.received.Load(),
 		Acked:      s.acked.Load(),
 		AckErrors:  s.ackErrors.Load(),
+		Rejected:   s.rejected.Load(),
 		Busy:       s.busy.Load(),
 		Duplicates: s.duplicates.Load(),
 		Dispatched: s.dispatched.Load(),
@@ -152,89 +159,28 @@ func (b *Bot) Stats() Stats {
 	}
 }
 
-// busyText answers an envelope that found the work queue full.
-const busyText = "cutoverbot is busy right now, try again in a minute."
-
-// envelope is one acknowledged request waiting for a worker.
-type envelope struct {
-	id   string
-	kind socketmode.EventType
-	data any
-}
-
-// Run connects to Slack and serves envelopes until ctx ends or Slack rejects
-// the app token. It returns ctx's error after a cancel, or the authentication
-// error (invalid_auth, token_revoked, account_inactive, not_authed) that made
-// reconnecting pointless. Before returning it cancels the handlers still
-// running and waits for them.
+// Run serves Slack's requests until ctx ends or the transport fails for good
+// (in Socket Mode: Slack rejects the app token). It returns ctx's error after
+// a cancel, or the transport's error (such as invalid_auth). Before returning
+// it cancels the handlers still running and waits for them.
 func (b *Bot) Run(ctx context.Context) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	sm := socketmode.New(b.api,
-		socketmode.OptionPingInterval(b.cfg.PingInterval),
-		socketmode.OptionDialer(b.dialer()),
-		socketmode.OptionLog(slog.NewLogLogger(b.logger.Handler(), slog.LevelDebug)),
-	)
-
-	queue := make(chan envelope, b.cfg.QueueSize)
-	var workers sync.WaitGroup
-	for range b.cfg.Workers {
-		workers.Go(func() { b.work(ctx, queue) })
-	}
-
-	// replies bounds the goroutines that answer "busy" through response
-	// URLs, so a flood of clicks cannot grow them without limit.
-	replies := make(chan struct{}, 8)
-	var replying sync.WaitGroup
-	busyReply := func(url string) {
-		select {
-		case replies <- struct{}{}:
-		default:
-			b.logger.WarnContext(ctx, "busy reply skipped", "reason", "too many replies in flight")
-			return
-		}
-		replying.Go(func() {
-			defer func() { <-replies }()
-			b.replyBusy(ctx, url)
-		})
-	}
-
-	runErr := make(chan error, 1)
-	go func() { runErr <- b.keepConnected(ctx, sm) }()
-
+	r := b.newRun()
+	r.start(ctx)
+	b.current.Store(r)
 	b.logger.InfoContext(ctx, "bot started", "workers", b.cfg.Workers, "queue", b.cfg.QueueSize)
-	seen := newSeenSet(4096)
-	var err error
-	stopped := false // keepConnected has returned
-	for !stopped && ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case err = <-runErr:
-			stopped = true
-		case evt := <-sm.Events:
-			b.handle(ctx, sm, evt, queue, seen, busyReply)
-		}
-	}
+	err := b.tr.serve(ctx, r)
+	b.current.Store(nil)
 
 	cancel()
-	b.connected.Store(false)
 	dropped := b.stats.dropped.Load()
-	close(queue)
-	workers.Wait()
+	r.close()
+	r.workers.Wait()
 	if n := b.stats.dropped.Load() - dropped; n > 0 {
-		b.logger.Warn("envelopes dropped at shutdown", "count", n)
-	}
-	replying.Wait()
-	if !stopped {
-		// slack-go's RunContext returns promptly once ctx ends; the bound
-		// only guards against a library bug hanging shutdown.
-		select {
-		case <-runErr:
-		case <-time.After(10 * time.Second):
-			b.logger.Warn("socket mode client did not stop in time")
-		}
+		b.logger.Warn("requests dropped at shutdown", "count", n)
 	}
 	if err == nil {
 		err = parent.Err()
@@ -243,154 +189,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	return err
 }
 
-// keepConnected runs the Socket Mode client, restarting it (paced by the dial
-// limiter) whenever it stops for a reason other than ctx or a fatal
-// authentication error. It returns nil when ctx ends.
-func (b *Bot) keepConnected(ctx context.Context, sm *socketmode.Client) error {
-	for {
-		err := sm.RunContext(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if isFatal(err) {
-			b.logger.ErrorContext(ctx, "slack rejected the app token", "err", err)
-			return fmt.Errorf("socket mode: %w", err)
-		}
-		b.stats.restarts.Add(1)
-		b.logger.WarnContext(ctx, "socket mode client stopped, restarting", "err", err)
-		if err := b.dials.Wait(ctx); err != nil {
-			return nil
-		}
-	}
-}
-
-// isFatal reports whether err means the app token will never work, so
-// reconnecting is pointless. These are the errors slack-go itself gives up on.
-func isFatal(err error) bool {
-	if err == nil {
-		return false
-	}
-	if se, ok := errors.AsType[slack.StatusCodeError](err); ok && se.Code == http.StatusNotFound {
-		return true
-	}
-	code := err.Error()
-	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
-		code = se.Err
-	}
-	switch code {
-	case "invalid_auth", "token_revoked", "account_inactive", "not_authed":
-		return true
-	}
-	return false
-}
-
-// dialer is slack-go's default Socket Mode dialer with the dial paced by
-// b.dials. slack-go calls apps.connections.open and dials in sequence, so
-// pacing the dial also paces the opens during a reconnect storm.
-func (b *Bot) dialer() *websocket.Dialer {
-	nd := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	return &websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
-		HandshakeTimeout: 45 * time.Second,
-		WriteBufferSize:  32 * 1024, // above Slack's 20 KB frame limit, so acks go out as one frame
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			r := b.dials.Reserve()
-			if d := r.Delay(); d > 0 {
-				b.stats.throttled.Add(1)
-				b.logger.WarnContext(ctx, "reconnect delayed", "dur", d)
-				t := time.NewTimer(d)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					r.Cancel()
-					return nil, ctx.Err()
-				}
-			}
-			return nd.DialContext(ctx, network, addr)
-		},
-	}
-}
-
-// handle runs on the event-loop goroutine for every socketmode event. It does
-// no I/O except the ack, and never blocks longer than Config.AckTimeout.
-func (b *Bot) handle(ctx context.Context, sm *socketmode.Client, evt socketmode.Event, queue chan<- envelope, seen *seenSet, busyReply func(url string)) {
-	switch evt.Type {
-	case socketmode.EventTypeConnecting:
-		b.connected.Store(false)
-		if e, ok := evt.Data.(*slack.ConnectingEvent); ok {
-			b.logger.DebugContext(ctx, "connecting", "attempt", e.Attempt, "connection", e.ConnectionCount)
-		}
-	case socketmode.EventTypeConnectionError:
-		b.connected.Store(false)
-		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-			b.logger.WarnContext(ctx, "connect failed", "attempt", e.Attempt, "backoff", e.Backoff, "err", e.ErrorObj)
-		}
-	case socketmode.EventTypeInvalidAuth:
-		b.connected.Store(false)
-		b.logger.ErrorContext(ctx, "slack rejected the app token")
-	case socketmode.EventTypeConnected:
-		if b.stats.connects.Add(1) > 1 {
-			b.stats.reconnects.Add(1)
-		}
-		b.logger.InfoContext(ctx, "socket connected")
-	case socketmode.EventTypeHello:
-		b.connected.Store(true)
-		n := 0
-		if evt.Request != nil {
-			n = evt.Request.NumConnections
-		}
-		b.logger.InfoContext(ctx, "socket ready", "num_connections", n)
-	case socketmode.EventTypeIncomingError:
-		e, _ := evt.Data.(*slack.IncomingEventError)
-		var cause error
-		if e != nil {
-			cause = e.ErrorObj
-		}
-		// slack-go keeps the socket after an undecodable frame; any other
-		// read error ends it.
-		_, syntax := errors.AsType[*json.SyntaxError](cause)
-		_, typ := errors.AsType[*json.UnmarshalTypeError](cause)
-		if !syntax && !typ {
-			b.connected.Store(false)
-		}
-		b.logger.WarnContext(ctx, "socket read failed", "err", cause)
-	case socketmode.EventTypeErrorWriteFailed:
-		b.stats.ackErrors.Add(1)
-		if e, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
-			id := ""
-			if e.Response != nil {
-				id = e.Response.EnvelopeID
-			}
-			b.logger.WarnContext(ctx, "ack lost", "envelope_id", id, "err", e.Cause)
-		}
-	case socketmode.EventTypeErrorBadMessage:
-		// slack-go does not ack what it cannot parse, and Slack would
-		// redeliver or time it out: ack it when it has an envelope_id.
-		e, _ := evt.Data.(*socketmode.ErrorBadMessage)
-		if e == nil {
-			return
-		}
-		var raw struct {
-			EnvelopeID string `json:"envelope_id"`
-			Type       string `json:"type"`
-		}
-		_ = json.Unmarshal(e.Message, &raw) // a frame that is not JSON has no envelope to ack
-		b.logger.WarnContext(ctx, "unreadable envelope", "type", raw.Type, "envelope_id", raw.EnvelopeID, "err", e.Cause)
-		if raw.EnvelopeID != "" {
-			b.stats.received.Add(1)
-			b.ack(ctx, sm, raw.EnvelopeID, nil)
-		}
-	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
-		b.receive(ctx, sm, evt, queue, seen, busyReply)
-	default:
-		if evt.Request != nil && evt.Request.EnvelopeID != "" {
-			b.stats.received.Add(1)
-			b.ack(ctx, sm, evt.Request.EnvelopeID, nil)
-		}
-		b.logger.DebugContext(ctx, "event ignored", "type", evt.Type)
-	}
-}
+// busyText answers a request that found the work queue full.
+const busyText = "cutoverbot is busy right now, try again in a minute."
 
 // busyAck is the ack payload that shows the user a busy answer to a slash
 // command without any further request.
@@ -399,85 +199,216 @@ type busyAck struct {
 	ResponseType string `json:"response_type"`
 }
 
-// receive acks one request envelope and queues it for a worker.
-func (b *Bot) receive(ctx context.Context, sm *socketmode.Client, evt socketmode.Event, queue chan<- envelope, seen *seenSet, busyReply func(url string)) {
-	req := evt.Request
-	if req == nil || req.EnvelopeID == "" {
-		b.logger.WarnContext(ctx, "envelope without id", "type", evt.Type)
+// kind is the type of a request, named as Socket Mode names its envelopes.
+type kind string
+
+const (
+	kindCommand     kind = "slash_commands"
+	kindInteraction kind = "interactive"
+	kindEvent       kind = "events_api"
+)
+
+// request is one request from Slack, as a transport hands it to the core.
+type request struct {
+	id   string // Socket Mode envelope_id; "" over HTTP
+	kind kind
+	// data is the request: a slack.SlashCommand, slack.InteractionCallback or
+	// slackevents.EventsAPIEvent. Over HTTP it is nil and body holds the
+	// request's body, decoded by payload after the ack, so that decoding
+	// stays off the ack path.
+	data any
+	body []byte
+
+	// Events API only: Slack's ID of the event, and which retry this is
+	// (Socket Mode retry_attempt, HTTP X-Slack-Retry-Num) and why.
+	eventID     string
+	retry       int
+	retryReason string
+}
+
+// run is the state of one Bot.Run, shared by the transport that feeds it and
+// the goroutines that drain it: the workers, and the few that answer busy
+// clicks through their response URLs.
+type run struct {
+	b     *Bot
+	queue chan request
+	// reserved counts requests admitted but not yet taken by a worker: a
+	// place in queue is reserved before the ack goes out, so that the
+	// request can be queued after it without blocking.
+	reserved atomic.Int64
+	// busyURLs holds the response URLs of clicks that found the queue full.
+	// It is small, so that a flood of clicks cannot hold up the bot.
+	busyURLs chan string
+	seen     seenSet
+	// busyLog spaces out the warnings about a full queue, with busySince
+	// busy answers counted in between: a burst that fills the queue would
+	// otherwise write a log line per request on the ack path.
+	busyLog   rate.Sometimes
+	busySince atomic.Int64
+
+	mu      sync.RWMutex // held for reading while sending on queue or busyURLs, for writing to close them
+	closed  bool
+	workers sync.WaitGroup
+}
+
+// busyRepliers is how many busy answers to clicks go out at once.
+const busyRepliers = 4
+
+func (b *Bot) newRun() *run {
+	return &run{
+		b:        b,
+		queue:    make(chan request, b.cfg.QueueSize),
+		busyURLs: make(chan string, 2*busyRepliers),
+		seen:     newSeenSet(4096),
+		busyLog:  rate.Sometimes{First: 1, Interval: time.Second},
+	}
+}
+
+// start starts the run's goroutines; they stop after close.
+func (r *run) start(ctx context.Context) {
+	for range r.b.cfg.Workers {
+		r.workers.Go(func() { r.work(ctx) })
+	}
+	for range busyRepliers {
+		r.workers.Go(func() { r.replyBusy(ctx) })
+	}
+}
+
+// receive takes one request from a transport. It decides the immediate
+// answer, has the transport send it through ack (a nil payload is an empty
+// ack), and only then queues the request for a worker, or answers busy when
+// the queue is full, or drops it as a redelivered event. ack is called exactly
+// once, on the caller's goroutine.
+func (r *run) receive(ctx context.Context, req request, ack func(payload any)) {
+	b := r.b
+	b.stats.received.Add(1)
+	if req.kind == kindEvent && req.eventID != "" && r.seen.add(req.eventID) {
+		b.stats.duplicates.Add(1)
+		ack(nil)
+		b.logger.InfoContext(ctx, "redelivery ignored", "event_id", req.eventID, "retry_attempt", req.retry, "retry_reason", req.retryReason)
 		return
 	}
-	b.stats.received.Add(1)
-
-	if evt.Type == socketmode.EventTypeEventsAPI {
-		if id := eventID(req.Payload); id != "" && seen.add(id) {
-			b.ack(ctx, sm, req.EnvelopeID, nil)
-			b.stats.duplicates.Add(1)
-			b.logger.InfoContext(ctx, "redelivery ignored", "event_id", id, "retry_attempt", req.RetryAttempt, "retry_reason", req.RetryReason)
-			return
-		}
+	if r.reserved.Add(1) <= int64(cap(r.queue)) {
+		ack(nil)
+		r.enqueue(req)
+		return
 	}
+	r.reserved.Add(-1)
 
-	// The event loop is the only sender on queue, so a free slot seen here is
-	// still free after the ack.
-	full := len(queue) == cap(queue)
 	var payload any
-	if full && evt.Type == socketmode.EventTypeSlashCommand {
+	if req.kind == kindCommand {
 		payload = busyAck{Text: busyText, ResponseType: "ephemeral"}
 	}
-	b.ack(ctx, sm, req.EnvelopeID, payload)
-	if !full {
-		queue <- envelope{id: req.EnvelopeID, kind: evt.Type, data: evt.Data}
-		return
-	}
-
 	b.stats.busy.Add(1)
-	b.logger.WarnContext(ctx, "queue full, envelope not handled", "type", evt.Type, "envelope_id", req.EnvelopeID)
-	if cb, ok := evt.Data.(slack.InteractionCallback); ok && cb.ResponseURL != "" {
-		busyReply(cb.ResponseURL)
-	}
-}
-
-// ack queues the acknowledgement of one envelope for the socket writer.
-func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, envelopeID string, payload any) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.AckTimeout)
-	defer cancel()
-	if err := sm.AckCtx(ctx, envelopeID, payload); err != nil {
-		b.stats.ackErrors.Add(1)
-		b.logger.WarnContext(ctx, "ack failed", "envelope_id", envelopeID, "err", err)
+	ack(payload)
+	r.busySince.Add(1)
+	r.busyLog.Do(func() {
+		b.logger.WarnContext(ctx, "queue full, requests answered busy", "count", r.busySince.Swap(0), "type", req.kind, "envelope_id", req.id)
+	})
+	if req.kind != kindInteraction {
 		return
 	}
-	b.stats.acked.Add(1)
-}
-
-// replyBusy tells the user who clicked that the click was not handled.
-func (b *Bot) replyBusy(ctx context.Context, url string) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := respond(ctx, b.api, url, Message{Text: busyText}, RespondOptions{}); err != nil {
-		b.logger.WarnContext(ctx, "busy reply failed", "err", err)
+	if data, err := req.payload(); err == nil {
+		if cb, ok := data.(slack.InteractionCallback); ok && cb.ResponseURL != "" {
+			r.queueBusyReply(ctx, cb.ResponseURL)
+		}
 	}
 }
 
-// work runs envelopes from queue until it is closed. Envelopes still queued
-// when ctx ends are discarded: they were acked, and their handlers would only
-// see a cancelled context.
-func (b *Bot) work(ctx context.Context, queue <-chan envelope) {
-	for env := range queue {
+// payload returns the request's data, decoding the body of an HTTP request
+// the first time.
+func (req *request) payload() (any, error) {
+	if req.data == nil && req.body != nil {
+		data, err := decodeBody(req.kind, req.body)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s request: %w", req.kind, err)
+		}
+		req.data, req.body = data, nil
+	}
+	return req.data, nil
+}
+
+// enqueue hands an admitted request to the workers; a place in the queue is
+// reserved for it, so it never blocks. After close it drops the request.
+func (r *run) enqueue(req request) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		r.reserved.Add(-1)
+		r.b.stats.dropped.Add(1)
+		return
+	}
+	r.queue <- req
+}
+
+// queueBusyReply has a busy answer sent through a click's response URL, unless
+// too many are waiting already.
+func (r *run) queueBusyReply(ctx context.Context, url string) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return
+	}
+	select {
+	case r.busyURLs <- url:
+	default:
+		r.b.logger.WarnContext(ctx, "busy reply skipped", "reason", "too many replies in flight")
+	}
+}
+
+// close stops the queues: the workers finish what is queued (dropping it, as
+// the run's context has ended) and return.
+func (r *run) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	close(r.queue)
+	close(r.busyURLs)
+}
+
+// replyBusy tells the users whose clicks were not handled so, through the
+// clicks' response URLs, until the run is closed.
+func (r *run) replyBusy(ctx context.Context) {
+	for url := range r.busyURLs {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := respond(ctx, r.b.api, url, Message{Text: busyText}, RespondOptions{}); err != nil {
+			r.b.logger.WarnContext(ctx, "busy reply failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// work runs requests from the queue until it is closed. Requests still
+// queued when ctx ends are discarded: they were acked, and their handlers
+// would only see a cancelled context.
+func (r *run) work(ctx context.Context) {
+	for req := range r.queue {
+		r.reserved.Add(-1)
 		if ctx.Err() != nil {
-			b.stats.dropped.Add(1)
+			r.b.stats.dropped.Add(1)
 			continue
 		}
-		b.dispatch(ctx, env)
+		r.b.dispatch(ctx, req)
 	}
 }
 
-// dispatch hands one envelope to the Dispatcher under the command timeout.
+// dispatch hands one request to the Dispatcher under the command timeout.
 // A panicking handler is logged and does not take the bot down.
-func (b *Bot) dispatch(ctx context.Context, env envelope) {
+func (b *Bot) dispatch(ctx context.Context, req request) {
+	attrs := []any{"type", req.kind}
+	if req.id != "" {
+		attrs = append(attrs, "envelope_id", req.id)
+	}
+	data, err := req.payload()
+	if err != nil {
+		// Slack signed it: Slack sends something slack-go does not read (such as an event
+		// type it does not know), and it was acked all the same.
+		b.logger.WarnContext(ctx, "request unreadable", append(attrs, "err", err)...)
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 	defer cancel()
 	start := time.Now()
-	attrs := []any{"type", env.kind, "envelope_id", env.id}
 	defer func() {
 		if r := recover(); r != nil {
 			b.logger.ErrorContext(ctx, "handler panicked", append(attrs, "panic", fmt.Sprint(r))...)
@@ -487,7 +418,7 @@ func (b *Bot) dispatch(ctx context.Context, env envelope) {
 		b.logger.InfoContext(ctx, "envelope handled", append(attrs, "dur", time.Since(start))...)
 	}()
 
-	switch data := env.data.(type) {
+	switch data := data.(type) {
 	case slack.SlashCommand:
 		attrs = append(attrs, "cmd", data.Command, "user", data.UserID, "channel", data.ChannelID)
 		b.d.SlashCommand(ctx, data)
@@ -495,37 +426,37 @@ func (b *Bot) dispatch(ctx context.Context, env envelope) {
 		attrs = append(attrs, "interaction", data.Type, "user", data.User.ID, "channel", data.Channel.ID)
 		b.d.Interaction(ctx, data)
 	case slackevents.EventsAPIEvent:
-		attrs = append(attrs, "event", data.InnerEvent.Type)
+		attrs = append(attrs, "event", data.InnerEvent.Type, "event_id", req.eventID)
 		if h, ok := b.d.(EventHandler); ok {
 			h.EventsAPI(ctx, data)
 		}
 	}
 }
 
-// eventID returns the event_id of an Events API callback payload, or "".
-func eventID(payload json.RawMessage) string {
-	var p struct {
-		EventID string `json:"event_id"`
+// eventID returns the event_id of an Events API callback, or "".
+func eventID(ev slackevents.EventsAPIEvent) string {
+	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok {
+		return cb.EventID
 	}
-	if json.Unmarshal(payload, &p) != nil {
-		return ""
-	}
-	return p.EventID
+	return ""
 }
 
-// seenSet remembers the last n event IDs. It is used by the event loop only.
+// seenSet remembers the last n event IDs. It is safe for concurrent use.
 type seenSet struct {
+	mu   sync.Mutex
 	ids  map[string]struct{}
 	ring []string
 	next int
 }
 
-func newSeenSet(n int) *seenSet {
-	return &seenSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+func newSeenSet(n int) seenSet {
+	return seenSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
 }
 
 // add records id and reports whether it had been seen already.
 func (s *seenSet) add(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, ok := s.ids[id]; ok {
 		return true
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -47,14 +49,41 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// startBot runs a Bot against emu until the test ends, and waits until it is
-// connected. At cleanup it stops the bot and checks Run's result.
+// startBot runs a Socket Mode Bot against emu until the test ends, and waits
+// until it is connected. At cleanup it stops the bot and checks Run's result.
 func startBot(t testing.TB, emu *slackemu.Server, d Dispatcher, cfg Config) *Bot {
 	t.Helper()
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 2 * time.Second
 	}
 	b := New(testLogger(t), apiFor(emu), d, cfg)
+	runBot(t, b)
+	eventually(t, "bot connected", func() bool { return b.Connected() && emu.Connections() == 1 })
+	return b
+}
+
+// startHTTPBot runs an HTTP mode Bot behind a loopback server at emu's
+// request URL until the test ends, and waits until Slack's url_verification
+// passes. At cleanup it stops the bot and checks Run's result.
+func startHTTPBot(t testing.TB, emu *slackemu.Server, d Dispatcher, cfg Config) *Bot {
+	t.Helper()
+	b := NewHTTP(testLogger(t), apiFor(emu), d, cfg, emu.SigningSecret())
+	mux := http.NewServeMux()
+	mux.Handle("POST /slack/events", b)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	emu.SetRequestURL(srv.URL + "/slack/events")
+	runBot(t, b)
+	eventually(t, "bot serving", b.Ready)
+	if err := emu.VerifyURL(context.Background()); err != nil {
+		t.Fatalf("url_verification: %v", err)
+	}
+	return b
+}
+
+// runBot runs b until the test ends, then stops it and checks Run's result.
+func runBot(t testing.TB, b *Bot) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
@@ -69,8 +98,16 @@ func startBot(t testing.TB, emu *slackemu.Server, d Dispatcher, cfg Config) *Bot
 			t.Errorf("Run did not return within 10s of cancel")
 		}
 	})
-	eventually(t, "bot connected", func() bool { return b.Connected() && emu.Connections() == 1 })
-	return b
+}
+
+// transports are the two ways a Bot receives Slack's requests, for tests that
+// must hold in both.
+var transports = []struct {
+	name  string
+	start func(t testing.TB, emu *slackemu.Server, d Dispatcher, cfg Config) *Bot
+}{
+	{"socket", startBot},
+	{"http", startHTTPBot},
 }
 
 // eventually polls cond until it holds, failing the test after 5 s.
@@ -80,6 +117,19 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitStats polls b's counters until ok holds, failing after 5 s with the
+// counters and what was wanted.
+func waitStats(t testing.TB, b *Bot, want string, ok func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s := b.Stats(); !ok(s); s = b.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("got stats %+v, want %s", s, want)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -162,95 +212,101 @@ func postButton(t testing.TB, p *Poster, actionID string) string {
 }
 
 func TestAckBeforeDispatch(t *testing.T) {
-	emu := startEmulator(t, slackemu.Options{AckDeadline: 2 * time.Second, PostInterval: -1})
-	rec := newRecorder() // handlers block until the end of the test
-	rec.entered = make(chan string, 4)
-	t.Cleanup(func() { close(rec.gate) })
-	b := startBot(t, emu, rec, Config{})
-	ts := postButton(t, NewPoster(testLogger(t), apiFor(emu), PosterConfig{}), "approve")
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			emu := startEmulator(t, slackemu.Options{AckDeadline: 2 * time.Second, PostInterval: -1})
+			rec := newRecorder() // handlers block until the end of the test
+			rec.entered = make(chan string, 4)
+			t.Cleanup(func() { close(rec.gate) })
+			b := tr.start(t, emu, rec, Config{})
+			ts := postButton(t, NewPoster(testLogger(t), apiFor(emu), PosterConfig{}), "approve")
 
-	tests := []struct {
-		name  string
-		send  func(ctx context.Context) (*slackemu.Delivery, error)
-		enter string
-	}{
-		{"slash command", func(ctx context.Context) (*slackemu.Delivery, error) {
-			return emu.SlashCommand(ctx, testUser, testChannel, "status web01")
-		}, "status web01"},
-		{"button click", func(ctx context.Context) (*slackemu.Delivery, error) {
-			return emu.Click(ctx, testUser, testChannel, ts, "approve")
-		}, "approve"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d, err := tt.send(t.Context())
-			if err != nil {
-				t.Fatalf("send: %v", err)
+			tests := []struct {
+				name  string
+				send  func(ctx context.Context) (*slackemu.Delivery, error)
+				enter string
+			}{
+				{"slash command", func(ctx context.Context) (*slackemu.Delivery, error) {
+					return emu.SlashCommand(ctx, testUser, testChannel, "status web01")
+				}, "status web01"},
+				{"button click", func(ctx context.Context) (*slackemu.Delivery, error) {
+					return emu.Click(ctx, testUser, testChannel, ts, "approve")
+				}, "approve"},
 			}
-			ack, err := d.WaitAck(t.Context())
-			if err != nil {
-				t.Fatalf("wait ack: %v", err)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					d, err := tt.send(t.Context())
+					if err != nil {
+						t.Fatalf("send: %v", err)
+					}
+					ack, err := d.WaitAck(t.Context())
+					if err != nil {
+						t.Fatalf("wait ack: %v", err)
+					}
+					if ack.TimedOut || ack.Error != "" {
+						t.Fatalf("got ack %+v, want acked while the handler is blocked", ack)
+					}
+					if ack.Payload != nil {
+						t.Errorf("got ack payload %s, want none", ack.Payload)
+					}
+					select {
+					case got := <-rec.entered:
+						if got != tt.enter {
+							t.Errorf("handler got %q, want %q", got, tt.enter)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatalf("handler never ran")
+					}
+				})
 			}
-			if ack.TimedOut {
-				t.Fatalf("got ack timed out, want acked while the handler is blocked")
-			}
-			if ack.Payload != nil {
-				t.Errorf("got ack payload %s, want none", ack.Payload)
-			}
-			select {
-			case got := <-rec.entered:
-				if got != tt.enter {
-					t.Errorf("handler got %q, want %q", got, tt.enter)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("handler never ran")
+			if got := b.Stats(); got.Acked != 2 || got.Received != 2 {
+				t.Errorf("got stats %+v, want 2 received and 2 acked", got)
 			}
 		})
-	}
-	if got := b.Stats(); got.Acked != 2 || got.Received != 2 {
-		t.Errorf("got stats %+v, want 2 received and 2 acked", got)
 	}
 }
 
 func TestConcurrentSlashCommands(t *testing.T) {
-	emu := startEmulator(t, slackemu.Options{AckDeadline: 3 * time.Second})
-	rec := newRecorder()
-	b := startBot(t, emu, rec, Config{Workers: 4})
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			emu := startEmulator(t, slackemu.Options{AckDeadline: 3 * time.Second})
+			rec := newRecorder()
+			b := tr.start(t, emu, rec, Config{Workers: 4})
 
-	const n = 40
-	acks := make([]slackemu.Ack, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			d, err := emu.SlashCommand(t.Context(), testUser, testChannel, fmt.Sprintf("status s%d", i))
-			if err != nil {
-				errs[i] = err
-				return
+			const n = 40
+			acks := make([]slackemu.Ack, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					d, err := emu.SlashCommand(t.Context(), testUser, testChannel, fmt.Sprintf("status s%d", i))
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					acks[i], errs[i] = d.WaitAck(t.Context())
+				})
 			}
-			acks[i], errs[i] = d.WaitAck(t.Context())
+			wg.Wait()
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("command %d: %v", i, errs[i])
+				}
+				if acks[i].TimedOut || acks[i].Error != "" {
+					t.Errorf("command %d: got ack %+v, want acked", i, acks[i])
+				}
+			}
+			if got := emu.Timeouts(); len(got) != 0 {
+				t.Errorf("got %d operation_timeouts, want 0", len(got))
+			}
+			// Every handler is still blocked: acks did not wait for them.
+			if cmds, _, _ := rec.handled(); cmds != 0 {
+				t.Errorf("got %d commands handled before the gate opened, want 0", cmds)
+			}
+			close(rec.gate)
+			eventually(t, "all commands handled", func() bool { c, _, _ := rec.handled(); return c == n })
+			waitStats(t, b, fmt.Sprintf("%d dispatched, 0 busy", n), func(s Stats) bool { return s.Dispatched == n && s.Busy == 0 })
 		})
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("command %d: %v", i, errs[i])
-		}
-		if acks[i].TimedOut {
-			t.Errorf("command %d: got ack timed out, want acked", i)
-		}
-	}
-	if got := emu.Timeouts(); len(got) != 0 {
-		t.Errorf("got %d operation_timeouts, want 0", len(got))
-	}
-	// Every handler is still blocked: acks did not wait for them.
-	if cmds, _, _ := rec.handled(); cmds != 0 {
-		t.Errorf("got %d commands handled before the gate opened, want 0", cmds)
-	}
-	close(rec.gate)
-	eventually(t, "all commands handled", func() bool { c, _, _ := rec.handled(); return c == n })
-	if got := b.Stats(); got.Dispatched != n || got.Busy != 0 {
-		t.Errorf("got stats %+v, want %d dispatched, 0 busy", got, n)
 	}
 }
 
@@ -361,50 +417,52 @@ func TestTooManyWebsockets(t *testing.T) {
 }
 
 func TestBusy(t *testing.T) {
-	emu := startEmulator(t, slackemu.Options{PostInterval: -1})
-	rec := newRecorder()
-	rec.entered = make(chan string, 8)
-	t.Cleanup(func() { close(rec.gate) })
-	b := startBot(t, emu, rec, Config{Workers: 1, QueueSize: 1})
-	ts := postButton(t, NewPoster(testLogger(t), apiFor(emu), PosterConfig{}), "approve")
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			emu := startEmulator(t, slackemu.Options{PostInterval: -1})
+			rec := newRecorder()
+			rec.entered = make(chan string, 8)
+			t.Cleanup(func() { close(rec.gate) })
+			b := tr.start(t, emu, rec, Config{Workers: 1, QueueSize: 1})
+			ts := postButton(t, NewPoster(testLogger(t), apiFor(emu), PosterConfig{}), "approve")
 
-	send := func(text string) slackemu.Ack {
-		t.Helper()
-		d, err := emu.SlashCommand(t.Context(), testUser, testChannel, text)
-		if err != nil {
-			t.Fatalf("send %q: %v", text, err)
-		}
-		ack, err := d.WaitAck(t.Context())
-		if err != nil || ack.TimedOut {
-			t.Fatalf("ack %q: got %+v, %v; want acked", text, ack, err)
-		}
-		return ack
-	}
-	send("first") // taken by the only worker, which blocks
-	<-rec.entered
-	if ack := send("second"); ack.Payload != nil { // fills the queue
-		t.Errorf("second: got ack payload %s, want none", ack.Payload)
-	}
-	ack := send("third")
-	if !strings.Contains(string(ack.Payload), "busy") {
-		t.Errorf("third: got ack payload %s, want a busy answer", ack.Payload)
-	}
+			send := func(text string) slackemu.Ack {
+				t.Helper()
+				d, err := emu.SlashCommand(t.Context(), testUser, testChannel, text)
+				if err != nil {
+					t.Fatalf("send %q: %v", text, err)
+				}
+				ack, err := d.WaitAck(t.Context())
+				if err != nil || ack.TimedOut || ack.Error != "" {
+					t.Fatalf("ack %q: got %+v, %v; want acked", text, ack, err)
+				}
+				return ack
+			}
+			send("first") // taken by the only worker, which blocks
+			<-rec.entered
+			if ack := send("second"); ack.Payload != nil { // fills the queue
+				t.Errorf("second: got ack payload %s, want none", ack.Payload)
+			}
+			ack := send("third")
+			if !strings.Contains(string(ack.Payload), "busy") {
+				t.Errorf("third: got ack payload %s, want a busy answer", ack.Payload)
+			}
 
-	d, err := emu.Click(t.Context(), testUser, testChannel, ts, "approve")
-	if err != nil {
-		t.Fatalf("click: %v", err)
-	}
-	if ack, err := d.WaitAck(t.Context()); err != nil || ack.TimedOut {
-		t.Fatalf("click ack: got %+v, %v; want acked", ack, err)
-	}
-	eventually(t, "busy answers shown", func() bool { return len(emu.Ephemerals(testUser)) == 2 })
-	for _, m := range emu.Ephemerals(testUser) {
-		if !strings.Contains(m.Text, "busy") {
-			t.Errorf("got ephemeral %q, want a busy answer", m.Text)
-		}
-	}
-	if got := b.Stats(); got.Busy != 2 || got.Acked != 4 {
-		t.Errorf("got stats %+v, want 2 busy, 4 acked", got)
+			d, err := emu.Click(t.Context(), testUser, testChannel, ts, "approve")
+			if err != nil {
+				t.Fatalf("click: %v", err)
+			}
+			if ack, err := d.WaitAck(t.Context()); err != nil || ack.TimedOut || ack.Error != "" {
+				t.Fatalf("click ack: got %+v, %v; want acked", ack, err)
+			}
+			eventually(t, "busy answers shown", func() bool { return len(emu.Ephemerals(testUser)) == 2 })
+			for _, m := range emu.Ephemerals(testUser) {
+				if !strings.Contains(m.Text, "busy") {
+					t.Errorf("got ephemeral %q, want a busy answer", m.Text)
+				}
+			}
+			waitStats(t, b, "2 busy, 4 acked", func(s Stats) bool { return s.Busy == 2 && s.Acked == 4 })
+		})
 	}
 }
 
@@ -421,24 +479,35 @@ func TestUnreadableEnvelopeAcked(t *testing.T) {
 	}
 }
 
-// TestEventsAPIRedelivery sends one Events API event twice, the second time as
-// a retry: the handler sees it once, both envelopes are acked.
+// TestEventsAPIRedelivery sends one Events API event, then Slack's retry of
+// it (same event_id): the handler sees it once, both deliveries are acked.
 func TestEventsAPIRedelivery(t *testing.T) {
-	emu := startEmulator(t, slackemu.Options{})
-	rec := newRecorder()
-	b := startBot(t, emu, rec, Config{})
-	frame := func(envelope string, attempt int) []byte {
-		return fmt.Appendf(nil, `{"envelope_id":%q,"type":"events_api","accepts_response_payload":false,"retry_attempt":%d,"retry_reason":"timeout",`+
-			`"payload":{"type":"event_callback","team_id":"T1","api_app_id":"A1","event_id":"Ev0123","event_time":1712000000,`+
-			`"event":{"type":"app_mention","user":"U0ANN","text":"hi","ts":"1712000000.000100","channel":"C0MIGRATE","event_ts":"1712000000.000100"}}}`,
-			envelope, attempt)
-	}
-	emu.SendRaw(frame("env-ev-1", 0))
-	emu.SendRaw(frame("env-ev-2", 1))
-	eventually(t, "both envelopes acked", func() bool { return b.Stats().Acked == 2 })
-	eventually(t, "event handled", func() bool { _, _, e := rec.handled(); return e == 1 })
-	if got := b.Stats(); got.Duplicates != 1 || got.Dispatched != 1 {
-		t.Errorf("got stats %+v, want 1 duplicate, 1 dispatched", got)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			emu := startEmulator(t, slackemu.Options{})
+			rec := newRecorder()
+			b := tr.start(t, emu, rec, Config{})
+			d, err := emu.Event(t.Context(), map[string]any{
+				"type": "app_mention", "user": testUser, "text": "hi", "ts": "1712000000.000100",
+				"channel": testChannel, "event_ts": "1712000000.000100",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			retry, err := emu.Redeliver(t.Context(), d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []*slackemu.Delivery{d, retry} {
+				if ack, err := d.WaitAck(t.Context()); err != nil || ack.TimedOut || ack.Error != "" {
+					t.Fatalf("ack of attempt %d: got %+v, %v; want acked", d.Attempt, ack, err)
+				}
+			}
+			eventually(t, "event handled", func() bool { _, _, e := rec.handled(); return e == 1 })
+			waitStats(t, b, "1 duplicate, 2 acked, 1 dispatched", func(s Stats) bool {
+				return s.Duplicates == 1 && s.Acked == 2 && s.Dispatched == 1
+			})
+		})
 	}
 }
 
@@ -461,43 +530,51 @@ func TestInvalidAppToken(t *testing.T) {
 // TestHandlerAnswers drives a slash command whose handler answers through the
 // response URL, and checks the handler's context carries the command timeout.
 func TestHandlerAnswers(t *testing.T) {
-	emu := startEmulator(t, slackemu.Options{})
-	p := NewPoster(testLogger(t), apiFor(emu), PosterConfig{})
-	rec := newRecorder()
-	close(rec.gate)
-	var deadline time.Duration
-	rec.respond = func(ctx context.Context, cmd slack.SlashCommand) {
-		if d, ok := ctx.Deadline(); ok {
-			deadline = time.Until(d)
-		}
-		if err := p.Respond(ctx, cmd.ResponseURL, Message{Text: "web01 is in sync"}, RespondOptions{}); err != nil {
-			t.Errorf("respond: %v", err)
-		}
-	}
-	b := startBot(t, emu, rec, Config{CommandTimeout: 30 * time.Second})
-	if _, err := emu.SlashCommand(t.Context(), testUser, testChannel, "status web01"); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	eventually(t, "answer shown", func() bool { return len(emu.Ephemerals(testUser)) == 1 })
-	if got := emu.Ephemerals(testUser)[0].Text; got != "web01 is in sync" {
-		t.Errorf("got ephemeral %q, want %q", got, "web01 is in sync")
-	}
-	eventually(t, "handler done", func() bool { return b.Stats().Dispatched == 1 })
-	if deadline <= 20*time.Second || deadline > 30*time.Second {
-		t.Errorf("got handler deadline in %v, want about 30s", deadline)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			emu := startEmulator(t, slackemu.Options{})
+			p := NewPoster(testLogger(t), apiFor(emu), PosterConfig{})
+			rec := newRecorder()
+			close(rec.gate)
+			var deadline time.Duration
+			rec.respond = func(ctx context.Context, cmd slack.SlashCommand) {
+				if d, ok := ctx.Deadline(); ok {
+					deadline = time.Until(d)
+				}
+				if err := p.Respond(ctx, cmd.ResponseURL, Message{Text: "web01 is in sync"}, RespondOptions{}); err != nil {
+					t.Errorf("respond: %v", err)
+				}
+			}
+			b := tr.start(t, emu, rec, Config{CommandTimeout: 30 * time.Second})
+			if _, err := emu.SlashCommand(t.Context(), testUser, testChannel, "status web01"); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			eventually(t, "answer shown", func() bool { return len(emu.Ephemerals(testUser)) == 1 })
+			if got := emu.Ephemerals(testUser)[0].Text; got != "web01 is in sync" {
+				t.Errorf("got ephemeral %q, want %q", got, "web01 is in sync")
+			}
+			eventually(t, "handler done", func() bool { return b.Stats().Dispatched == 1 })
+			if deadline <= 20*time.Second || deadline > 30*time.Second {
+				t.Errorf("got handler deadline in %v, want about 30s", deadline)
+			}
+		})
 	}
 }
 
-// BenchmarkAckLatency sends 500 slash commands per iteration, with 1, 20 or
-// 50 of them in flight at once, while every handler takes 2 s, and reports
-// the ack latency the emulator measured.
+// BenchmarkAckLatency sends 500 slash commands per iteration over each
+// transport, with 1, 20 or 50 of them in flight at once, while every handler
+// takes 2 s, and reports the ack latency the emulator measured.
 func BenchmarkAckLatency(b *testing.B) {
-	for _, inFlight := range []int{1, 20, 50} {
-		b.Run(fmt.Sprintf("inflight=%d", inFlight), func(b *testing.B) { benchAckLatency(b, inFlight) })
+	for _, tr := range transports {
+		for _, inFlight := range []int{1, 20, 50} {
+			b.Run(fmt.Sprintf("transport=%s/inflight=%d", tr.name, inFlight), func(b *testing.B) {
+				benchAckLatency(b, inFlight, tr.start)
+			})
+		}
 	}
 }
 
-func benchAckLatency(b *testing.B, inFlight int) {
+func benchAckLatency(b *testing.B, inFlight int, start func(testing.TB, *slackemu.Server, Dispatcher, Config) *Bot) {
 	emu := startEmulator(b, slackemu.Options{AckDeadline: 3 * time.Second})
 	slow := dispatcherFunc(func(ctx context.Context) {
 		t := time.NewTimer(2 * time.Second)
@@ -507,7 +584,7 @@ func benchAckLatency(b *testing.B, inFlight int) {
 		case <-ctx.Done():
 		}
 	})
-	startBot(b, emu, slow, Config{Workers: 16, QueueSize: 4096})
+	start(b, emu, slow, Config{Workers: 16, QueueSize: 4096})
 
 	const n = 500
 	var lat []time.Duration
@@ -533,7 +610,7 @@ func benchAckLatency(b *testing.B, inFlight int) {
 		}
 		wg.Wait()
 		for _, a := range acks {
-			if a.TimedOut {
+			if a.TimedOut || a.Error != "" {
 				timeouts++
 				continue
 			}
@@ -541,7 +618,7 @@ func benchAckLatency(b *testing.B, inFlight int) {
 		}
 	}
 	if timeouts > 0 {
-		b.Errorf("got %d ack timeouts, want 0", timeouts)
+		b.Errorf("got %d ack timeouts or errors, want 0", timeouts)
 	}
 	if len(lat) == 0 {
 		b.Fatal("no acks measured")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -127,7 +128,12 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		// Queued batches of wave launches are tried about as often as jobs are polled.
 		BatchInterval: 2 * cfg.PollInterval,
 	})
-	a.bot = bot.New(logger, api, a.handlers, bot.Config{CommandTimeout: cfg.CommandTimeout})
+	botCfg := bot.Config{CommandTimeout: cfg.CommandTimeout}
+	if cfg.SlackMode == "http" {
+		a.bot = bot.NewHTTP(logger, api, a.handlers, botCfg, string(cfg.SigningSecret))
+	} else {
+		a.bot = bot.New(logger, api, a.handlers, botCfg)
+	}
 	return a, nil
 }
 
@@ -148,7 +154,10 @@ func (a *app) Run(ctx context.Context) error {
 	g.Go(func() error { return a.handlers.Run(ctx) })
 	g.Go(func() error { return a.housekeeping(ctx) })
 	if ln != nil {
-		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		var unused unusedConns
+		// Slack's requests are small and sent at once: a slow body is not Slack's.
+		srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			ConnState: unused.track}
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
@@ -159,9 +168,10 @@ func (a *app) Run(ctx context.Context) error {
 			<-ctx.Done()
 			shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
+			unused.close()
 			return srv.Shutdown(shutdown)
 		})
-		a.logger.Info("http endpoints listening", "addr", ln.Addr().String())
+		a.logger.Info("http endpoints listening", "addr", ln.Addr().String(), "slack_mode", a.cfg.SlackMode)
 	}
 	a.logger.Info("cutoverbot started", "channel", a.cfg.Channel, "store", a.store.Backend())
 	err := g.Wait()
@@ -170,6 +180,37 @@ func (a *app) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// unusedConns tracks a server's connections that have carried no request yet. Shutdown waits for
+// such a connection until it is 5 s old, though it carries nothing: HTTP clients (Slack's, load
+// balancers) open spare connections they may never use.
+type unusedConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// track is the server's ConnState hook.
+func (u *unusedConns) track(c net.Conn, state http.ConnState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if state != http.StateNew {
+		delete(u.conns, c)
+		return
+	}
+	if u.conns == nil {
+		u.conns = map[net.Conn]struct{}{}
+	}
+	u.conns[c] = struct{}{}
+}
+
+// close closes the connections that carried no request.
+func (u *unusedConns) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for c := range u.conns {
+		c.Close()
+	}
 }
 
 // housekeeping prunes, once an hour, what is older than the retention. (Confirmation cards are
@@ -215,21 +256,30 @@ func (a *app) prune(ctx context.Context, now time.Time) error {
 	return err
 }
 
-// httpHandler serves /healthz (the process runs), /readyz (Slack socket up and store reachable)
-// and /metrics (Prometheus).
+// httpHandler serves /healthz (the process runs), /readyz (Slack's requests reach the bot and
+// the store is reachable), /metrics (Prometheus) and, in HTTP mode, Slack's request URL
+// POST /slack/events.
 func (a *app) httpHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "cutoverbot_slack_connected", Help: "1 when the Socket Mode connection is up.",
+		Name: "cutoverbot_slack_connected",
+		Help: "1 when Slack's requests reach the bot: the Socket Mode connection is up, or in HTTP mode the request URL is served.",
 	}, func() float64 {
-		if a.bot.Connected() {
+		if a.bot.Ready() {
 			return 1
 		}
 		return 0
 	}))
 	reg.MustRegister(&awsCallsCollector{c: a.aws}, &botCollector{b: a.bot})
 	mux := http.NewServeMux()
+	notReady := "slack socket not connected"
+	if a.cfg.SlackMode == "http" {
+		// Every replica behind the load balancer takes any request: the state they share is
+		// in the store.
+		mux.Handle("POST /slack/events", a.bot)
+		notReady = "not serving slack requests"
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -237,8 +287,8 @@ func (a *app) httpHandler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		switch {
-		case !a.bot.Connected():
-			http.Error(w, "slack socket not connected", http.StatusServiceUnavailable)
+		case !a.bot.Ready():
+			http.Error(w, notReady, http.StatusServiceUnavailable)
 		case a.store.Ping(ctx) != nil:
 			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
 		default:
@@ -262,10 +312,10 @@ func (c *awsCallsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// botCollector exports the Socket Mode connection's counters.
+// botCollector exports the bot's counters of Slack's requests.
 type botCollector struct{ b *bot.Bot }
 
-var botDesc = prometheus.NewDesc("cutoverbot_slack_envelopes_total", "Socket Mode envelopes by what became of them.", []string{"outcome"}, nil)
+var botDesc = prometheus.NewDesc("cutoverbot_slack_envelopes_total", "Slack's requests (Socket Mode envelopes or HTTP requests) by what became of them.", []string{"outcome"}, nil)
 var botConnDesc = prometheus.NewDesc("cutoverbot_slack_connects_total", "Socket Mode connections opened.", nil, nil)
 
 func (c *botCollector) Describe(ch chan<- *prometheus.Desc) { ch <- botDesc; ch <- botConnDesc }
@@ -274,7 +324,7 @@ func (c *botCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.b.Stats()
 	for outcome, n := range map[string]uint64{
 		"received": s.Received, "acked": s.Acked, "ack_error": s.AckErrors, "busy": s.Busy,
-		"duplicate": s.Duplicates, "dispatched": s.Dispatched, "dropped": s.Dropped,
+		"duplicate": s.Duplicates, "dispatched": s.Dispatched, "dropped": s.Dropped, "rejected": s.Rejected,
 	} {
 		ch <- prometheus.MustNewConstMetric(botDesc, prometheus.CounterValue, float64(n), outcome)
 	}

@@ -28,6 +28,8 @@ type secret = bot.Token
 type Config struct {
 	AppToken, BotToken secret
 	SlackAPIURL        string // Slack Web API base URL, ending in "/"
+	SlackMode          string // "socket" (Socket Mode) or "http" (Slack posts to /slack/events)
+	SigningSecret      secret // HTTP mode: the app's signing secret
 
 	Channel      string
 	Operators    []string // user (U…/W…) or user-group (S…) IDs
@@ -144,7 +146,19 @@ func loadConfig(getenv func(string) string, liftBounds bool) (Config, error) {
 		LogFormat:    get("CUTOVER_LOG_FORMAT", "json"),
 		LogLevel:     get("CUTOVER_LOG_LEVEL", "info"),
 	}
+	c.SlackMode = get("CUTOVER_SLACK_MODE", "socket")
+	c.SigningSecret = secret(get("SLACK_SIGNING_SECRET", ""))
+	switch c.SlackMode {
+	case "socket":
+	case "http":
+		if c.SigningSecret == "" {
+			bad("SLACK_SIGNING_SECRET", "is required in HTTP mode: the app's signing secret (Basic Information, App Credentials)")
+		}
+	default:
+		bad("CUTOVER_SLACK_MODE", "%q is not socket or http", c.SlackMode)
+	}
 	switch {
+	case c.SlackMode == "http": // Slack posts to the request URL: no socket, no app token
 	case c.AppToken == "":
 		bad("SLACK_APP_TOKEN", "is required: the app-level token (xapp-…) with connections:write, for Socket Mode")
 	case !strings.HasPrefix(string(c.AppToken), "xapp-"):
@@ -215,6 +229,8 @@ func loadConfig(getenv func(string) string, liftBounds bool) (Config, error) {
 			bad("CUTOVER_HTTP_ADDR", "%q is not host:port (\":8080\", \"127.0.0.1:0\") or off", addr)
 		}
 		c.HTTPAddr = addr
+	} else if c.SlackMode == "http" {
+		bad("CUTOVER_HTTP_ADDR", "cannot be off in HTTP mode: Slack posts its requests to /slack/events on it")
 	}
 	for _, e := range []struct{ name, url string }{{"AWS_ENDPOINT_URL_MGN", c.MGNEndpoint}, {"AWS_ENDPOINT_URL_EC2", c.EC2Endpoint}} {
 		if e.url == "" {

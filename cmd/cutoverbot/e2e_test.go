@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -85,28 +86,55 @@ func botEnv(t testing.TB, extra map[string]string) map[string]string {
 	return env
 }
 
-// startBot starts the emulators and `cutoverbot run` against them; the bot stops, and must stop
-// cleanly, when the test ends.
-func startBot(t testing.TB, extra map[string]string) *e2e {
-	t.Helper()
-	return startBotOn(t, newE2E(t, e2eStart), extra)
+// transport is how the bot under test receives Slack's requests: the configuration that picks
+// it, on top of botEnv's.
+type transport struct {
+	name string
+	env  map[string]string
 }
+
+var (
+	socketMode = transport{"socket", nil}
+	// HTTP mode needs the listener for Slack's posts, and no app token.
+	httpMode   = transport{"http", map[string]string{"CUTOVER_SLACK_MODE": "http", "CUTOVER_HTTP_ADDR": "127.0.0.1:0", "SLACK_APP_TOKEN": ""}}
+	transports = []transport{socketMode, httpMode}
+)
 
 // e2eStart is when the end-to-end tests' MGN clock starts.
 var e2eStart = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
-// startBotAt is startBot with MGN's clock set to start.
-func startBotAt(t testing.TB, start time.Time, extra map[string]string) *e2e {
-	return startBotOn(t, newE2E(t, start), extra)
+// startBot starts the emulators and `cutoverbot run` against them over Socket Mode; the bot
+// stops, and must stop cleanly, when the test ends.
+func startBot(t testing.TB, extra map[string]string) *e2e {
+	t.Helper()
+	return startBotOn(t, newE2E(t, e2eStart), socketMode, extra)
 }
 
-// startBotOn starts `cutoverbot run` against e's emulators, as startBot does.
-func startBotOn(t testing.TB, e *e2e, extra map[string]string) *e2e {
+// startBotAt is startBot with MGN's clock set to start.
+func startBotAt(t testing.TB, start time.Time, extra map[string]string) *e2e {
 	t.Helper()
-	sb, env := e.sb, botEnv(t, extra)
+	return startBotOn(t, newE2E(t, start), socketMode, extra)
+}
+
+// startBotOver is startBot receiving Slack's requests over tr.
+func startBotOver(t testing.TB, tr transport, extra map[string]string) *e2e {
+	t.Helper()
+	return startBotOn(t, newE2E(t, e2eStart), tr, extra)
+}
+
+// startBotOn starts `cutoverbot run` against e's emulators, receiving Slack's requests over
+// tr, and waits until they reach it: the socket is open, or the Slack emulator posts to the
+// bot's request URL, which passed Slack's url_verification, and /readyz says ready. The bot
+// stops, and must stop cleanly, when the test ends.
+func startBotOn(t testing.TB, e *e2e, tr transport, extra map[string]string) *e2e {
+	t.Helper()
+	env := botEnv(t, tr.env)
+	for k, v := range extra {
+		env[k] = v
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, runEmulated, sb.getenv(env), strings.NewReader(""), e.logs, e.logs) }()
+	go func() { done <- run(ctx, runEmulated, e.sb.getenv(env), strings.NewReader(""), e.logs, e.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -121,8 +149,31 @@ func startBotOn(t testing.TB, e *e2e, extra map[string]string) *e2e {
 			t.Logf("cutoverbot logs:\n%s", e.logs.String())
 		}
 	})
-	e.wait(func(s *slackemu.Server) bool { return s.Connections() > 0 }, "the bot to connect")
+	if env["CUTOVER_SLACK_MODE"] != "http" {
+		e.wait(func(s *slackemu.Server) bool { return s.Connections() > 0 }, "the bot to connect")
+		return e
+	}
+	base := "http://" + e.httpAddr()
+	e.sb.slack.SetRequestURL(base + "/slack/events")
+	if err := e.sb.slack.VerifyURL(t.Context()); err != nil {
+		t.Fatalf("Slack's url_verification of the bot's request URL: %v", err)
+	}
+	poll(t, "/readyz to answer 200", func() bool { return httpStatus(t, base+"/readyz") == http.StatusOK })
+	if n := e.sb.slack.Dials(); n != 0 {
+		t.Errorf("the bot in HTTP mode opened %d Socket Mode connections, want none", n)
+	}
 	return e
+}
+
+// httpStatus is the status of a GET of url.
+func httpStatus(t testing.TB, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func (e *e2e) wait(cond func(*slackemu.Server) bool, what string) {
@@ -166,6 +217,9 @@ func (e *e2e) acked(d *slackemu.Delivery) slackemu.Ack {
 	}
 	if ack.TimedOut {
 		e.t.Fatalf("ack after Slack's deadline (%v)", ack.Latency)
+	}
+	if ack.Error != "" {
+		e.t.Fatalf("Slack showed %q instead of an answer (HTTP %d)", ack.Error, ack.Status)
 	}
 	return ack
 }
@@ -264,142 +318,278 @@ func TestConfigRejectsMalformedValues(t *testing.T) {
 	}
 }
 
-func TestStatusAndRefusedLaunch(t *testing.T) {
-	e := startBot(t, nil)
-	status := e.command(sandboxOperator, "status")
-	for _, want := range []string{"web01", "Continuous Data Replication", "file01"} {
-		if !strings.Contains(status.PlainText(), want) {
-			t.Errorf("status does not mention %q:\n%s", want, status.PlainText())
+func TestConfigSlackMode(t *testing.T) {
+	good := map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-1", "CUTOVER_CHANNEL": "C123", "CUTOVER_OPERATORS": "U1A",
+		"CUTOVER_APPROVERS": "S1B", "AWS_REGION": "eu-central-1",
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		badVar  string // "" when the configuration is good
+		wantAdr string
+	}{
+		{"socket mode needs the app token", map[string]string{}, "SLACK_APP_TOKEN", ""},
+		{"http mode needs no app token", map[string]string{"CUTOVER_SLACK_MODE": "http", "SLACK_SIGNING_SECRET": "s3cr3t"}, "", ":8080"},
+		{"http mode needs the signing secret", map[string]string{"CUTOVER_SLACK_MODE": "http"}, "SLACK_SIGNING_SECRET", ""},
+		{"http mode needs the listener", map[string]string{"CUTOVER_SLACK_MODE": "http", "SLACK_SIGNING_SECRET": "s3cr3t", "CUTOVER_HTTP_ADDR": "off"}, "CUTOVER_HTTP_ADDR", ""},
+		{"unknown mode", map[string]string{"CUTOVER_SLACK_MODE": "websocket", "SLACK_APP_TOKEN": "xapp-1"}, "CUTOVER_SLACK_MODE", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := maps.Clone(good)
+			maps.Copy(env, tt.env)
+			c, err := LoadConfig(func(k string) string { return env[k] })
+			switch {
+			case tt.badVar == "" && err != nil:
+				t.Fatalf("LoadConfig: %v", err)
+			case tt.badVar != "" && (err == nil || !strings.Contains(err.Error(), tt.badVar)):
+				t.Fatalf("LoadConfig: got %v, want an error naming %s", err, tt.badVar)
+			case tt.badVar == "" && (c.HTTPAddr != tt.wantAdr || fmt.Sprint(c.SigningSecret) == "s3cr3t"):
+				t.Errorf("got HTTP address %q and signing secret printed as %q, want %q and redacted", c.HTTPAddr, fmt.Sprint(c.SigningSecret), tt.wantAdr)
+			}
+		})
+	}
+}
+
+// TestRunUsageListsTheEnvironment: every variable the configuration reads is in `run -h`
+// (the AWS SDK's own are summed up there as its standard chain).
+func TestRunUsageListsTheEnvironment(t *testing.T) {
+	read := map[string]bool{}
+	_, _ = LoadConfig(func(k string) string { read[k] = true; return "" })
+	_, _ = LoadConfig(func(k string) string {
+		read[k] = true
+		return map[string]string{"CUTOVER_SLACK_MODE": "http"}[k]
+	})
+	for name := range read {
+		if !strings.HasPrefix(name, "AWS_") && !strings.Contains(runUsage, name) {
+			t.Errorf("cutoverbot run -h does not list %s", name)
 		}
 	}
-	refusal := e.command(sandboxOperator, "launch web02 test")
-	if txt := refusal.PlainText(); !strings.Contains(txt, "63%") {
-		t.Errorf("refusal of a syncing server does not give its progress:\n%s", txt)
+	if !read["CUTOVER_SLACK_MODE"] || !read["SLACK_SIGNING_SECRET"] {
+		t.Errorf("the configuration read %v, want CUTOVER_SLACK_MODE and SLACK_SIGNING_SECRET among them", read)
 	}
-	if n := e.sb.mgn.Calls("StartTest"); n != 0 {
-		t.Errorf("StartTest called %d times for a refused launch, want 0", n)
-	}
-	unknown := e.command(sandboxOperator, "launch nosuchserver test")
-	if !strings.Contains(unknown.PlainText(), "nosuchserver") {
-		t.Errorf("unknown server answer does not name it:\n%s", unknown.PlainText())
-	}
-	help := e.command(sandboxOperator, "frobnicate")
-	if !strings.Contains(help.PlainText(), "/cutover launch") {
-		t.Errorf("unknown input does not get usage:\n%s", help.PlainText())
+}
+
+func TestStatusAndRefusedLaunch(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			e := startBotOver(t, tr, nil)
+			status := e.command(sandboxOperator, "status")
+			for _, want := range []string{"web01", "Continuous Data Replication", "file01"} {
+				if !strings.Contains(status.PlainText(), want) {
+					t.Errorf("status does not mention %q:\n%s", want, status.PlainText())
+				}
+			}
+			refusal := e.command(sandboxOperator, "launch web02 test")
+			if txt := refusal.PlainText(); !strings.Contains(txt, "63%") {
+				t.Errorf("refusal of a syncing server does not give its progress:\n%s", txt)
+			}
+			if n := e.sb.mgn.Calls("StartTest"); n != 0 {
+				t.Errorf("StartTest called %d times for a refused launch, want 0", n)
+			}
+			unknown := e.command(sandboxOperator, "launch nosuchserver test")
+			if !strings.Contains(unknown.PlainText(), "nosuchserver") {
+				t.Errorf("unknown server answer does not name it:\n%s", unknown.PlainText())
+			}
+			help := e.command(sandboxOperator, "frobnicate")
+			if !strings.Contains(help.PlainText(), "/cutover launch") {
+				t.Errorf("unknown input does not get usage:\n%s", help.PlainText())
+			}
+		})
 	}
 }
 
 func TestTestLaunchFollowedToIPs(t *testing.T) {
-	e := startBot(t, nil)
-	e.command(sandboxOperator, "launch web01 test")
-	parent, ok := e.findChannel(func(m slackemu.Message) bool { return strings.Contains(m.PlainText(), "web01") && m.ThreadTS == "" })
-	if !ok {
-		t.Fatal("no launch announcement in the channel")
-	}
-	e.finishJobs(1)
-	replies := e.sb.slack.Replies(sandboxChannel, parent.TS)
-	var all strings.Builder
-	for _, r := range replies {
-		all.WriteString(r.PlainText() + "\n")
-	}
-	final := replies[len(replies)-1]
-	if !final.Broadcast {
-		t.Errorf("final reply not broadcast to the channel")
-	}
-	var target *mgnemu.Instance
-	for _, in := range e.sb.mgn.Instances() {
-		if in.Tags["AWSApplicationMigrationServiceSourceServerID"] != "" {
-			target = &in
-		}
-	}
-	if target == nil {
-		t.Fatal("MGN emulator launched no target instance")
-	}
-	for _, want := range []string{target.InstanceID, target.PrivateIPAddress, target.PublicIPAddress, "snapshot", "conver"} {
-		if !strings.Contains(all.String(), want) {
-			t.Errorf("thread does not mention %q:\n%s", want, all.String())
-		}
-	}
-	if !hasButton(final, render.ActionMarkReady) || !hasButton(final, render.ActionRevertTest) {
-		t.Errorf("final reply after a test offers %v, want mark ready and revert buttons", final.Buttons())
-	}
-	if n := e.sb.mgn.Calls("StartTest"); n != 1 {
-		t.Errorf("StartTest called %d times, want 1", n)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			e := startBotOver(t, tr, nil)
+			e.command(sandboxOperator, "launch web01 test")
+			parent, ok := e.findChannel(func(m slackemu.Message) bool { return strings.Contains(m.PlainText(), "web01") && m.ThreadTS == "" })
+			if !ok {
+				t.Fatal("no launch announcement in the channel")
+			}
+			e.finishJobs(1)
+			replies := e.sb.slack.Replies(sandboxChannel, parent.TS)
+			var all strings.Builder
+			for _, r := range replies {
+				all.WriteString(r.PlainText() + "\n")
+			}
+			final := replies[len(replies)-1]
+			if !final.Broadcast {
+				t.Errorf("final reply not broadcast to the channel")
+			}
+			var target *mgnemu.Instance
+			for _, in := range e.sb.mgn.Instances() {
+				if in.Tags["AWSApplicationMigrationServiceSourceServerID"] != "" {
+					target = &in
+				}
+			}
+			if target == nil {
+				t.Fatal("MGN emulator launched no target instance")
+			}
+			for _, want := range []string{target.InstanceID, target.PrivateIPAddress, target.PublicIPAddress, "snapshot", "conver"} {
+				if !strings.Contains(all.String(), want) {
+					t.Errorf("thread does not mention %q:\n%s", want, all.String())
+				}
+			}
+			if !hasButton(final, render.ActionMarkReady) || !hasButton(final, render.ActionRevertTest) {
+				t.Errorf("final reply after a test offers %v, want mark ready and revert buttons", final.Buttons())
+			}
+			if n := e.sb.mgn.Calls("StartTest"); n != 1 {
+				t.Errorf("StartTest called %d times, want 1", n)
+			}
+		})
 	}
 }
 
 func TestCutoverConfirmedExactlyOnce(t *testing.T) {
-	e := startBot(t, nil)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			e := startBotOver(t, tr, nil)
+			e.command(sandboxOperator, "launch db01 cutover")
+			card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
+			if !ok {
+				t.Fatal("no confirmation card in the channel")
+			}
+			for _, b := range card.Buttons() {
+				if b.ActionID == render.ActionConfirm && (b.Style != "danger" || !b.Confirm) {
+					t.Errorf("confirm button: style %q confirm dialog %v, want danger with a dialog", b.Style, b.Confirm)
+				}
+			}
+			// Someone not allowed: refused, nothing started.
+			before := len(e.sb.slack.Ephemerals(sandboxOther))
+			d, err := e.sb.slack.Click(t.Context(), sandboxOther, sandboxChannel, card.TS, render.ActionConfirm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.acked(d)
+			e.wait(func(s *slackemu.Server) bool { return len(s.Ephemerals(sandboxOther)) > before }, "a refusal for eve")
+			if n := e.sb.mgn.Calls("StartCutover"); n != 0 {
+				t.Fatalf("StartCutover called %d times after an unauthorized click, want 0", n)
+			}
+			// The approver double-clicks, and Slack redelivers one of the clicks.
+			var wg sync.WaitGroup
+			var deliveries []*slackemu.Delivery
+			var mu sync.Mutex
+			for range 3 {
+				wg.Go(func() {
+					d, err := e.sb.slack.Click(t.Context(), sandboxApprover, sandboxChannel, card.TS, render.ActionConfirm)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					deliveries = append(deliveries, d)
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if len(deliveries) > 0 {
+				if _, err := e.sb.slack.Redeliver(t.Context(), deliveries[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, d := range deliveries {
+				e.acked(d)
+			}
+			e.wait(func(s *slackemu.Server) bool {
+				for _, m := range s.Messages(sandboxChannel) {
+					if m.TS == card.TS {
+						return !hasButton(m, render.ActionConfirm)
+					}
+				}
+				return false
+			}, "the card to lose its buttons")
+			e.wait(func(s *slackemu.Server) bool {
+				for _, m := range s.Messages(sandboxChannel) {
+					if strings.Contains(m.PlainText(), "mgnjob-") && m.TS != card.TS {
+						return true
+					}
+				}
+				return false
+			}, "the cutover's thread")
+			e.finishJobs(1)
+			if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
+				t.Errorf("StartCutover called %d times, want exactly 1", n)
+			}
+			for _, m := range e.channel() {
+				if m.TS == card.TS && !strings.Contains(m.PlainText(), "bob") && !strings.Contains(m.PlainText(), sandboxApprover) {
+					t.Errorf("card does not say who confirmed:\n%s", m.PlainText())
+				}
+			}
+		})
+	}
+}
+
+// TestForgedRequestsRefused: in HTTP mode, a launch command and a confirm click signed with the
+// wrong secret, or correctly but six minutes ago (a replay), are each answered 401 and change
+// nothing: nothing is launched or posted, and the bot counts them as rejected.
+func TestForgedRequestsRefused(t *testing.T) {
+	e := startBotOver(t, httpMode, nil)
 	e.command(sandboxOperator, "launch db01 cutover")
 	card, ok := e.findChannel(func(m slackemu.Message) bool { return hasButton(m, render.ActionConfirm) })
 	if !ok {
 		t.Fatal("no confirmation card in the channel")
 	}
-	for _, b := range card.Buttons() {
-		if b.ActionID == render.ActionConfirm && (b.Style != "danger" || !b.Confirm) {
-			t.Errorf("confirm button: style %q confirm dialog %v, want danger with a dialog", b.Style, b.Confirm)
-		}
+	channel := len(e.channel())
+	forgeries := []struct {
+		name string
+		f    slackemu.Forgery
+	}{
+		{"forged signature", slackemu.ForgeWrongSecret},
+		{"stale timestamp", slackemu.ForgeStaleTimestamp},
 	}
-	// Someone not allowed: refused, nothing started.
-	before := len(e.sb.slack.Ephemerals(sandboxOther))
-	d, err := e.sb.slack.Click(t.Context(), sandboxOther, sandboxChannel, card.TS, render.ActionConfirm)
+	for _, f := range forgeries {
+		t.Run(f.name, func(t *testing.T) {
+			ann, bob := len(e.sb.slack.Ephemerals(sandboxOperator)), len(e.sb.slack.Ephemerals(sandboxApprover))
+			send := []func() (*slackemu.Delivery, error){
+				func() (*slackemu.Delivery, error) {
+					return e.sb.slack.SlashCommand(t.Context(), sandboxOperator, sandboxChannel, "launch web01 test")
+				},
+				func() (*slackemu.Delivery, error) {
+					return e.sb.slack.Click(t.Context(), sandboxApprover, sandboxChannel, card.TS, render.ActionConfirm)
+				},
+			}
+			for _, send := range send {
+				e.sb.slack.Forge(1, f.f)
+				d, err := send()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ack, err := d.WaitAck(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ack.Status != http.StatusUnauthorized || ack.Payload != nil {
+					t.Errorf("%s request: got %+v, want 401 and nothing shown", d.Type, ack)
+				}
+			}
+			// A signed command afterwards is answered, so the bot is up and has worked through
+			// what it took in.
+			e.command(sandboxOperator, "status web01")
+			if n, m := e.sb.mgn.Calls("StartTest"), e.sb.mgn.Calls("StartCutover"); n+m != 0 {
+				t.Errorf("StartTest called %d times, StartCutover %d times, want 0", n, m)
+			}
+			if got := e.channel(); len(got) != channel || !hasButton(got[len(got)-1], render.ActionConfirm) {
+				t.Errorf("channel has %d messages (want %d), the card still offering confirm: %v", len(got), channel, hasButton(got[len(got)-1], render.ActionConfirm))
+			}
+			if n := len(e.sb.slack.Ephemerals(sandboxApprover)) - bob; n != 0 {
+				t.Errorf("bob was shown %d messages after a forged click, want 0", n)
+			}
+			if n := len(e.sb.slack.Ephemerals(sandboxOperator)) - ann; n != 1 {
+				t.Errorf("ann was shown %d messages, want 1 (the status)", n)
+			}
+		})
+	}
+	resp, err := http.Get("http://" + e.httpAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.acked(d)
-	e.wait(func(s *slackemu.Server) bool { return len(s.Ephemerals(sandboxOther)) > before }, "a refusal for eve")
-	if n := e.sb.mgn.Calls("StartCutover"); n != 0 {
-		t.Fatalf("StartCutover called %d times after an unauthorized click, want 0", n)
-	}
-	// The approver double-clicks, and Slack redelivers one of the clicks.
-	var wg sync.WaitGroup
-	var deliveries []*slackemu.Delivery
-	var mu sync.Mutex
-	for range 3 {
-		wg.Go(func() {
-			d, err := e.sb.slack.Click(t.Context(), sandboxApprover, sandboxChannel, card.TS, render.ActionConfirm)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			deliveries = append(deliveries, d)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if len(deliveries) > 0 {
-		if _, err := e.sb.slack.Redeliver(t.Context(), deliveries[0]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range deliveries {
-		e.acked(d)
-	}
-	e.wait(func(s *slackemu.Server) bool {
-		for _, m := range s.Messages(sandboxChannel) {
-			if m.TS == card.TS {
-				return !hasButton(m, render.ActionConfirm)
-			}
-		}
-		return false
-	}, "the card to lose its buttons")
-	e.wait(func(s *slackemu.Server) bool {
-		for _, m := range s.Messages(sandboxChannel) {
-			if strings.Contains(m.PlainText(), "mgnjob-") && m.TS != card.TS {
-				return true
-			}
-		}
-		return false
-	}, "the cutover's thread")
-	e.finishJobs(1)
-	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
-		t.Errorf("StartCutover called %d times, want exactly 1", n)
-	}
-	for _, m := range e.channel() {
-		if m.TS == card.TS && !strings.Contains(m.PlainText(), "bob") && !strings.Contains(m.PlainText(), sandboxApprover) {
-			t.Errorf("card does not say who confirmed:\n%s", m.PlainText())
-		}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	if want := `cutoverbot_slack_envelopes_total{outcome="rejected"} 4`; !strings.Contains(string(metrics), want) {
+		t.Errorf("metrics do not count the forged requests: want %q", want)
 	}
 }
 
@@ -611,17 +801,9 @@ func TestSocketReconnectMidJob(t *testing.T) {
 func TestReadyzFollowsTheSocket(t *testing.T) {
 	e := startBot(t, map[string]string{"CUTOVER_HTTP_ADDR": "127.0.0.1:0"})
 	url := "http://" + e.httpAddr() + "/readyz"
-	status := func() int {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	pollStatus := func(want int) {
 		t.Helper()
-		poll(t, fmt.Sprintf("/readyz to answer %d", want), func() bool { return status() == want })
+		poll(t, fmt.Sprintf("/readyz to answer %d", want), func() bool { return httpStatus(t, url) == want })
 	}
 	pollStatus(http.StatusOK)
 	e.sb.slack.RateLimit("apps.connections.open", 2, time.Second)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
@@ -16,7 +17,9 @@ const emulateUsage = `Usage: cutoverbot emulate [flags]
 Serves the MGN + EC2 emulator (the AWS SDK's wire protocols on one listener) and the Slack
 emulator (Web API and Socket Mode), with a sample fleet and workspace, until interrupted. It
 prints the environment that points "cutoverbot run" (or any AWS SDK or slack-go client) at them.
-A launch job runs through all its events in about 10 seconds; -realistic takes about 12 minutes.
+With -request-url the Slack emulator posts slash commands and clicks to that URL, signed, as
+Slack does for an app in HTTP mode. A launch job runs through all its events in about 10
+seconds; -realistic takes about 12 minutes.
 
 The Slack emulator also serves a web view of the workspace at its address (printed): the
 channel as the Slack client shows it, with threads, buttons, confirm dialogs and ephemeral
@@ -33,9 +36,18 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	realistic := fs.Bool("realistic", false, "run launch jobs at a real-world pace (minutes instead of seconds)")
 	servers := fs.Int("servers", 0, "generate this many extra source servers (MGN allows up to 4,000)")
 	verbose := fs.Bool("v", false, "log every request to stderr")
+	requestURL := fs.String("request-url", "", "post Slack's requests to this URL (HTTP mode, e.g. http://127.0.0.1:8080/slack/events) instead of Socket Mode")
 	fs.Usage = func() { fmt.Fprint(stderr, emulateUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var httpAddr string
+	if *requestURL != "" {
+		u, err := url.Parse(*requestURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-request-url %q is not an http(s) URL", *requestURL)
+		}
+		httpAddr = u.Host
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
@@ -55,6 +67,10 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintln(stdout, "# Point cutoverbot (or an AWS SDK / slack-go client) at them with:")
 	for _, kv := range sb.env() {
 		fmt.Fprintf(stdout, "export %s=%q\n", kv[0], kv[1])
+	}
+	if httpAddr != "" {
+		sb.slack.SetRequestURL(*requestURL)
+		fmt.Fprintf(stdout, "export CUTOVER_SLACK_MODE=http CUTOVER_HTTP_ADDR=%q   # Slack posts to %s\n", httpAddr, *requestURL)
 	}
 	console := strings.TrimSuffix(sb.slack.URL(), "/api/") + "/console"
 	fmt.Fprintf(stdout, `#

@@ -2,7 +2,7 @@
 // Slack channel: status, weekly test launches, cutovers behind an approver's confirmation, and
 // every launch's progress in a thread.
 //
-//	cutoverbot run       connect to Slack (Socket Mode) and AWS, configured from the environment
+//	cutoverbot run       connect to Slack (Socket Mode or HTTP) and AWS, configured from the environment
 //	cutoverbot demo      play the workflow against built-in emulators and print the channel
 //	cutoverbot emulate   serve the MGN + EC2 and Slack emulators alone
 package main
@@ -36,7 +36,7 @@ func main() {
 const usage = `cutoverbot runs server cutovers with AWS Application Migration Service (MGN) from Slack.
 
 Usage:
-  cutoverbot run                 connect to Slack (Socket Mode) and AWS; configured by environment
+  cutoverbot run                 connect to Slack (Socket Mode or HTTP) and AWS; configured by environment
   cutoverbot demo [-keep]        play the workflow against built-in emulators, print the channel, exit 0;
                                  -keep keeps the bot running, with a web view of the workspace
   cutoverbot emulate [-listen]   serve the MGN + EC2 and Slack emulators (and the web view) for manual use
@@ -67,11 +67,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 const runUsage = `Usage: cutoverbot run [-lift-bounds]
 
-Connects to Slack over Socket Mode and to AWS MGN + EC2, and runs until SIGINT or SIGTERM.
-Configuration comes from the environment; a missing, malformed or out-of-bounds value stops
+Connects to Slack and to AWS MGN + EC2, and runs until SIGINT or SIGTERM. Slack's requests
+arrive over Socket Mode (the default; no public URL needed) or, with CUTOVER_SLACK_MODE=http,
+as posts to POST /slack/events on CUTOVER_HTTP_ADDR (for several replicas behind a load
+balancer). Configuration comes from the environment; a missing, malformed or out-of-bounds value stops
 start-up with a message naming it.
 
-  SLACK_APP_TOKEN          app-level token (xapp-…) with connections:write, for Socket Mode (required)
+  CUTOVER_SLACK_MODE       socket (default) or http
+  SLACK_APP_TOKEN          app-level token (xapp-…) with connections:write (required in Socket Mode)
+  SLACK_SIGNING_SECRET     the app's signing secret (required in HTTP mode): a request not signed
+                           with it, or older than 5 minutes, is answered 401 and changes nothing
   SLACK_BOT_TOKEN          bot token (xoxb-…) (required)
   SLACK_API_URL            Slack Web API base URL (default https://slack.com/api/)
   CUTOVER_CHANNEL          migration channel ID, C… (required)
@@ -94,8 +99,9 @@ start-up with a message naming it.
   CUTOVER_LAG_THRESHOLD    replication lag that blocks launches and raises a notice (default 15m)
   CUTOVER_COMMAND_TIMEOUT  time limit of one command or click (default 60s; at least 5s)
   CUTOVER_LEASE_TTL        when a replica dies while carrying out a confirmed cutover or finalize,
-                           another takes it over this much later (default 15s; at least 5s)
-  CUTOVER_HTTP_ADDR        /healthz, /readyz, /metrics listener (default :8080; port 0 picks one; off disables)
+                           another takes it over this much later (default 15s; at least 5s, at most 1m)
+  CUTOVER_HTTP_ADDR        /healthz, /readyz, /metrics and, in HTTP mode, /slack/events listener
+                           (default :8080; port 0 picks one; off disables, not in HTTP mode)
   CUTOVER_LOG_FORMAT       json (default) or text;  CUTOVER_LOG_LEVEL debug|info|warn|error
   AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, …   the AWS SDK's standard chain
   AWS_ENDPOINT_URL_MGN, AWS_ENDPOINT_URL_EC2      point the AWS clients elsewhere (emulators)

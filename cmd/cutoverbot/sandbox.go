@@ -94,6 +94,7 @@ func (sb *sandbox) env() [][2]string {
 		{"SLACK_API_URL", sb.slack.URL()},
 		{"SLACK_APP_TOKEN", sb.slack.AppToken()},
 		{"SLACK_BOT_TOKEN", sb.slack.BotToken()},
+		{"SLACK_SIGNING_SECRET", sb.slack.SigningSecret()},
 		{"CUTOVER_CHANNEL", sandboxChannel},
 		{"CUTOVER_OPERATORS", sandboxOperator},
 		{"CUTOVER_APPROVERS", sandboxApprover},

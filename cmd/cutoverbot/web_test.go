@@ -43,7 +43,7 @@ func TestWebViewStatusAnswerIsEphemeral(t *testing.T) {
 func TestWebViewLaunchThenCutover(t *testing.T) {
 	// MGN's clock starts now, so that the times the bot shows (elapsed, ages) read naturally in
 	// the screenshot.
-	e := startBotOn(t, newE2E(t, time.Now().UTC().Truncate(time.Second)), nil)
+	e := startBotOn(t, newE2E(t, time.Now().UTC().Truncate(time.Second)), socketMode, nil)
 	p := webtest.Open(t, e.sb.slack.WebURL())
 	p.ActAs("ann")
 
@@ -173,7 +173,7 @@ func TestWebViewLargeChannel(t *testing.T) {
 	const servers, threads, replies = 3000, 100, 5
 	// Servers are watched at the default pace: every 100 ms, as the other tests do, listing
 	// 3,000 servers would leave little machine for anything else.
-	e := startBotOn(t, newE2EFleet(t, e2eStart, servers), map[string]string{"CUTOVER_WATCH_INTERVAL": "1m"})
+	e := startBotOn(t, newE2EFleet(t, e2eStart, servers), socketMode, map[string]string{"CUTOVER_WATCH_INTERVAL": "1m"})
 	active := 0
 	for _, s := range e.sb.mgn.Servers() {
 		if !s.IsArchived {

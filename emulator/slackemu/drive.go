@@ -33,9 +33,10 @@ type responseURL struct {
 // the button.
 var ErrNoButton = errors.New("slackemu: button not found")
 
-// SlashCommand sends a slash_commands envelope as if user typed the command
-// with text in channel. It waits for an open socket (bounded by ctx) and
-// returns once the envelope is written; use WaitAck for the ack.
+// SlashCommand sends a slash command as if user typed it with text in
+// channel: a slash_commands envelope over Socket Mode, or a form post to the
+// request URL in HTTP mode. It waits for an open socket (bounded by ctx) and
+// returns once the envelope or request is written; use WaitAck for the ack.
 func (s *Server) SlashCommand(ctx context.Context, user, channel, text string) (*Delivery, error) {
 	s.mu.Lock()
 	chName := "directmessage"
@@ -52,10 +53,11 @@ func (s *Server) SlashCommand(ctx context.Context, user, channel, text string) (
 	}
 	s.mu.Unlock()
 	s.log.Info("slash command", "user", user, "channel", channel, "response_id", rid)
-	return s.deliver(ctx, "slash_commands", payload, ru, trigger)
+	return s.deliver(ctx, &Delivery{Type: "slash_commands", ResponseURL: ru, TriggerID: trigger, user: user}, payload)
 }
 
-// Click sends a block_actions envelope as if user pressed the button with
+// Click sends a block_actions interaction (an interactive envelope, or a
+// post to the request URL in HTTP mode) as if user pressed the button with
 // actionID in the channel message (or thread reply) messageTS, or in the
 // ephemeral message messageTS shown to user. A confirm dialog on the button
 // is taken as accepted. It returns ErrNoButton if the message or button does
@@ -158,17 +160,43 @@ func (s *Server) clickLocked(ctx context.Context, user string, m *Message, actio
 	}
 	s.mu.Unlock()
 	s.log.Info("click", "user", user, "channel", m.Channel, "action_id", actionID)
-	return s.deliver(ctx, "interactive", payload, ru, trigger)
+	return s.deliver(ctx, &Delivery{Type: "interactive", ResponseURL: ru, TriggerID: trigger, user: user}, payload)
 }
 
-// Redeliver sends d's payload again in a new envelope, as a duplicate
-// delivery would. The response_url and trigger_id stay the same.
+// Redeliver sends d's payload again, byte for byte, as a new delivery, as a
+// duplicate delivery would. The response_url and trigger_id stay the same. An Events
+// API event goes out as Slack's next retry of it: retry_attempt (Socket
+// Mode) or X-Slack-Retry-Num (HTTP) one higher, with the same event_id.
 func (s *Server) Redeliver(ctx context.Context, d *Delivery) (*Delivery, error) {
-	var payload map[string]any
-	if err := json.Unmarshal(d.Payload, &payload); err != nil {
-		return nil, fmt.Errorf("redeliver %s: %w", d.EnvelopeID, err)
+	next := &Delivery{Type: d.Type, ResponseURL: d.ResponseURL, TriggerID: d.TriggerID, Payload: d.Payload, user: d.user, form: d.form}
+	if d.Type == "events_api" {
+		next.Attempt = d.Attempt + 1
 	}
-	return s.deliver(ctx, d.Type, payload, d.ResponseURL, d.TriggerID)
+	return s.send(ctx, next)
+}
+
+// Event sends an Events API event_callback wrapping event, the inner event
+// (such as {"type": "app_mention", "user": …, "text": …, "channel": …}), as
+// Slack does for an app subscribed to that event: an events_api envelope
+// over Socket Mode, a JSON post to the request URL in HTTP mode. The
+// callback gets a fresh event_id. Slack retries an event that is not acked
+// in time; the emulator does not, but Redeliver sends such a retry.
+func (s *Server) Event(ctx context.Context, event map[string]any) (*Delivery, error) {
+	s.mu.Lock()
+	id := s.nextIDLocked("Ev")
+	now := s.now().Unix()
+	s.mu.Unlock()
+	payload := map[string]any{
+		"token": "emulator-verification-token", "team_id": TeamID, "api_app_id": AppID,
+		"event": event, "type": "event_callback", "event_id": id, "event_time": now,
+		"event_context": "4-emulator-" + id, "is_ext_shared_channel": false,
+		"authorizations": []any{map[string]any{
+			"enterprise_id": nil, "team_id": TeamID, "user_id": BotUserID, "is_bot": true, "is_enterprise_install": false,
+		}},
+	}
+	user, _ := event["user"].(string)
+	s.log.Info("event", "type", event["type"], "event_id", id)
+	return s.deliver(ctx, &Delivery{Type: "events_api", user: user}, payload)
 }
 
 func (s *Server) newResponseURLLocked(user, channel string, source *Message) (string, string) {

@@ -1,6 +1,7 @@
 // Package slackemu is a Slack workspace on loopback that the real slack-go
-// client talks to: the Web API methods a Socket Mode ChatOps bot uses, a
-// Socket Mode WebSocket endpoint, and response_url endpoints.
+// client talks to: the Web API methods a ChatOps bot uses, a Socket Mode
+// WebSocket endpoint, response_url endpoints, and, in HTTP mode, signed posts
+// to the app's request URL.
 //
 // It models: bot and app-level token checks; chat.postMessage, chat.update
 // and chat.postEphemeral with Slack's Block Kit limits and error codes;
@@ -13,27 +14,32 @@
 // as thread_broadcast), edits and ephemeral messages per user;
 // per-channel posting limits answered with HTTP 429 and Retry-After;
 // apps.connections.open with single-use tickets; Socket Mode hello, server
-// pings, disconnect frames, a cap of 10 sockets, envelopes for slash commands
-// and block_actions clicks delivered to one socket each, ack tracking with
-// Slack's 3 s deadline and 20 KB ack limit; response_url posts limited to
-// 5 uses and 30 minutes. Fault hooks: RateLimit (HTTP 429 per method),
-// DropResponses (response_url POSTs dropped unanswered), Disconnect and
-// DropSockets.
+// pings, disconnect frames, a cap of 10 sockets, envelopes for slash commands,
+// block_actions clicks and Events API callbacks delivered to one socket each,
+// ack tracking with Slack's 3 s deadline and 20 KB ack limit; response_url
+// posts limited to 5 uses and 30 minutes. In HTTP mode (SetRequestURL) the
+// same requests are posted to the request URL instead, as Slack posts them
+// (slash commands as form fields, interactions as the form field payload,
+// events as JSON), signed with the signing secret (X-Slack-Request-Timestamp,
+// X-Slack-Signature v0), with the response taken as the ack: a 200 within the
+// deadline acks, a slash command's response body is shown like an ack
+// payload, anything else is recorded as the error Slack shows the user
+// (Failures, Timeouts). Forge signs requests wrongly for tests; VerifyURL
+// sends the url_verification challenge.
 //
-// It leaves out: Events API envelopes and their retries, modals and views,
-// attachments, files, reactions, OAuth, scopes (every token has every scope),
-// workspace-wide rate tiers other than the injected ones, message deletion
-// through chat.delete. Two front ends stand in for the Slack client when the emulator runs on
-// its own: a web view at "/" (see web.go: channels, Block Kit, threads, ephemeral messages,
-// confirm dialogs, a composer for slash commands; mrkdwn drawn as the Slack client does) and a
-// small plain-text console (/console/command, /console/click, /console/channel/C…); Render
-// draws a message as text. Both act only as a person would, through SlashCommand and Click.
-// Any other Web API method answers {"ok":false,"error":"unknown_method"} and
-// is recorded (see Unknown).
+// Fault hooks: RateLimit (HTTP 429 per method), LoseReplies and HoldReplies (answers lost or
+// withheld after the call took effect), DropResponses (response_url POSTs dropped
+// unanswered), Disconnect and DropSockets, Forge (wrongly signed requests in HTTP mode).
 //
-// Fault hooks: RateLimit (429 before the call), LoseReplies (the call takes
-// effect, the answer is lost) and HoldReplies (the call takes effect, the
-// answer waits).
+// It leaves out: automatic Events API retries (Redeliver sends one by hand), modals and views,
+// attachments, files, reactions, OAuth, scopes (every token has every scope), workspace-wide
+// rate tiers other than the injected ones, and message deletion through chat.delete. Two front
+// ends stand in for the Slack client when the emulator runs on its own: a web view at "/" (see
+// web.go: channels, Block Kit, threads, ephemeral messages, confirm dialogs, a composer for
+// slash commands; mrkdwn drawn as the Slack client does) and a small plain-text console
+// (/console/command, /console/click, /console/channel/C…); Render draws a message as text.
+// Both act only as a person would, through SlashCommand and Click. Any other Web API method
+// answers {"ok":false,"error":"unknown_method"} and is recorded (see Unknown).
 //
 // Choices where Slack is vague:
 //   - conversations.replies lists the parent on the first page only; a cursor
@@ -55,8 +61,15 @@
 //     slack.StatusCodeError).
 //   - A slash command ack payload is shown like a response_url post: an
 //     ephemeral message, or for in_channel the invocation then the answer.
-//   - Ack deadlines and latencies use the real clock; message timestamps
-//     and response_url expiry use Options.Now.
+//   - A request URL answering 4xx is shown as "http_client_error" (as Slack
+//     shows a 404), any other non-200 answer as "http_service_error", and
+//     one that does not answer at all as "dispatch_failed". Redirects are
+//     not followed. Events API retries over HTTP carry X-Slack-Retry-Reason
+//     "http_timeout", over Socket Mode retry_reason "timeout".
+//   - Ack deadlines, latencies and request signatures use the real clock;
+//     message timestamps and response_url expiry use Options.Now. The
+//     latency of an HTTP delivery runs from the request being written to
+//     the first byte of the answer.
 package slackemu
 
 import (
@@ -108,6 +121,12 @@ type Options struct {
 	PostBurst int
 	// Command is the slash command name, with the slash; "" means "/cutover".
 	Command string
+	// RequestURL, when set, puts the app in HTTP mode from the start: see
+	// SetRequestURL.
+	RequestURL string
+	// SigningSecret is the app's signing secret for HTTP mode; "" means
+	// "emulator-signing-secret".
+	SigningSecret string
 }
 
 // Server is an emulated Slack workspace. Create it with New, then Start it.
@@ -149,6 +168,17 @@ type Server struct {
 	pending    map[string]*Delivery
 	timeouts   []string
 	web        webState
+	failures   []Failure
+
+	connMu sync.Mutex
+	unused map[net.Conn]struct{} // accepted connections that carried no request yet
+
+	// HTTP mode.
+	requestURL string // "" in Socket Mode
+	client     *http.Client
+	inflight   map[*Delivery]context.CancelFunc // requests awaiting their answer
+	forgeN     int                              // requests still to be signed as forgery says
+	forgery    Forgery
 }
 
 type channel struct {
@@ -197,6 +227,9 @@ func New(opts Options) *Server {
 	if opts.Command == "" {
 		opts.Command = "/cutover"
 	}
+	if opts.SigningSecret == "" {
+		opts.SigningSecret = "emulator-signing-secret"
+	}
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger.With("component", "slackemu"),
@@ -214,6 +247,10 @@ func New(opts Options) *Server {
 		tickets:    map[string]bool{},
 		responses:  map[string]*responseURL{},
 		pending:    map[string]*Delivery{},
+		requestURL: opts.RequestURL,
+		client:     newRequestClient(),
+		inflight:   map[*Delivery]context.CancelFunc{},
+		unused:     map[net.Conn]struct{}{},
 	}
 	s.upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return s
@@ -238,13 +275,24 @@ func (s *Server) Start(addr string) error {
 		s.log.Error("unmodelled path", "path", r.URL.Path)
 		http.Error(w, "slackemu: unmodelled path "+r.URL.Path, http.StatusNotFound)
 	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackConn}
 	s.wg.Go(func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "err", err)
 		}
 	})
 	return nil
+}
+
+// trackConn keeps the set of connections on which no request has arrived.
+func (s *Server) trackConn(c net.Conn, state http.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if state == http.StateNew {
+		s.unused[c] = struct{}{}
+	} else {
+		delete(s.unused, c)
+	}
 }
 
 // URL returns the Web API base URL, with its trailing slash, for
@@ -262,17 +310,31 @@ func (s *Server) Close() {
 	s.closed = true
 	close(s.done)
 	socks := slices.Clone(s.sockets)
+	for _, cancel := range s.inflight {
+		cancel()
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	if s.http != nil {
+		// A connection a client opened but never used (an HTTP client dials
+		// a spare one when two requests race for a connection) counts as
+		// busy for Shutdown until it is 5 s old; it carries nothing.
+		s.connMu.Lock()
+		for c := range s.unused {
+			c.Close()
+		}
+		s.connMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = s.http.Shutdown(ctx) // hijacked WebSocket connections are closed below
+		if err := s.http.Shutdown(ctx); err != nil { // hijacked WebSocket connections are closed below
+			_ = s.http.Close()
+		}
 		cancel()
 	}
 	for _, so := range socks {
 		so.conn.Close()
 	}
 	s.wg.Wait()
+	s.client.CloseIdleConnections()
 }
 
 // BotToken returns the accepted bot token (xoxb-).
@@ -425,7 +487,8 @@ func (s *Server) Dials() int {
 	return s.dials
 }
 
-// Timeouts returns the envelope IDs that missed the ack deadline, in order.
+// Timeouts returns the IDs of the deliveries that missed the ack deadline, in
+// order.
 func (s *Server) Timeouts() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

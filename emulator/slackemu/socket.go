@@ -3,7 +3,6 @@ package slackemu
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -27,13 +26,18 @@ type socket struct {
 	wmu  sync.Mutex // serialises data frames; control frames may interleave
 }
 
-func (so *socket) writeJSON(v any) error {
+// writeJSON writes v as one text frame. sending, when not nil, is called
+// right before the frame is written, with the socket's write lock held.
+func (so *socket) writeJSON(v any, sending func()) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	so.wmu.Lock()
 	defer so.wmu.Unlock()
+	if sending != nil {
+		sending()
+	}
 	_ = so.conn.SetWriteDeadline(time.Now().Add(writeWait))
 	return so.conn.WriteMessage(websocket.TextMessage, b)
 }
@@ -73,7 +77,7 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		s.notifyLocked()
 		s.mu.Unlock()
 		s.log.Warn("socket refused: too many websockets")
-		_ = so.writeJSON(disconnectFrame("too_many_websockets"))
+		_ = so.writeJSON(disconnectFrame("too_many_websockets"), nil)
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too_many_websockets"), time.Now().Add(writeWait))
 		conn.Close()
@@ -184,7 +188,7 @@ func (s *Server) reader(so *socket) {
 // Slack, it leaves closing the socket to the app.
 func (s *Server) Disconnect(reason string) {
 	for _, so := range s.openSockets() {
-		_ = so.writeJSON(disconnectFrame(reason))
+		_ = so.writeJSON(disconnectFrame(reason), nil)
 	}
 }
 
@@ -219,52 +223,18 @@ func (s *Server) openSockets() []*socket {
 	return slices.Clone(s.sockets)
 }
 
-// Delivery is one envelope sent to the app.
-type Delivery struct {
-	EnvelopeID string
-	// Type is the envelope type: "slash_commands" or "interactive".
-	Type        string
-	ResponseURL string
-	TriggerID   string
-	// Payload is the envelope's payload as sent.
-	Payload json.RawMessage
-	// Sent is when the envelope was written (real clock).
-	Sent time.Time
-
-	done chan struct{} // closed once ack is final
-	ack  Ack
-}
-
-// Ack is the outcome of a delivery.
-type Ack struct {
-	// Latency is the time from sending the envelope to receiving its ack.
-	Latency time.Duration
-	// Payload is the ack's payload, nil when the app sent none.
-	Payload json.RawMessage
-	// TimedOut reports that no ack arrived within the ack deadline; Slack
-	// then shows the user operation_timeout.
-	TimedOut bool
-}
-
-// WaitAck waits until the delivery is acked or its ack deadline passes.
-// It returns ctx's error if ctx ends first.
-func (d *Delivery) WaitAck(ctx context.Context) (Ack, error) {
-	select {
-	case <-d.done:
-		return d.ack, nil
-	case <-ctx.Done():
-		return Ack{}, fmt.Errorf("wait for ack of %s: %w", d.EnvelopeID, ctx.Err())
+// deliverSocket sends d as an envelope to one open socket, waiting for one if
+// needed, and returns once it is written. It fills in d's envelope ID and
+// send time.
+func (s *Server) deliverSocket(ctx context.Context, d *Delivery) (*Delivery, error) {
+	frame := map[string]any{
+		"type": d.Type, "payload": d.Payload, "accepts_response_payload": d.Type == "slash_commands",
 	}
-}
-
-// ErrClosed is returned by driving methods after Close.
-var ErrClosed = errors.New("slackemu: server closed")
-
-// deliver sends an envelope to one open socket, waiting for one if needed.
-func (s *Server) deliver(ctx context.Context, typ string, payload map[string]any, responseURL, triggerID string) (*Delivery, error) {
-	body, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("marshal payload: %w", err)
+	if d.Type == "events_api" {
+		frame["retry_attempt"], frame["retry_reason"] = d.Attempt, ""
+		if d.Attempt > 0 {
+			frame["retry_reason"] = "timeout"
+		}
 	}
 	for {
 		s.mu.Lock()
@@ -279,22 +249,23 @@ func (s *Server) deliver(ctx context.Context, typ string, payload map[string]any
 			case <-ch:
 				continue
 			case <-ctx.Done():
-				return nil, fmt.Errorf("deliver %s: no socket: %w", typ, ctx.Err())
+				return nil, fmt.Errorf("deliver %s: no socket: %w", d.Type, ctx.Err())
 			}
 		}
 		s.rr++
 		so := s.sockets[s.rr%len(s.sockets)]
-		d := &Delivery{
-			EnvelopeID: s.nextIDLocked("env-"), Type: typ, ResponseURL: responseURL,
-			TriggerID: triggerID, Payload: body, Sent: time.Now(), done: make(chan struct{}),
-		}
+		d := d.fresh(s.nextIDLocked("env-"))
 		s.pending[d.EnvelopeID] = d
 		s.wg.Go(func() { s.ackTimer(d) }) // under s.mu, so never after Close's Wait
 		s.mu.Unlock()
+		frame["envelope_id"] = d.EnvelopeID
 
-		err := so.writeJSON(map[string]any{
-			"envelope_id": d.EnvelopeID, "type": typ, "payload": d.Payload,
-			"accepts_response_payload": typ == "slash_commands",
+		// The ack latency counts from the moment the frame goes out, not
+		// from when this delivery began to wait for the socket.
+		err := so.writeJSON(frame, func() {
+			s.mu.Lock()
+			d.Sent = time.Now()
+			s.mu.Unlock()
 		})
 		if err != nil {
 			s.log.Warn("envelope write failed, trying another socket", "envelope_id", d.EnvelopeID, "err", err)
@@ -307,7 +278,7 @@ func (s *Server) deliver(ctx context.Context, typ string, payload map[string]any
 			so.conn.Close()
 			continue
 		}
-		s.log.Info("envelope sent", "envelope_id", d.EnvelopeID, "type", typ, "socket", so.id)
+		s.log.Info("envelope sent", "envelope_id", d.EnvelopeID, "type", d.Type, "socket", so.id)
 		return d, nil
 	}
 }
@@ -328,10 +299,7 @@ func (s *Server) ackTimer(d *Delivery) {
 		return // acked meanwhile
 	}
 	delete(s.pending, d.EnvelopeID)
-	s.timeouts = append(s.timeouts, d.EnvelopeID)
-	d.ack = Ack{TimedOut: true}
-	close(d.done)
-	s.notifyLocked()
+	s.failLocked(d, Ack{TimedOut: true, Error: "operation_timeout"})
 	s.log.Warn("envelope not acked in time: operation_timeout", "envelope_id", d.EnvelopeID, "type", d.Type)
 }
 
@@ -354,42 +322,4 @@ func (s *Server) acked(envelopeID string, payload json.RawMessage) {
 		s.applyAckPayloadLocked(d, payload)
 	}
 	s.notifyLocked()
-}
-
-// applyAckPayloadLocked shows a slash command's ack payload as Slack does: an
-// ephemeral message by default, a channel message for in_channel.
-func (s *Server) applyAckPayloadLocked(d *Delivery, payload json.RawMessage) {
-	var p struct {
-		Text         string          `json:"text"`
-		Blocks       json.RawMessage `json:"blocks"`
-		ResponseType string          `json:"response_type"`
-	}
-	if json.Unmarshal(payload, &p) != nil {
-		return
-	}
-	var cmd struct {
-		UserID    string `json:"user_id"`
-		ChannelID string `json:"channel_id"`
-		Text      string `json:"text"`
-	}
-	_ = json.Unmarshal(d.Payload, &cmd)
-	blocks, code := checkContent(p.Text, string(p.Blocks))
-	if code != "" {
-		s.log.Warn("slash command ack payload refused", "envelope_id", d.EnvelopeID, "err", code)
-		return
-	}
-	if p.ResponseType == "in_channel" {
-		if c := s.channels[cmd.ChannelID]; c != nil {
-			// Slack shows the invocation, then the answer.
-			c.msgs = append(c.msgs, &Message{
-				Channel: c.id, TS: s.nextTSLocked(), User: cmd.UserID,
-				Text: s.opts.Command + " " + cmd.Text, Posted: s.now(),
-			}, &Message{
-				Channel: c.id, TS: s.nextTSLocked(), User: BotUserID, Text: p.Text,
-				Blocks: blocks, Posted: s.now(),
-			})
-		}
-		return
-	}
-	s.addEphemeralLocked(cmd.ChannelID, cmd.UserID, "", p.Text, blocks)
 }
