@@ -10,8 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 )
 
@@ -835,34 +834,11 @@ func BenchmarkServers3000(b *testing.B) {
 	b.ReportMetric(pages, "pages/op")
 }
 
-// lossyProxy forwards every request to target and loses the answers to the operations named in
-// lose (their paths, e.g. "/StartCutover"): MGN acts on them, the client gets a 502.
-func lossyProxy(t *testing.T, target string, lose ...string) string {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := httputil.NewSingleHostReverseProxy(u)
-	p.ModifyResponse = func(resp *http.Response) error {
-		if slices.Contains(lose, resp.Request.URL.Path) {
-			return errors.New("answer lost on the way back")
-		}
-		return nil
-	}
-	p.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		w.WriteHeader(http.StatusBadGateway)
-	}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 // newLossyRig is a rig whose MGN answers to the operations in lose are lost after MGN acted.
 func newLossyRig(t *testing.T, lose ...string) *rig {
 	t.Helper()
 	r := newRig(t, nil, awsmgn.Options{OutcomeDelay: time.Millisecond})
-	proxy := lossyProxy(t, r.emu.URL(), lose...)
+	proxy, _ := testrig.LossyProxy(t, r.emu.URL(), func(path string) bool { return slices.Contains(lose, path) })
 	r.client = awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
 		awsmgn.Options{MGNEndpoint: proxy, EC2Endpoint: r.emu.URL(), OutcomeDelay: time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})

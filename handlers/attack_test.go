@@ -20,6 +20,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/cutoverbot/cutoverbot/awsmgn"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/notifier"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
@@ -38,7 +39,7 @@ func (r *rig) attackHandler(aws AWS, st Store) *Handler {
 			Channel:   migrationChannel,
 			Operators: []string{operator, opsGroup, alice},
 			Approvers: []string{alice, approverGroup},
-			Now:       r.clock.Now,
+			Clock:     r.clock,
 		})
 }
 
@@ -267,7 +268,7 @@ func TestAttackClockSkewDoubleStart(t *testing.T) {
 		card := requestCutover(t, r, operator)
 		ahead := New(slog.New(slog.DiscardHandler), r.aws, r.poster, openStore(t, dsn), r.follower, nil, Config{
 			Channel: migrationChannel, Operators: []string{operator, alice}, Approvers: []string{alice, bob},
-			Now: func() time.Time { return r.clock.Now().Add(lease + 5*time.Second) }, Holder: "replica-ahead",
+			Clock: skewed{r.clock, lease + 5*time.Second}, Holder: "replica-ahead",
 		})
 		r.mgn.SetLatency("StartCutover", 2*time.Second) // MGN takes a moment to answer
 		done := r.clickUntil(bob, card, store.Calling)  // the owner is inside its StartCutover call
@@ -281,6 +282,14 @@ func TestAttackClockSkewDoubleStart(t *testing.T) {
 		}
 	})
 }
+
+// skewed is a clock d ahead of another.
+type skewed struct {
+	*clock.Manual
+	d time.Duration
+}
+
+func (c skewed) Now() time.Time { return c.Manual.Now().Add(c.d) }
 
 // openStore opens the store at dsn for the test.
 func openStore(t *testing.T, dsn string) *store.Store {
@@ -344,12 +353,12 @@ func TestAttackCardNeverFinalWhenItsTSIsLost(t *testing.T) {
 func TestAttackWatcherFirstLosesApprovers(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
-	n, err := notifier.New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, notifier.Config{Channel: migrationChannel, Now: r.clock.Now})
+	n, err := notifier.New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, notifier.Config{Channel: migrationChannel, Clock: r.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.h = New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, n, slack.New(r.slack.BotToken(), slack.OptionAPIURL(r.slack.URL())), Config{
-		Channel: migrationChannel, Operators: []string{operator, opsGroup, alice}, Approvers: []string{alice, approverGroup}, Now: r.clock.Now,
+		Channel: migrationChannel, Operators: []string{operator, opsGroup, alice}, Approvers: []string{alice, approverGroup}, Clock: r.clock,
 	})
 	card := requestCutover(t, r, operator)
 	r.h.Interaction(t.Context(), r.clickOn(bob, card.TS, render.ActionConfirm)) // the card is redrawn later

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
 	"github.com/cutoverbot/cutoverbot/migration"
@@ -147,7 +148,7 @@ func FuzzInteraction(f *testing.F) {
 	f.Cleanup(func() { st.Close() })
 	h := New(logger, awsClient, poster, st, nil, nil, Config{
 		Channel: migrationChannel, Operators: []string{operator}, Approvers: []string{alice},
-		Now: func() time.Time { return start }, FleetTTL: time.Hour,
+		Clock: clock.NewManual(start), FleetTTL: time.Hour,
 	})
 
 	f.Fuzz(func(t *testing.T, payload string) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
 	"github.com/cutoverbot/cutoverbot/migration"
@@ -148,7 +149,7 @@ func checkLimits(t *testing.T, m slackemu.Message) {
 func TestStatusLimitsDirect(t *testing.T) {
 	t.Parallel()
 	// The renderer alone, for sizes between the emulator-backed cases.
-	h := New(slog.New(slog.DiscardHandler), nil, nil, nil, nil, nil, Config{Now: func() time.Time { return start }})
+	h := New(slog.New(slog.DiscardHandler), nil, nil, nil, nil, nil, Config{Clock: clock.NewManual(start)})
 	all := toDomain(t, mgnemu.GenerateFleet(3000, start))
 	for _, n := range []int{0, 1, 99, 100, 101, len(all)} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {

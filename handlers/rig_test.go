@@ -2,13 +2,7 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,13 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/slack-go/slack"
 
 	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
 )
@@ -67,7 +62,7 @@ var approverIDs = func() []string {
 // dispatcher hands each envelope to the test, which then calls the Handler directly.
 type rig struct {
 	t        *testing.T
-	clock    *mgnemu.ManualClock
+	clock    *clock.Manual
 	mgn      *mgnemu.Server
 	slack    *slackemu.Server
 	aws      *awsmgn.Client
@@ -78,7 +73,7 @@ type rig struct {
 
 	cmds   chan slack.SlashCommand
 	clicks chan slack.InteractionCallback
-	lost   atomic.Int64 // answers the lossy proxy dropped
+	lost   *atomic.Int64 // answers the lossy proxy dropped
 
 	loseMu sync.Mutex
 	lose   func(path string) bool // which answers the proxy drops; nil: none
@@ -186,32 +181,21 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	quiet := slog.New(slog.DiscardHandler)
-	r := &rig{t: t, clock: mgnemu.NewManualClock(start),
-		cmds: make(chan slack.SlashCommand, 64), clicks: make(chan slack.InteractionCallback, 64)}
+	r := &rig{t: t, cmds: make(chan slack.SlashCommand, 64), clicks: make(chan slack.InteractionCallback, 64)}
 
-	fleet, apps, waves := opts.fleet, opts.applications, opts.waves
-	if fleet == nil {
-		fleet, apps, waves = mgnemu.SampleFleet(start), mgnemu.SampleApplications(start), mgnemu.SampleWaves(start)
-	}
-	r.mgn = mgnemu.New(mgnemu.Options{Now: r.clock.Now, Servers: fleet, Applications: apps, Waves: waves, MaxServersInActiveJobs: opts.maxActive})
-	if err := r.mgn.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.mgn.Close)
-	mgnURL := r.mgn.URL()
+	to := testrig.Options{Start: start, Fleet: opts.fleet, Applications: opts.applications, Waves: opts.waves,
+		MaxActive: opts.maxActive, Poster: bot.PosterConfig{Burst: 100}, Logger: quiet}
 	if opts.lose != nil {
 		lose := opts.lose
 		r.loseIf(func(path string) bool { return slices.Contains(lose, path) })
-		mgnURL = lossyProxy(t, mgnURL, r)
+		to.MGNURL = func(target string) string {
+			u, lost := testrig.LossyProxy(t, target, r.losing)
+			r.lost = lost
+			return u
+		}
 	}
-	r.aws = awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		awsmgn.Options{MGNEndpoint: mgnURL, EC2Endpoint: r.mgn.URL(), Logger: quiet, OutcomeDelay: time.Millisecond})
-
-	r.slack = slackemu.New(slackemu.Options{Now: r.clock.Now, PostInterval: -1})
-	if err := r.slack.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.slack.Close)
+	tr := testrig.New(t, to)
+	r.clock, r.mgn, r.aws, r.slack, r.poster, r.store = tr.Clock, tr.MGN, tr.AWS, tr.Slack, tr.Poster, tr.Store
 	r.slack.AddChannel(migrationChannel, "migration")
 	r.slack.AddChannel(otherChannel, "random")
 	for _, u := range append([]string{operator, carol, alice, bob, eve}, approverIDs...) {
@@ -219,24 +203,14 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	}
 	r.slack.AddUserGroup(opsGroup, carol)
 	r.slack.AddUserGroup(approverGroup, append([]string{bob}, approverIDs...)...)
-
-	api := slack.New(r.slack.BotToken(), slack.OptionAPIURL(r.slack.URL()), slack.OptionAppLevelToken(r.slack.AppToken()))
-	r.poster = bot.NewPoster(quiet, api, bot.PosterConfig{
-		ChannelInterval: time.Millisecond, Burst: 100, UpdateInterval: time.Millisecond, EphemeralInterval: time.Millisecond,
-		Now: r.clock.Now,
-	})
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "cutoverbot.db"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.store = st
+	api := tr.API
 	r.follower = &follower{poster: r.poster, channel: migrationChannel}
 
 	cfg := Config{
 		Channel:   migrationChannel,
 		Operators: []string{operator, opsGroup, alice},
 		Approvers: []string{alice, approverGroup},
-		Now:       r.clock.Now,
+		Clock:     r.clock,
 	}
 	if opts.config != nil {
 		opts.config(&cfg)
@@ -252,7 +226,6 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		st.Close()
 	})
 	return r
 }
@@ -360,28 +333,6 @@ func (r *rig) losing(path string) bool {
 	r.loseMu.Lock()
 	defer r.loseMu.Unlock()
 	return r.lose != nil && r.lose(path)
-}
-
-// lossyProxy forwards every request to target and loses the answers r.loseIf names: MGN acts
-// on the requests, the client gets a 502. It counts the answers lost in r.lost.
-func lossyProxy(t *testing.T, target string, r *rig) string {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := httputil.NewSingleHostReverseProxy(u)
-	p.ModifyResponse = func(resp *http.Response) error {
-		if r.losing(resp.Request.URL.Path) {
-			r.lost.Add(1)
-			return errors.New("answer lost on the way back")
-		}
-		return nil
-	}
-	p.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusBadGateway) }
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
 
 // channelMessages returns the migration channel's top-level messages.

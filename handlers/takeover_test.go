@@ -1,11 +1,15 @@
 package handlers
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
@@ -29,7 +33,7 @@ func decidedElsewhere(t *testing.T, r *rig, card slackemu.Message) store.Confirm
 func (r *rig) replica(holder string) *Handler {
 	return New(slog.New(slog.DiscardHandler), r.aws, r.poster, r.store, r.follower, nil, Config{
 		Channel: migrationChannel, Operators: []string{operator, alice}, Approvers: []string{alice, bob},
-		Now: r.clock.Now, Holder: holder,
+		Clock: r.clock, Holder: holder,
 	})
 }
 
@@ -161,15 +165,35 @@ func (r *rig) clickUntil(user string, card slackemu.Message, state store.Confirm
 		defer close(done)
 		r.h.Interaction(r.t.Context(), cb)
 	}()
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := r.store.Confirmation(r.t.Context(), cardID0(r.t, card))
-		if err == nil && c.State == state {
-			return done
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("the click never brought the confirmation to %s", state)
-		}
-		time.Sleep(5 * time.Millisecond)
+	id := cardID0(r.t, card)
+	testrig.WaitUntil(r.t, "the click to bring the confirmation to "+string(state), wait, func() bool {
+		c, err := r.store.Confirmation(r.t.Context(), id)
+		return err == nil && c.State == state
+	})
+	return done
+}
+
+// Run's sweeps follow the handler's clock: a dead replica's confirmation is taken over when
+// the test steps the clock past its lease, with no wait for real time.
+func TestRunTakesOverOnTheClock(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	decidedElsewhere(t, r, card)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.h.Run(ctx) }()
+	testrig.WaitUntil(t, "Run's tickers on the clock", wait, func() bool { return r.clock.Waiters() >= 2 })
+	if n := r.mgn.Calls("StartCutover"); n != 0 {
+		t.Fatalf("StartCutover during the dead replica's lease: got %d, want 0", n)
+	}
+	r.clock.Advance(lease)
+	testrig.WaitUntil(t, "the takeover's StartCutover", wait, func() bool { return r.mgn.Calls("StartCutover") == 1 })
+	testrig.WaitUntil(t, "the card to name the job", wait, func() bool {
+		return strings.Contains(r.message(card.TS).PlainText(), "— job `mgnjob-")
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: got %v, want context.Canceled", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/cutoverbot/cutoverbot/clock"
 )
 
 // messageText joins the texts of a message's sections and contexts.
@@ -48,7 +50,7 @@ func TestPlannedCutoverInCalendarDays(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := New(slog.New(slog.DiscardHandler), nil, nil, nil, nil, nil,
-				Config{Now: func() time.Time { return tt.now }, Location: berlin, CutoverDate: date})
+				Config{Clock: clock.NewManual(tt.now), Location: berlin, CutoverDate: date})
 			got := messageText(h.fleetMessage(nil, 1, nil).Blocks)
 			contains(t, "status at "+tt.now.String(), got, "*Planned cutover:* Sat 15 Mar 2025"+tt.want+" ·")
 		})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/migration"
 )
@@ -28,7 +29,7 @@ func BenchmarkProgressFanout(b *testing.B) {
 		b.StopTimer()
 		fleet := launchable(mgnemu.GenerateFleet(3*jobs*perJob, time.Now()), jobs*perJob)
 		r := newRig(b, rigOptions{servers: fleet, realClock: true, quiet: true, postInterval: postEvery, maxActive: jobs * perJob})
-		n := r.notifier(b, r.store, "bench", func(c *Config) { c.Now, c.PollInterval = time.Now, poll })
+		n := r.notifier(b, r.store, "bench", func(c *Config) { c.Clock, c.PollInterval = clock.Real{}, poll })
 		var started []migration.Job
 		var parents []string
 		for i := range jobs {

@@ -1,7 +1,6 @@
 package notifier
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/store"
 	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
@@ -304,9 +304,9 @@ func TestUnreadableChannelStillFollows(t *testing.T) {
 	}
 	r.drive(t, step, func() bool { lines, _ := r.thread(t, parentTS); return len(lines) >= 4 }, first)
 
-	var logs syncBuffer
+	var logs testrig.SyncBuffer
 	second, err := New(slog.New(slog.NewTextHandler(&logs, nil)), r.aws, blindPoster{r.poster}, r.openStore(t),
-		Config{Channel: channel, Holder: "second", Now: r.clock.Now})
+		Config{Channel: channel, Holder: "second", Clock: r.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,22 +316,4 @@ func TestUnreadableChannelStillFollows(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=ERROR msg=\"cannot read the channel back") {
 		t.Errorf("logs: %s\nwant an error saying the channel cannot be read back", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -12,16 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/slack-go/slack"
-
 	"github.com/cutoverbot/cutoverbot/awsmgn"
 	"github.com/cutoverbot/cutoverbot/bot"
+	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/store"
-	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
 
 var (
@@ -39,7 +37,7 @@ const channel = "C0MIGRATION"
 // migration client, the Slack emulator behind slack-go and the bot's poster, and the
 // SQLite store in the test's temporary directory.
 type rig struct {
-	clock  *mgnemu.ManualClock
+	clock  *clock.Manual
 	mgn    *mgnemu.Server
 	aws    *awsmgn.Client
 	slack  *slackemu.Server
@@ -47,6 +45,7 @@ type rig struct {
 	dsn    string
 	store  *store.Store
 	logger *slog.Logger
+	tr     *testrig.Rig
 }
 
 type rigOptions struct {
@@ -65,32 +64,25 @@ type rigOptions struct {
 
 func newRig(tb testing.TB, o rigOptions) *rig {
 	tb.Helper()
-	r := &rig{clock: mgnemu.NewManualClock(epoch)}
+	to := testrig.Options{Start: epoch, RealClock: o.realClock, Fleet: o.servers, MaxActive: o.maxActive,
+		RetryMaxAttempts: cmp.Or(o.attempts, 3), PostInterval: o.postInterval, DSN: o.dsn}
 	if o.quiet {
-		r.logger = slog.New(slog.DiscardHandler)
-	} else {
-		r.logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		to.Logger = slog.New(slog.DiscardHandler)
 	}
-	now := r.clock.Now
-	if o.realClock {
-		now = time.Now
+	if o.servers == nil && !o.waves {
+		// The sample fleet, without its applications and waves.
+		to.Fleet = mgnemu.SampleFleet(epoch)
+		if o.realClock {
+			to.Fleet = mgnemu.SampleFleet(time.Now())
+		}
 	}
-	servers := o.servers
-	if servers == nil {
-		servers = mgnemu.SampleFleet(now())
+	if o.postInterval > 0 {
+		// A little slower than Slack's limit, as in production, so 429s stay rare.
+		to.Poster = bot.PosterConfig{ChannelInterval: o.postInterval * 5 / 4, Burst: 3, UpdateInterval: o.postInterval}
 	}
-	opts := mgnemu.Options{Now: now, Servers: servers, MaxServersInActiveJobs: o.maxActive}
-	if o.waves {
-		opts.Applications, opts.Waves = mgnemu.SampleApplications(now()), mgnemu.SampleWaves(now())
-	}
-	r.mgn = mgnemu.New(opts)
-	if err := r.mgn.Start("127.0.0.1:0"); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(r.mgn.Close)
-	r.aws = awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}},
-		awsmgn.Options{MGNEndpoint: r.mgn.URL(), EC2Endpoint: r.mgn.URL(), RetryMaxAttempts: cmp.Or(o.attempts, 3)})
-
+	tr := testrig.New(tb, to)
+	r := &rig{clock: tr.Clock, mgn: tr.MGN, aws: tr.AWS, slack: tr.Slack, poster: tr.Poster, dsn: tr.DSN, store: tr.Store,
+		logger: tr.Logger, tr: tr}
 	// Open the client's first connection here (see attempts).
 	for try := 1; ; try++ {
 		_, err := r.aws.Servers(context.Background())
@@ -101,45 +93,16 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 			tb.Fatal(err)
 		}
 	}
-
-	interval := o.postInterval
-	if interval == 0 {
-		interval = -1
-	}
-	r.slack = slackemu.New(slackemu.Options{PostInterval: interval})
-	if err := r.slack.Start("127.0.0.1:0"); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(r.slack.Close)
 	r.slack.AddChannel(channel, "migration")
-	api := slack.New(r.slack.BotToken(), slack.OptionAPIURL(r.slack.URL()))
-	pc := bot.PosterConfig{ChannelInterval: time.Millisecond, Burst: 1000, UpdateInterval: time.Millisecond, ReadInterval: time.Millisecond,
-		RetryBackoff: time.Millisecond}
-	if o.postInterval > 0 {
-		// A little slower than Slack's limit, as in production, so 429s stay rare.
-		pc.ChannelInterval, pc.Burst, pc.UpdateInterval = o.postInterval*5/4, 3, o.postInterval
-	}
-	r.poster = bot.NewPoster(r.logger, api, pc)
-
-	r.dsn = cmp.Or(o.dsn, storetest.SQLite(tb))
-	r.store = r.openStore(tb)
 	return r
 }
 
 // openStore opens another handle on the rig's database, as another replica would.
-func (r *rig) openStore(tb testing.TB) *store.Store {
-	tb.Helper()
-	st, err := store.Open(context.Background(), r.dsn, r.logger)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
-}
+func (r *rig) openStore(tb testing.TB) *store.Store { return r.tr.OpenStore(tb) }
 
 func (r *rig) notifier(tb testing.TB, st Store, holder string, edit func(*Config)) *Notifier {
 	tb.Helper()
-	cfg := Config{Channel: channel, Holder: holder, Now: r.clock.Now}
+	cfg := Config{Channel: channel, Holder: holder, Clock: r.clock}
 	if edit != nil {
 		edit(&cfg)
 	}

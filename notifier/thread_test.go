@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
 )
@@ -409,4 +411,36 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	if err != nil || !ok {
 		t.Errorf("lease after Run returned: got %v, %v; want it free", ok, err)
 	}
+}
+
+// Run polls on the notifier's clock: stepping it drives the thread to its final report, with
+// no wait for the poll interval in real time.
+func TestRunPollsOnTheClock(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	n := r.notifier(t, r.store, "a", func(c *Config) { c.PollInterval, c.WatchInterval = time.Hour, time.Hour })
+	job := r.startTest(t, map[string]string{migration.TagRequestedBy: "U1"}, mgnemu.SampleWeb01)
+	parentTS, err := n.Follow(t.Context(), job, "U1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	testrig.WaitUntil(t, "Run's tickers on the clock", 0, func() bool { return r.clock.Waiters() >= 2 })
+	for range 100 {
+		if r.jobDone(t, job.ID)() {
+			break
+		}
+		// An hour per poll: the job, on the same clock, ends in a few polls.
+		polls := r.mgn.Calls("DescribeJobLogItems")
+		r.clock.Advance(time.Hour)
+		testrig.WaitUntil(t, "the poll the step triggers", 0, func() bool {
+			return r.mgn.Calls("DescribeJobLogItems") > polls || r.jobDone(t, job.ID)()
+		})
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: got %v, want context.Canceled", err)
+	}
+	r.checkThread(t, job.ID, parentTS)
 }

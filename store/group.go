@@ -175,7 +175,7 @@ func (s *Store) ActiveGroupLaunches(ctx context.Context) ([]migration.GroupLaunc
 // returns ErrNotFound if there is no such group launch.
 func (s *Store) SetGroupParent(ctx context.Context, id, channel, ts string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE group_launches SET channel = $2, parent_ts = $3, updated_at = $4 WHERE id = $1`,
-		id, channel, ts, micros(time.Now()))
+		id, channel, ts, micros(s.now()))
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("set group parent %s: %w", id, err)
 	}
@@ -186,7 +186,7 @@ func (s *Store) SetGroupParent(ctx context.Context, id, channel, ts string) erro
 // is no such group launch.
 func (s *Store) FinishGroupLaunch(ctx context.Context, id, outcome string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE group_launches SET done = $2, outcome = $3, updated_at = $4 WHERE id = $1`,
-		id, true, outcome, micros(time.Now()))
+		id, true, outcome, micros(s.now()))
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("finish group launch %s: %w", id, err)
 	}

@@ -5,9 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/cutoverbot/cutoverbot/migration"
 	"strings"
-	"time"
+
+	"github.com/cutoverbot/cutoverbot/migration"
 )
 
 const jobColumns = `job_id, kind, channel, parent_ts, started_by, started_at, log_cursor, posted, done, outcome, updated_at,
@@ -46,7 +46,7 @@ func (s *Store) FollowJob(ctx context.Context, j migration.Launch) (created bool
 		return false, fmt.Errorf("follow job: job id is required")
 	}
 	if j.UpdatedAt.IsZero() {
-		j.UpdatedAt = time.Now()
+		j.UpdatedAt = s.now()
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+jobColumns+`)
@@ -145,7 +145,7 @@ func (s *Store) queryJobs(ctx context.Context, query string, args ...any) ([]mig
 // unverified tag is dropped. It returns ErrNotFound if there is no such job.
 func (s *Store) SetJobRequester(ctx context.Context, jobID, requestedBy string, approvedBy []string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET requested_by = $2, approved_by = $3, tagged_by = '', updated_at = $4
-		WHERE job_id = $1`, jobID, requestedBy, joinUsers(approvedBy), micros(time.Now()))
+		WHERE job_id = $1`, jobID, requestedBy, joinUsers(approvedBy), micros(s.now()))
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("set job requester %s: %w", jobID, err)
 	}
@@ -156,7 +156,7 @@ func (s *Store) SetJobRequester(ctx context.Context, jobID, requestedBy string, 
 // It returns ErrNotFound if there is no such job.
 func (s *Store) SetJobParent(ctx context.Context, jobID, channel, ts string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET channel = $2, parent_ts = $3, updated_at = $4 WHERE job_id = $1`,
-		jobID, channel, ts, micros(time.Now()))
+		jobID, channel, ts, micros(s.now()))
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("set job parent %s: %w", jobID, err)
 	}
@@ -169,7 +169,7 @@ func (s *Store) SetJobParent(ctx context.Context, jobID, channel, ts string) err
 // there is no such job.
 func (s *Store) SaveProgress(ctx context.Context, jobID, cursor string, posted int) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET log_cursor = $2, posted = $3, updated_at = $4
-		WHERE job_id = $1 AND posted <= $3`, jobID, cursor, posted, micros(time.Now()))
+		WHERE job_id = $1 AND posted <= $3`, jobID, cursor, posted, micros(s.now()))
 	err = affectedOne(res, err)
 	if errors.Is(err, ErrNotFound) {
 		var n int
@@ -190,7 +190,7 @@ func (s *Store) SaveProgress(ctx context.Context, jobID, cursor string, posted i
 // is no such job.
 func (s *Store) FinishJob(ctx context.Context, jobID, outcome string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET done = $2, outcome = $3, updated_at = $4 WHERE job_id = $1`,
-		jobID, true, outcome, micros(time.Now()))
+		jobID, true, outcome, micros(s.now()))
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("finish job %s: %w", jobID, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // schemaChange is one schema change. Statements may use {{autoid}} for the
@@ -260,7 +259,7 @@ func (s *Store) apply(ctx context.Context, m schemaChange) (bool, error) {
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, micros(time.Now())); err != nil {
+			m.version, m.name, micros(s.now())); err != nil {
 			return err
 		}
 		did = true

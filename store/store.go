@@ -65,7 +65,17 @@ type Store struct {
 	db     *sql.DB
 	d      dialect
 	logger *slog.Logger
+	// now stamps the rows the store times itself (updated_at); callers pass the time of
+	// everything they decide on.
+	now func() time.Time
 }
+
+// Option tunes a Store.
+type Option func(*Store)
+
+// WithClock makes the store stamp the rows it times itself by now instead of the real clock,
+// so that tests that step a clock see consistent rows.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // dialect holds what differs between the backends. Both accept $N
 // placeholders, ON CONFLICT upserts and RETURNING, so queries are shared.
@@ -99,7 +109,7 @@ var (
 // in-memory database that lives as long as the Store. It returns an error if
 // dsn is refused, or if the database cannot be reached or migrated; no error
 // quotes dsn.
-func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -108,10 +118,13 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	var (
-		s      = &Store{logger: logger.With("component", "store")}
+		s      = &Store{logger: logger.With("component", "store"), now: time.Now}
 		db     *sql.DB
 		target = parsed.Target // what is logged: never the password
 	)
+	for _, o := range opts {
+		o(s)
+	}
 	switch parsed.Backend {
 	case postgresDialect.name:
 		s.d = postgresDialect

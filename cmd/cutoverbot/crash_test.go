@@ -10,6 +10,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
@@ -58,7 +59,7 @@ func (e *e2e) jobAt(jobID string, d time.Duration, items int) {
 // onlyJob waits until MGN has exactly one job and returns it.
 func (e *e2e) onlyJob() mgnemu.Job {
 	e.t.Helper()
-	poll(e.t, "the launch job", func() bool { return len(e.sb.mgn.Jobs()) > 0 })
+	testrig.WaitUntil(e.t, "the launch job", 0, func() bool { return len(e.sb.mgn.Jobs()) > 0 })
 	jobs := e.sb.mgn.Jobs()
 	if len(jobs) != 1 {
 		e.t.Fatalf("MGN has %d jobs, want 1: %+v", len(jobs), jobs)
@@ -93,7 +94,7 @@ func (e *e2e) waitReplies(parentTS string, n int) {
 	e.t.Helper()
 	e.waitPosted(parentTS, n)
 	reads := e.sb.mgn.Calls("DescribeJobLogItems")
-	poll(e.t, "the next job log read", func() bool { return e.sb.mgn.Calls("DescribeJobLogItems") > reads })
+	testrig.WaitUntil(e.t, "the next job log read", 0, func() bool { return e.sb.mgn.Calls("DescribeJobLogItems") > reads })
 	if got := e.sb.slack.Replies(sandboxChannel, parentTS); len(got) != n {
 		e.t.Fatalf("thread has %d replies, want %d:\n%s", len(got), n, replyTexts(got))
 	}
@@ -123,7 +124,7 @@ func (e *e2e) waitFinal(parentTS string, items int) {
 func (e *e2e) watchPasses(n int) {
 	e.t.Helper()
 	from := e.sb.mgn.Calls("DescribeJobs")
-	poll(e.t, fmt.Sprintf("%d watch passes", n), func() bool { return e.sb.mgn.Calls("DescribeJobs") >= from+n })
+	testrig.WaitUntil(e.t, fmt.Sprintf("%d watch passes", n), 0, func() bool { return e.sb.mgn.Calls("DescribeJobs") >= from+n })
 }
 
 func replyTexts(ms []slackemu.Message) string {
@@ -335,7 +336,7 @@ func TestCrashResumesJobThread(t *testing.T) {
 		e.killProc(bot, 0)
 		bot = e.startProcConnected("bot 3", env, 1)
 		reads := e.sb.mgn.Calls("DescribeJobLogItems")
-		poll(t, "bot 3 to take the job over", func() bool { return e.sb.mgn.Calls("DescribeJobLogItems") > reads })
+		testrig.WaitUntil(t, "bot 3 to take the job over", 0, func() bool { return e.sb.mgn.Calls("DescribeJobLogItems") > reads })
 		e.jobAt(job.JobID, 3*time.Second, 9)
 		e.waitFinal(parent.TS, 9)
 		bot.waitLog("that it ended the job", "job ended", job.JobID, "posted=9")
@@ -463,7 +464,7 @@ func TestCrashDuringStartCutover(t *testing.T) {
 	}
 	e.sb.mgn.SetLatency("StartCutover", time.Minute)
 	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 1)
-	poll(t, "the StartCutover call", func() bool { return e.sb.mgn.Calls("StartCutover") == 1 })
+	testrig.WaitUntil(t, "the StartCutover call", 0, func() bool { return e.sb.mgn.Calls("StartCutover") == 1 })
 	e.killProc(bot, 0)
 	e.sb.mgn.SetLatency("StartCutover", 0)
 	if jobs := e.sb.mgn.Jobs(); len(jobs) != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/render"
 )
 
@@ -27,24 +28,7 @@ type e2e struct {
 	t     testing.TB
 	sb    *sandbox
 	clock *mgnemu.ManualClock
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *testrig.SyncBuffer
 }
 
 // newE2EFleet is newE2E with that many generated servers besides the sample fleet.
@@ -66,7 +50,7 @@ func newE2E(t testing.TB, start time.Time, opts ...func(*sandboxOptions)) *e2e {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	return &e2e{t: t, sb: sb, clock: clock, logs: &syncBuffer{}}
+	return &e2e{t: t, sb: sb, clock: clock, logs: &testrig.SyncBuffer{}}
 }
 
 // botEnv is the bot's configuration on top of the sandbox's: a fresh SQLite store, short
@@ -158,7 +142,7 @@ func startBotOn(t testing.TB, e *e2e, tr transport, extra map[string]string) *e2
 	if err := e.sb.slack.VerifyURL(t.Context()); err != nil {
 		t.Fatalf("Slack's url_verification of the bot's request URL: %v", err)
 	}
-	poll(t, "/readyz to answer 200", func() bool { return httpStatus(t, base+"/readyz") == http.StatusOK })
+	testrig.WaitUntil(t, "/readyz to answer 200", 0, func() bool { return httpStatus(t, base+"/readyz") == http.StatusOK })
 	if n := e.sb.slack.Dials(); n != 0 {
 		t.Errorf("the bot in HTTP mode opened %d Socket Mode connections, want none", n)
 	}
@@ -730,7 +714,7 @@ var httpAddrLog = regexp.MustCompile(`msg="http endpoints listening".* addr=(\S+
 func (e *e2e) httpAddr() string {
 	e.t.Helper()
 	var addr string
-	poll(e.t, "the bot to log its HTTP address", func() bool {
+	testrig.WaitUntil(e.t, "the bot to log its HTTP address", 0, func() bool {
 		if m := httpAddrLog.FindStringSubmatch(e.logs.String()); m != nil {
 			addr = m[1]
 		}
@@ -803,7 +787,7 @@ func TestReadyzFollowsTheSocket(t *testing.T) {
 	url := "http://" + e.httpAddr() + "/readyz"
 	pollStatus := func(want int) {
 		t.Helper()
-		poll(t, fmt.Sprintf("/readyz to answer %d", want), func() bool { return httpStatus(t, url) == want })
+		testrig.WaitUntil(t, fmt.Sprintf("/readyz to answer %d", want), 0, func() bool { return httpStatus(t, url) == want })
 	}
 	pollStatus(http.StatusOK)
 	e.sb.slack.RateLimit("apps.connections.open", 2, time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
@@ -83,7 +84,7 @@ func TestNoSecretInOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	e := &e2e{t: t, sb: sb, clock: clock, logs: &syncBuffer{}}
+	e := &e2e{t: t, sb: sb, clock: clock, logs: &testrig.SyncBuffer{}}
 	e.dumpOnFail()
 
 	env := e.procEnv(aws)
@@ -209,7 +210,7 @@ func TestRefusedDSNsShowNoPassword(t *testing.T) {
 		"POSTGRES://bot:" + password + "@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",
 		"host=127.0.0.1 port=1 user=bot password=" + password + " dbname=none sslmode=disable connect_timeout=2",
 	} {
-		var out syncBuffer
+		var out testrig.SyncBuffer
 		env := botEnv(t, map[string]string{"CUTOVER_DB": dsn})
 		err := run(t.Context(), runEmulated, e.sb.getenv(env), strings.NewReader(""), &out, &out)
 		if err == nil {

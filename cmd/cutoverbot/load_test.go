@@ -12,6 +12,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store/storetest"
@@ -57,7 +58,7 @@ func (l clickLoad) run(tb testing.TB) clickLoadResult {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(sb.Close)
-	e := &e2e{t: tb, sb: sb, clock: clock, logs: &syncBuffer{}}
+	e := &e2e{t: tb, sb: sb, clock: clock, logs: &testrig.SyncBuffer{}}
 	approvers := []string{sandboxApprover}
 	for i := range loadApprovers - 1 {
 		id := fmt.Sprintf("U0APR%02d", i)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 )
 
 // childEnv, when "1", makes the test binary run `cutoverbot run` instead of the tests: the
@@ -57,10 +59,10 @@ type botProc struct {
 	t     testing.TB
 	name  string
 	cmd   *exec.Cmd
-	stdin io.WriteCloser // held open for the process's lifetime: it exits when this closes
-	logs  *syncBuffer    // its stdout and stderr
-	done  chan struct{}  // closed once the process was reaped
-	err   error          // Wait's result, set before done is closed
+	stdin io.WriteCloser      // held open for the process's lifetime: it exits when this closes
+	logs  *testrig.SyncBuffer // its stdout and stderr
+	done  chan struct{}       // closed once the process was reaped
+	err   error               // Wait's result, set before done is closed
 }
 
 // procEnv is the configuration of a bot process: the sandbox's, a fresh SQLite store, job logs
@@ -86,7 +88,7 @@ func (e *e2e) procEnv(extra map[string]string) map[string]string {
 func (e *e2e) startProc(name string, env map[string]string) *botProc {
 	t := e.t
 	t.Helper()
-	p := &botProc{t: t, name: name, logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &botProc{t: t, name: name, logs: &testrig.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	p.cmd.Env = []string{childEnv + "=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "AWS_EC2_METADATA_DISABLED=true"}
 	for _, k := range []string{"GORACE", "TMPDIR", "GOCOVERDIR"} {
@@ -168,7 +170,7 @@ func (p *botProc) stop() {
 // waitLog waits until the process has logged a line containing every one of parts.
 func (p *botProc) waitLog(what string, parts ...string) {
 	p.t.Helper()
-	poll(p.t, fmt.Sprintf("%s to log %s", p.name, what), func() bool { return p.logged(parts...) > 0 })
+	testrig.WaitUntil(p.t, fmt.Sprintf("%s to log %s", p.name, what), 0, func() bool { return p.logged(parts...) > 0 })
 }
 
 // logged counts the process's log lines that contain every one of parts.
@@ -184,22 +186,4 @@ func (p *botProc) logged(parts ...string) int {
 		}
 	}
 	return n
-}
-
-// poll waits up to 20 s for cond, checking it every 5 ms, for conditions no emulator signals.
-func poll(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(20 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting for %s", what)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
@@ -49,7 +50,7 @@ func TestReplicasShareClicksAndJobs(t *testing.T) {
 	job := e.onlyJob()
 	parent := e.waitParent(job.JobID)
 	// The replica that posted the parent logs that it follows the job just after posting.
-	poll(t, "a replica to log that it follows "+job.JobID, func() bool {
+	testrig.WaitUntil(t, "a replica to log that it follows "+job.JobID, 0, func() bool {
 		return replicas[0].logged("job followed", job.JobID)+replicas[1].logged("job followed", job.JobID) > 0
 	})
 	var holder, survivor *botProc

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/store"
 	"github.com/cutoverbot/cutoverbot/store/storetest"
 )
@@ -75,7 +76,7 @@ func TestHousekeepingPrunes(t *testing.T) {
 	now := time.Now()
 	oldAudit(t, dsn, now.AddDate(0, 0, -31), now.AddDate(0, 0, -29))
 	e := startBot(t, map[string]string{"CUTOVER_DB": dsn, "CUTOVER_RETENTION": "30d", "CUTOVER_LOG_LEVEL": "info"})
-	poll(t, "the housekeeping loop to prune", func() bool { return strings.Contains(e.logs.String(), `msg="pruned old rows"`) })
+	testrig.WaitUntil(t, "the housekeeping loop to prune", 0, func() bool { return strings.Contains(e.logs.String(), `msg="pruned old rows"`) })
 	st, err := store.Open(t.Context(), dsn, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/render"
 )
 
@@ -109,7 +110,7 @@ func BenchmarkWave600(b *testing.B) {
 		if !strings.Contains(answer.PlainText(), "576 servers in 3 jobs") {
 			b.Fatalf("answer: %s", answer.PlainText())
 		}
-		poll(b, "the three jobs", func() bool { return len(w.sb.mgn.Jobs()) == 3 })
+		testrig.WaitUntil(b, "the three jobs", 0, func() bool { return len(w.sb.mgn.Jobs()) == 3 })
 		before := w.a.aws.Calls()
 		jobPolls, passes := 0, 0
 		tick := time.NewTicker(benchPoll)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/render"
 )
 
@@ -232,13 +233,13 @@ func TestCrashBetweenBatches(t *testing.T) {
 		t.Fatalf("jobs after the command: got %d, want 1", len(jobs))
 	}
 	// The bot tries the second batch, MGN refuses it for want of room; then the bot dies.
-	poll(t, "the second batch refused", func() bool { return e.sb.mgn.Calls("StartTest") >= 2 })
+	testrig.WaitUntil(t, "the second batch refused", 0, func() bool { return e.sb.mgn.Calls("StartTest") >= 2 })
 	e.killProc(bot, 0)
 
 	bot = e.startProcConnected("bot 2", env, 1)
 	for want := 2; want <= 3; want++ {
 		e.clock.Advance(2 * time.Minute) // the running job ends, with its post-launch actions
-		poll(t, "the next job", func() bool { return len(e.sb.mgn.Jobs()) >= want })
+		testrig.WaitUntil(t, "the next job", 0, func() bool { return len(e.sb.mgn.Jobs()) >= want })
 	}
 	e.clock.Advance(2 * time.Minute)
 	parent, ok := e.groupParent()

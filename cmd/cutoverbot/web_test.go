@@ -16,6 +16,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu/webtest"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 )
 
 // The tests in this file use the bot through the Slack emulator's web view in headless
@@ -134,14 +135,14 @@ func TestWebViewShowsBotTextAsText(t *testing.T) {
 
 // TestEmulatePrintsWebView: `cutoverbot emulate` says where the web view is, and serves it.
 func TestEmulatePrintsWebView(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testrig.SyncBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"emulate", "-listen", "127.0.0.1:0", "-slack-listen", "127.0.0.1:0"}, nil, strings.NewReader(""), out, out)
 	}()
 	var url string
-	poll(t, "emulate to print the web view's address", func() bool {
+	testrig.WaitUntil(t, "emulate to print the web view's address", 0, func() bool {
 		if m := webViewLine.FindStringSubmatch(out.String()); m != nil {
 			url = m[1]
 		}
