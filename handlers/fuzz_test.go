@@ -1,14 +1,12 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/clock"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
@@ -85,26 +84,6 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	l.b.Reset()
-	return s
-}
-
 // FuzzInteraction decodes arbitrary interaction payloads as the bot does (slack-go's
 // InteractionCallback) and hands them to the click path as someone without a role, so that
 // every click ends at the decision what to do with it: a refusal, an unknown request, a status
@@ -121,7 +100,7 @@ func FuzzInteraction(f *testing.F) {
 	f.Add(`{"type":"block_actions","actions":[{"action_id":"<!channel>","block_id":"b","value":"<@U1>"}]}`)
 
 	const user = "U0NOBODY"
-	logs := &lockedBuffer{}
+	logs := &testrig.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	quiet := slog.New(slog.DiscardHandler)
 	mgn := mgnemu.New(mgnemu.Options{Servers: mgnemu.SampleFleet(start), Now: func() time.Time { return start }})
@@ -165,7 +144,7 @@ func FuzzInteraction(f *testing.F) {
 		cb.User.ID, cb.Channel.ID, cb.Container.ChannelID, cb.ResponseURL = user, migrationChannel, migrationChannel, ""
 		before := len(sl.Ephemerals(user))
 		h.Interaction(t.Context(), cb)
-		if l := logs.take(); strings.Contains(l, "panicked") {
+		if l := logs.Take(); strings.Contains(l, "panicked") {
 			t.Fatalf("payload %s: the handler panicked:\n%s", payload, l)
 		}
 		answers := sl.Ephemerals(user)[before:]
