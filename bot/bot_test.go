@@ -388,7 +388,9 @@ func TestTooManyWebsockets(t *testing.T) {
 	})
 	t.Cleanup(closeOthers)
 
-	const interval = 100 * time.Millisecond
+	// An interval well above one refused attempt's round trip, even on a
+	// loaded machine, so that the third and fourth dials must wait.
+	const interval = 500 * time.Millisecond
 	b := New(testLogger(t), api, newRecorder(), Config{ReconnectInterval: interval, ReconnectBurst: 2})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
