@@ -142,18 +142,54 @@ func (c *Client) Servers(ctx context.Context) ([]migration.Server, error) {
 	return out, nil
 }
 
-// migration.Server describes one source server. It returns an error wrapping migration.ErrNotFound when MGN does not know it.
+// Server describes one source server. It returns an error wrapping migration.ErrNotFound
+// when MGN does not know it.
 func (c *Client) Server(ctx context.Context, id string) (migration.Server, error) {
-	out, err := c.mgn.DescribeSourceServers(ctx, &mgn.DescribeSourceServersInput{
-		Filters: &mgntypes.DescribeSourceServersRequestFilters{SourceServerIDs: []string{id}},
-	})
+	out, err := c.describe(ctx, []string{id}, false)
 	if err != nil {
-		return migration.Server{}, mapError("describe source server "+id, err)
+		return migration.Server{}, err
 	}
-	if len(out.Items) == 0 {
-		return migration.Server{}, fmt.Errorf("source server %s: %w", id, migration.ErrNotFound)
+	return out[0], nil
+}
+
+// ServersByID describes the non-archived source servers ids, in that order, asking MGN for
+// them alone (at most 200 IDs a call, as its filter allows) rather than listing the fleet. It
+// returns an error wrapping migration.ErrNotFound naming the first one MGN does not know.
+func (c *Client) ServersByID(ctx context.Context, ids []string) ([]migration.Server, error) {
+	return c.describe(ctx, ids, true)
+}
+
+// maxServerFilter is how many IDs DescribeSourceServers takes in filters.sourceServerIDs.
+const maxServerFilter = 200
+
+func (c *Client) describe(ctx context.Context, ids []string, liveOnly bool) ([]migration.Server, error) {
+	byID := make(map[string]migration.Server, len(ids))
+	for chunk := range slices.Chunk(ids, maxServerFilter) {
+		f := &mgntypes.DescribeSourceServersRequestFilters{SourceServerIDs: chunk}
+		if liveOnly {
+			f.IsArchived = aws.Bool(false)
+		}
+		p := mgn.NewDescribeSourceServersPaginator(c.mgn, &mgn.DescribeSourceServersInput{Filters: f, MaxResults: aws.Int32(c.pageSize)},
+			func(o *mgn.DescribeSourceServersPaginatorOptions) { o.StopOnDuplicateToken = true })
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, mapError("describe source servers", err)
+			}
+			for _, s := range page.Items {
+				byID[aws.ToString(s.SourceServerID)] = serverFromSDK(s)
+			}
+		}
 	}
-	return serverFromSDK(out.Items[0]), nil
+	out := make([]migration.Server, 0, len(ids))
+	for _, id := range ids {
+		s, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("source server %s: %w", id, migration.ErrNotFound)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // Launch asks MGN for the launch req describes (StartTest or StartCutover), exactly once: the

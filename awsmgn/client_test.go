@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,6 +115,44 @@ func TestServersPaginates(t *testing.T) {
 	}
 	if n, want := r2.client.Calls()["DescribeSourceServers"], int64(wantN+9)/10; n != want {
 		t.Errorf("DescribeSourceServers calls with PageSize 10: got %d, want %d", n, want)
+	}
+}
+
+// TestServersByID asks MGN for the named servers alone: in the order asked, in calls of at most
+// 200 IDs (MGN's filter limit), never an archived one, and ErrNotFound naming an unknown one.
+func TestServersByID(t *testing.T) {
+	t.Parallel()
+	fleet := mgnemu.GenerateFleet(500, epoch)
+	r := newRig(t, fleet, awsmgn.Options{})
+	var live []string
+	var archived string
+	for _, s := range fleet {
+		if s.IsArchived {
+			archived = s.SourceServerID
+		} else {
+			live = append(live, s.SourceServerID)
+		}
+	}
+	if len(live) < 401 || archived == "" {
+		t.Fatalf("fixture: %d live servers and archived %q; want over 400 live and one archived", len(live), archived)
+	}
+	want := slices.Clone(live[:401])
+	slices.Reverse(want)
+	got, err := r.client.ServersByID(t.Context(), want)
+	if err != nil {
+		t.Fatalf("ServersByID: %v", err)
+	}
+	if !slices.Equal(ids(got), want) {
+		t.Errorf("ServersByID: got %d servers, want the %d asked for in the order asked", len(got), len(want))
+	}
+	if n := r.client.Calls()["DescribeSourceServers"]; n != 3 {
+		t.Errorf("DescribeSourceServers calls for 401 IDs: got %d, want 3 (200 + 200 + 1)", n)
+	}
+	for _, unknown := range []string{"s-00000000000000000", archived} {
+		_, err := r.client.ServersByID(t.Context(), []string{live[0], unknown})
+		if !errors.Is(err, migration.ErrNotFound) || !strings.Contains(err.Error(), unknown) {
+			t.Errorf("ServersByID with %s: got %v, want ErrNotFound naming it", unknown, err)
+		}
 	}
 }
 

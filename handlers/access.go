@@ -185,21 +185,18 @@ func (h *Handler) invalidate() {
 	h.fleetGen++
 }
 
-// serversByID reads the named servers afresh.
+// serversByID reads the named servers afresh from MGN, asking for them alone.
 func (h *Handler) serversByID(ctx context.Context, ids []string) ([]migration.Server, error) {
-	fleet, err := h.fleetServers(ctx, true)
+	servers, err := h.aws.ServersByID(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]migration.Server, 0, len(ids))
-	for _, id := range ids {
-		i := slices.IndexFunc(fleet, func(s migration.Server) bool { return s.ID == id })
-		if i < 0 {
-			return nil, fmt.Errorf("source server %s: %w", id, migration.ErrNotFound)
-		}
-		out = append(out, fleet[i])
+	h.mu.Lock()
+	for _, s := range servers {
+		h.names[s.ID] = s.DisplayName()
 	}
-	return out, nil
+	h.mu.Unlock()
+	return servers, nil
 }
 
 // resolve finds the servers named in text. When it fails it has answered the user.

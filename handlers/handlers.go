@@ -34,6 +34,7 @@ import (
 // AWS is what the handlers need from MGN and EC2; *awsmgn.Client satisfies it.
 type AWS interface {
 	Servers(ctx context.Context) ([]migration.Server, error)
+	ServersByID(ctx context.Context, ids []string) ([]migration.Server, error)
 	Launch(ctx context.Context, req migration.LaunchRequest) (migration.Job, error)
 	FindLaunch(ctx context.Context, key, value string, since time.Time) (migration.Job, bool, error)
 	Jobs(ctx context.Context, from time.Time) ([]migration.Job, error)

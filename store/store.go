@@ -132,8 +132,11 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", target, err)
 		}
+		// As many idle connections as open ones: PostgreSQL starts a process for every new
+		// connection, so a pool that closes connections after a burst and opens them again at
+		// the next one spends the burst connecting. Idle ones are closed after 5 minutes.
 		db.SetMaxOpenConns(16)
-		db.SetMaxIdleConns(4)
+		db.SetMaxIdleConns(16)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 	default:
 		s.d = sqliteDialect

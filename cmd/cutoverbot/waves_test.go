@@ -37,16 +37,16 @@ func (e *e2e) groupReport(parentTS string) (text string, parts []slackemu.Messag
 // targetOf is the instance MGN launched for a server.
 func (e *e2e) targetOf(serverID string) mgnemu.Instance {
 	e.t.Helper()
-	var found *mgnemu.Instance
+	var found mgnemu.Instance
 	for _, in := range e.sb.mgn.Instances() {
 		if in.Tags["AWSApplicationMigrationServiceSourceServerID"] == serverID && in.State == "running" {
-			found = &in
+			found = in
 		}
 	}
-	if found == nil {
+	if found.InstanceID == "" {
 		e.t.Fatalf("MGN launched no running instance for %s", serverID)
 	}
-	return *found
+	return found
 }
 
 func TestWaveStatus(t *testing.T) {

@@ -240,6 +240,9 @@ func (s *Server) describeSourceServers(body []byte) (int, any, *apiError) {
 		if err := checkIDs(in.Filters.ApplicationIDs, applicationIDPattern, 200, "filters.applicationIDs"); err != nil {
 			return 0, nil, err
 		}
+		if err := checkIDs(in.Filters.SourceServerIDs, serverIDPattern, 200, "filters.sourceServerIDs"); err != nil {
+			return 0, nil, err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

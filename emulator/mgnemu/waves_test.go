@@ -214,6 +214,24 @@ func TestDescribeSourceServersByApplication(t *testing.T) {
 		Filters: &types.DescribeSourceServersRequestFilters{ApplicationIDs: tooMany[:200]}}); err != nil {
 		t.Errorf("200 ids: %v", err)
 	}
+
+	// filters.sourceServerIDs has the same bounds.
+	var servers []string
+	for i := range 201 {
+		servers = append(servers, StableID("s-", fmt.Sprint("server", i)))
+	}
+	for name, ids := range map[string][]string{"201 server ids": servers, "malformed server id": {"web01"}} {
+		_, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{
+			Filters: &types.DescribeSourceServersRequestFilters{SourceServerIDs: ids}})
+		var ve *types.ValidationException
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: got %v, want ValidationException", name, err)
+		}
+	}
+	if _, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{
+		Filters: &types.DescribeSourceServersRequestFilters{SourceServerIDs: servers[:200]}}); err != nil {
+		t.Errorf("200 server ids: %v", err)
+	}
 }
 
 func TestAggregatedStatusOfSample(t *testing.T) {
