@@ -513,9 +513,22 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, id string) {
 	h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "confirmed",
 		Detail: fmt.Sprintf("confirmation %s; approved by %s", id, strings.Join(c.Approvals, ","))})
 	h.cardChanged(c.ID)
-	// This click won: carry the action out even if the click's context ends.
+	// This click won: carry the action out even if the click's context ends. The approver
+	// hears at once that theirs was the deciding click, and then what MGN did, which takes
+	// the pre-flight and the call.
 	ctx = context.WithoutCancel(ctx)
+	h.replyText(ctx, o, deciding(c))
 	h.replyText(ctx, o, h.carry(ctx, c, false))
+}
+
+// deciding tells the approver whose click decided c that it is being carried out.
+func deciding(c store.Confirmation) string {
+	doing := "starting the cutover"
+	if c.Action == actionFinalize {
+		doing = "finalizing the cutover"
+	}
+	return ":hourglass_flowing_sand: Confirmed: yours was the deciding approval. Checking the servers again and " + doing +
+		" now; I will tell you here what MGN did."
 }
 
 // decisionAnswered answers a click whose store step failed (expired, decided meanwhile, store

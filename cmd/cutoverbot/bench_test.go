@@ -252,9 +252,7 @@ func percentiles(b *testing.B, latencies []time.Duration) (p50, p99 float64) {
 	if len(latencies) == 0 {
 		b.Fatal("no acks")
 	}
-	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
-	}
-	return pct(0.50), pct(0.99)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	d50, d99 := quantiles(latencies)
+	return ms(d50), ms(d99)
 }

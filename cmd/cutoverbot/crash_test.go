@@ -243,21 +243,25 @@ func (e *e2e) redeliver(ds ...*slackemu.Delivery) []*slackemu.Delivery {
 	return out
 }
 
-// checkConfirmAnswers checks the answers to several confirm clicks on one card: exactly one
-// says the cutover started, every other that it was already confirmed.
-func (e *e2e) checkConfirmAnswers(answers []slackemu.Message) {
+// checkConfirmAnswers waits for the approver's answers to clicks confirm clicks on one card
+// (from the from-th ephemeral on) and checks them: exactly one click decided it, and was told
+// so at once and then that MGN started it (started); every other click was told it was
+// already confirmed.
+func (e *e2e) checkConfirmAnswers(approver string, from, clicks int, started string) {
 	e.t.Helper()
-	started := 0
-	for i, m := range answers {
+	var decided, launched int
+	for i, m := range e.ephemeralsSince(approver, from, clicks+1) {
 		switch txt := m.PlainText(); {
-		case strings.Contains(txt, "The cutover of db01 started"):
-			started++
+		case strings.Contains(txt, "yours was the deciding approval"):
+			decided++
+		case strings.Contains(txt, started):
+			launched++
 		case !strings.Contains(txt, "already confirmed"):
-			e.t.Errorf("answer %d to a confirm is %q, want it started, or already confirmed", i+1, txt)
+			e.t.Errorf("answer %d to a confirm is %q, want the deciding one, %q, or already confirmed", i+1, txt, started)
 		}
 	}
-	if started != 1 {
-		e.t.Errorf("answers saying the cutover started: got %d, want 1", started)
+	if decided != 1 || launched != 1 {
+		e.t.Errorf("answers saying the click decided: %d, saying the cutover started: %d; want 1 each", decided, launched)
 	}
 }
 
@@ -417,7 +421,7 @@ func TestCrashCutoverConfirmedAcrossRestarts(t *testing.T) {
 	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 2)
 	clicks = append(clicks, e.redeliver(clicks[0])...)
 	e.waitCard(card.TS, "its thread")
-	e.checkConfirmAnswers(e.ephemeralsSince(sandboxApprover, bob, len(clicks)))
+	e.checkConfirmAnswers(sandboxApprover, bob, len(clicks), "The cutover of db01 started")
 	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
 		t.Fatalf("StartCutover called %d times for one confirmation, want 1", n)
 	}

@@ -37,7 +37,7 @@ func TestReplicasShareClicksAndJobs(t *testing.T) {
 	clicks := e.clickConcurrently(sandboxApprover, card.TS, render.ActionConfirm, 3)
 	clicks = append(clicks, e.redeliver(clicks[0], clicks[1])...)
 	e.waitCard(card.TS, "its thread")
-	e.checkConfirmAnswers(e.ephemeralsSince(sandboxApprover, bob, len(clicks)))
+	e.checkConfirmAnswers(sandboxApprover, bob, len(clicks), "The cutover of db01 started")
 	if n := e.sb.mgn.Calls("StartCutover"); n != 1 {
 		t.Fatalf("StartCutover called %d times for %d clicks on one card, want 1", n, len(clicks))
 	}

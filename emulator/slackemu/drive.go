@@ -22,8 +22,8 @@ const (
 type responseURL struct {
 	created time.Time
 	uses    int
-	// answered holds when each accepted post arrived, on the real clock.
-	answered []time.Time
+	// answered holds each accepted post, with when it arrived on the real clock.
+	answered []Answer
 	user     string
 	channel  string
 	source   *Message // the clicked message; nil for slash commands
@@ -205,9 +205,16 @@ func (s *Server) newResponseURLLocked(user, channel string, source *Message) (st
 	return s.base + "/response/" + id, id
 }
 
-// Answers returns when each answer posted to a response_url arrived (real clock), oldest
-// first: the times a person saw answers to the command or click that carried it.
-func (s *Server) Answers(responseURL string) []time.Time {
+// Answer is one answer posted to a response_url: when it arrived (real clock) and its text
+// (the message's fallback text).
+type Answer struct {
+	At   time.Time
+	Text string
+}
+
+// Answers returns the answers posted to a response_url, oldest first: what a person saw, and
+// when, in answer to the command or click that carried it.
+func (s *Server) Answers(responseURL string) []Answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := responseURL[strings.LastIndex(responseURL, "/")+1:]
@@ -315,7 +322,7 @@ func (s *Server) applyResponseLocked(ru *responseURL, b *responseBody) (code str
 		ru.uses-- // a refused body does not count (?)
 		return code, http.StatusBadRequest
 	}
-	ru.answered = append(ru.answered, time.Now())
+	ru.answered = append(ru.answered, Answer{At: time.Now(), Text: b.Text})
 	if b.ReplaceOriginal && src != nil {
 		src.Text, src.Blocks = b.Text, blocks
 		src.Edits++
