@@ -34,12 +34,12 @@ type clickLoad struct {
 
 // clickLoadResult is what a clickLoad did.
 type clickLoadResult struct {
-	launched   int // cards whose cutover MGN started
-	duplicates int // StartCutover calls beyond one per launched card
-	lost       int // cards that did not end in a final state naming a job or saying nothing launched
-	notStarted int // cards that ended saying nothing was launched
-	unanswered int // clicks answered by nobody (of those sent to a replica that stayed up)
-	delivered  int // clicks Slack delivered (a card without buttons takes none)
+	launched   int           // cards whose cutover MGN started
+	duplicates int           // StartCutover calls beyond one per launched card
+	lost       int           // cards that did not end in a final state naming a job or saying nothing launched
+	notStarted int           // cards that ended saying nothing was launched
+	unanswered int           // clicks answered by nobody (of those sent to a replica that stayed up)
+	delivered  int           // clicks Slack delivered (a card without buttons takes none)
 	p50, p99   time.Duration // until a click was first answered
 	// outcomeP50 and outcomeP99: until a deciding click was told what MGN did (the pre-flight
 	// again and the MGN call).
