@@ -198,39 +198,34 @@ func TestDescribeSourceServersByApplication(t *testing.T) {
 		t.Errorf("legacy, not archived: got %v, want %v", got, want)
 	}
 
-	var tooMany []string
-	for i := range 201 {
-		tooMany = append(tooMany, StableID("app-", fmt.Sprint("app", i)))
-	}
-	for name, ids := range map[string][]string{"201 ids": tooMany, "malformed id": {"web shop"}} {
-		_, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{
-			Filters: &types.DescribeSourceServersRequestFilters{ApplicationIDs: ids}})
-		var ve *types.ValidationException
-		if !errors.As(err, &ve) {
-			t.Errorf("%s: got %v, want ValidationException", name, err)
+	// filters.applicationIDs and filters.sourceServerIDs take at most 200 well-formed IDs.
+	for _, f := range []struct {
+		name    string
+		prefix  string
+		badID   string
+		filters func(ids []string) *types.DescribeSourceServersRequestFilters
+	}{
+		{"application ids", "app-", "web shop", func(ids []string) *types.DescribeSourceServersRequestFilters {
+			return &types.DescribeSourceServersRequestFilters{ApplicationIDs: ids}
+		}},
+		{"server ids", "s-", "web01", func(ids []string) *types.DescribeSourceServersRequestFilters {
+			return &types.DescribeSourceServersRequestFilters{SourceServerIDs: ids}
+		}},
+	} {
+		var ids []string
+		for i := range 201 {
+			ids = append(ids, StableID(f.prefix, fmt.Sprint("id", i)))
 		}
-	}
-	if _, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{
-		Filters: &types.DescribeSourceServersRequestFilters{ApplicationIDs: tooMany[:200]}}); err != nil {
-		t.Errorf("200 ids: %v", err)
-	}
-
-	// filters.sourceServerIDs has the same bounds.
-	var servers []string
-	for i := range 201 {
-		servers = append(servers, StableID("s-", fmt.Sprint("server", i)))
-	}
-	for name, ids := range map[string][]string{"201 server ids": servers, "malformed server id": {"web01"}} {
-		_, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{
-			Filters: &types.DescribeSourceServersRequestFilters{SourceServerIDs: ids}})
-		var ve *types.ValidationException
-		if !errors.As(err, &ve) {
-			t.Errorf("%s: got %v, want ValidationException", name, err)
+		for name, ids := range map[string][]string{"201 " + f.name: ids, "malformed " + f.name: {f.badID}} {
+			_, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{Filters: f.filters(ids)})
+			var ve *types.ValidationException
+			if !errors.As(err, &ve) {
+				t.Errorf("%s: got %v, want ValidationException", name, err)
+			}
 		}
-	}
-	if _, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{
-		Filters: &types.DescribeSourceServersRequestFilters{SourceServerIDs: servers[:200]}}); err != nil {
-		t.Errorf("200 server ids: %v", err)
+		if _, err := r.mgn.DescribeSourceServers(t.Context(), &mgn.DescribeSourceServersInput{Filters: f.filters(ids[:200])}); err != nil {
+			t.Errorf("200 %s: %v", f.name, err)
+		}
 	}
 }
 
