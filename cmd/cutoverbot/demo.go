@@ -140,11 +140,12 @@ func (d *demo) play(ctx context.Context) error {
 		return err
 	}
 	d.say("   Eve presses Confirm cutover; she is not an approver.")
-	if err := d.click(ctx, sandboxOther, card.TS, render.ActionConfirm); err != nil {
+	if err := d.click(ctx, sandboxOther, card.TS, render.ActionConfirm, 1); err != nil {
 		return err
 	}
-	d.say("   Bob, an approver, presses Confirm cutover and confirms Slack's dialog.")
-	if err := d.click(ctx, sandboxApprover, card.TS, render.ActionConfirm); err != nil {
+	d.say("   Bob, an approver, presses Confirm cutover and confirms Slack's dialog: he is told at once that his click\n" +
+		"   decided it, then what MGN did.")
+	if err := d.click(ctx, sandboxApprover, card.TS, render.ActionConfirm, 2); err != nil {
 		return err
 	}
 	if err := d.waitJobEnd(ctx, 2); err != nil {
@@ -228,28 +229,32 @@ func (d *demo) command(ctx context.Context, user, text string) error {
 	if err != nil {
 		return err
 	}
-	return d.answer(ctx, del, user, before)
+	return d.answer(ctx, del, user, before, 0)
 }
 
-// click presses a button as user and prints what that user then sees.
-func (d *demo) click(ctx context.Context, user, ts, actionID string) error {
+// click presses a button as user and prints what that user then sees, once they have at least
+// answers private answers.
+func (d *demo) click(ctx context.Context, user, ts, actionID string, answers int) error {
 	before := d.look(user)
 	del, err := d.sb.slack.Click(ctx, user, sandboxChannel, ts, actionID)
 	if err != nil {
 		return err
 	}
-	return d.answer(ctx, del, user, before)
+	return d.answer(ctx, del, user, before, answers)
 }
 
-// answer waits for Slack's ack and the first visible change, then prints what changed.
-func (d *demo) answer(ctx context.Context, del *slackemu.Delivery, user string, before view) error {
+// answer waits for Slack's ack, the first visible change and at least answers private answers,
+// then prints what changed.
+func (d *demo) answer(ctx context.Context, del *slackemu.Delivery, user string, before view, answers int) error {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	ack, err := del.WaitAck(ctx)
 	if err != nil || ack.TimedOut {
 		return fmt.Errorf("cutoverbot did not acknowledge within Slack's 3 seconds")
 	}
-	if err := d.sb.slack.WaitFor(ctx, func(*slackemu.Server) bool { return d.changed(user, before) }); err != nil {
+	if err := d.sb.slack.WaitFor(ctx, func(s *slackemu.Server) bool {
+		return d.changed(user, before) && len(s.Ephemerals(user)) >= before.ephemeral+answers
+	}); err != nil {
 		return errors.New("no answer in Slack")
 	}
 	for _, m := range d.sb.slack.Ephemerals(user)[before.ephemeral:] {
@@ -396,7 +401,7 @@ func (d *demo) interactive(ctx context.Context, stdin io.Reader) {
 			action := strings.TrimSpace(strings.TrimPrefix(rest, "click "))
 			fmt.Fprintf(d.out, "%s presses the newest %q button\n", sandboxUsers[user], action)
 			if m, err = d.newestWithButton(action); err == nil {
-				err = d.click(ctx, user, m.TS, action)
+				err = d.click(ctx, user, m.TS, action, 0)
 			}
 		default:
 			err = errors.New("type /cutover … or click ACTION")

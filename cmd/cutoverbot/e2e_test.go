@@ -656,6 +656,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"Continuous Data Replication", "63%", "public", "private", "Confirm", "reminder",
+		"yours was the deciding approval", "The cutover of db01 started: job `mgnjob-", "progress follows in a thread in #migration",
 		"Web view of the workspace (act as ann, bob or eve): http://127.0.0.1:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output does not show %q", want)

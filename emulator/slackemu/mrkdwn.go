@@ -153,17 +153,20 @@ func writeAtom(b *strings.Builder, a atom) {
 	b.WriteRune(a.r)
 }
 
-// tokenText is how a Slack client shows the token <target|label>: user mentions as "@name"
-// (the name from users, else the ID), channels as "#name", special mentions as "@here" or
-// their label, dates by their fallback, links by their label.
-func tokenText(target, label string, users map[string]string) string {
+// tokenText is how a Slack client shows the token <target|label>: user mentions as "@name",
+// channels as "#name" (names keyed by target, "@U…" and "#C…"; the ID when unknown), special
+// mentions as "@here" or their label, dates by their fallback, links by their label.
+func tokenText(target, label string, names map[string]string) string {
 	switch {
 	case strings.HasPrefix(target, "@"):
-		if name, ok := users[target[1:]]; ok {
+		if name, ok := names[target]; ok {
 			return "@" + name
 		}
-		return "@" + target[1:]
+		return target
 	case strings.HasPrefix(target, "#"):
+		if name := names[target]; name != "" {
+			return "#" + name // the channel's name now, as the client shows it
+		}
 		if label != "" {
 			return "#" + label
 		}

@@ -14,14 +14,17 @@ var mrkdwnToken = regexp.MustCompile(`<([^<>|]+)(?:\|([^<>]*))?>`)
 // and the entities &amp; &lt; &gt; decoded.
 func (s *Server) Render(m Message) string {
 	s.mu.Lock()
-	users := make(map[string]string, len(s.users))
+	names := make(map[string]string, len(s.users)+len(s.channels))
 	for id, name := range s.users {
-		users[id] = name
+		names["@"+id] = name
+	}
+	for id, c := range s.channels {
+		names["#"+id] = c.name
 	}
 	s.mu.Unlock()
 	text := mrkdwnToken.ReplaceAllStringFunc(m.PlainText(), func(tok string) string {
 		parts := mrkdwnToken.FindStringSubmatch(tok)
-		return tokenText(parts[1], parts[2], users)
+		return tokenText(parts[1], parts[2], names)
 	})
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
 }

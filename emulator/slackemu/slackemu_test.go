@@ -970,8 +970,11 @@ func TestPlainTextAndButtons(t *testing.T) {
 func TestRender(t *testing.T) {
 	s := New(Options{})
 	s.AddUser("U0ANN", "ann")
+	s.AddChannel("C0MIG", "migration")
 	tests := []struct{ text, want string }{
 		{"asked by <@U0ANN>", "asked by @ann"},
+		{"in <#C0MIG>", "in #migration"},
+		{"in <#C0ZZZ>", "in #C0ZZZ"},
 		{"<@U0ZZZ> unknown", "@U0ZZZ unknown"},
 		{"see <https://slack.com/archives/C1/p1|its thread>", "see its thread"},
 		{"in <#C0MIG|migration>", "in #migration"},
