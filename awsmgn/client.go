@@ -153,8 +153,9 @@ func (c *Client) Server(ctx context.Context, id string) (migration.Server, error
 }
 
 // ServersByID describes the non-archived source servers ids, in that order, asking MGN for
-// them alone (at most 200 IDs a call, as its filter allows) rather than listing the fleet. It
-// returns an error wrapping migration.ErrNotFound naming the first one MGN does not know.
+// them alone (at most 200 IDs a call, as its filter allows) rather than listing the fleet.
+// When MGN does not have some of them (unknown, or archived), it returns the others and an
+// error wrapping migration.ErrNotFound that names those it lacks.
 func (c *Client) ServersByID(ctx context.Context, ids []string) ([]migration.Server, error) {
 	return c.describe(ctx, ids, true)
 }
@@ -182,12 +183,17 @@ func (c *Client) describe(ctx context.Context, ids []string, liveOnly bool) ([]m
 		}
 	}
 	out := make([]migration.Server, 0, len(ids))
+	var missing []string
 	for _, id := range ids {
 		s, ok := byID[id]
 		if !ok {
-			return nil, fmt.Errorf("source server %s: %w", id, migration.ErrNotFound)
+			missing = append(missing, id)
+			continue
 		}
 		out = append(out, s)
+	}
+	if len(missing) > 0 {
+		return out, &migration.Error{Op: "describe source servers", Kind: migration.ErrNotFound, Message: "no source server " + strings.Join(missing, ", ")}
 	}
 	return out, nil
 }

@@ -149,9 +149,12 @@ func TestServersByID(t *testing.T) {
 		t.Errorf("DescribeSourceServers calls for 401 IDs: got %d, want 3 (200 + 200 + 1)", n)
 	}
 	for _, unknown := range []string{"s-00000000000000000", archived} {
-		_, err := r.client.ServersByID(t.Context(), []string{live[0], unknown})
+		got, err := r.client.ServersByID(t.Context(), []string{live[0], unknown})
 		if !errors.Is(err, migration.ErrNotFound) || !strings.Contains(err.Error(), unknown) {
 			t.Errorf("ServersByID with %s: got %v, want ErrNotFound naming it", unknown, err)
+		}
+		if len(got) != 1 || got[0].ID != live[0] {
+			t.Errorf("ServersByID with %s: got %d servers, want %s alone", unknown, len(got), live[0])
 		}
 	}
 }

@@ -185,18 +185,16 @@ func (h *Handler) invalidate() {
 	h.fleetGen++
 }
 
-// serversByID reads the named servers afresh from MGN, asking for them alone.
+// serversByID reads the named servers afresh from MGN, asking for them alone. When MGN lacks
+// some, it returns the others with an error wrapping migration.ErrNotFound.
 func (h *Handler) serversByID(ctx context.Context, ids []string) ([]migration.Server, error) {
 	servers, err := h.aws.ServersByID(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
 	h.mu.Lock()
 	for _, s := range servers {
 		h.names[s.ID] = s.DisplayName()
 	}
 	h.mu.Unlock()
-	return servers, nil
+	return servers, err
 }
 
 // resolve finds the servers named in text. When it fails it has answered the user.

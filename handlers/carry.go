@@ -22,18 +22,16 @@ import (
 // begins the fenced AWS call, calls MGN once, and records what MGN did. The card is redrawn in
 // the background; carry returns the answer for the person who confirmed.
 func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool) string {
-	f := c.Token()
 	h.invalidate()
-	servers, err := h.serversByID(ctx, c.ServerIDs)
-	if err != nil {
-		return h.notLaunched(ctx, c, f, h.errorText(ctx, "read the servers again", err))
-	}
 	if c.Action == actionFinalize {
-		return h.carryFinalize(ctx, c, servers, resumed)
+		return h.carryFinalize(ctx, c, resumed)
 	}
 	if c.GroupKind != "" {
-		return h.carryGroup(ctx, c, servers, resumed)
+		return h.carryGroup(ctx, c, resumed)
 	}
+	f := c.Token()
+	// A resumed confirmation asks MGN first, before anything that may fail: the replica that
+	// took the click may have started the launch.
 	if resumed {
 		job, found, err := h.aws.FindLaunch(ctx, migration.TagConfirmation, c.ID, c.CreatedAt)
 		if err != nil {
@@ -45,6 +43,10 @@ func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool)
 		if why := h.tooLate(c); why != "" {
 			return h.notLaunched(ctx, c, f, why)
 		}
+	}
+	servers, ok, answer := h.readAgain(ctx, c, f, false)
+	if !ok {
+		return answer
 	}
 	pre, err := h.preflight(ctx, servers, migration.ModeCutover)
 	if err != nil {
@@ -74,6 +76,20 @@ func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool)
 		return h.notLaunchedAsked(ctx, c, f, h.errorText(ctx, "start the cutover", err), late)
 	}
 	return h.launched(ctx, c, job, "")
+}
+
+// readAgain reads c's servers afresh at the deciding click or a takeover. When that fails it
+// returns false and the answer: nothing was launched, or, when unsure (a resumed finalize whose
+// earlier owner may have finalized some servers), that MGN is asked again later.
+func (h *Handler) readAgain(ctx context.Context, c store.Confirmation, f store.Fence, unsure bool) ([]migration.Server, bool, string) {
+	servers, err := h.serversByID(ctx, c.ServerIDs)
+	switch {
+	case err == nil:
+		return servers, true, ""
+	case unsure:
+		return nil, false, h.unknown(ctx, c, f, fmt.Errorf("%w: %w", migration.ErrOutcomeUnknown, err))
+	}
+	return nil, false, h.notLaunched(ctx, c, f, h.errorText(ctx, "read the servers again", err))
 }
 
 // tooLate says why a resumed confirmation is not launched late, "" when it may still be.
@@ -121,7 +137,7 @@ func (h *Handler) launched(ctx context.Context, c store.Confirmation, job migrat
 	// first message waits for the channel's rate limit, and the click is answered now.
 	h.cardChanged(c.ID)
 	return fmt.Sprintf(":white_check_mark: The cutover of %s started: job %s; progress follows in a thread in %s.",
-		h.idNames(ctx, c.ServerIDs), code(job.ID), channelRef(c.Channel))
+		h.idNames(c.ServerIDs), code(job.ID), channelRef(c.Channel))
 }
 
 // recheckWindow is how long MGN is asked again whether it started, late, a launch whose call
@@ -186,8 +202,14 @@ func (h *Handler) unknown(ctx context.Context, c store.Confirmation, f store.Fen
 // carryFinalize finalizes each server of a finalize confirmation this replica owns; a resumed
 // one counts the servers MGN already finalized as done and finalizes the rest only within the
 // takeover window.
-func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, servers []migration.Server, resumed bool) string {
+func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, resumed bool) string {
 	f := c.Token()
+	// Which servers are finalized already is read from MGN: a resumed one that cannot read
+	// them does not know what the earlier owner did, and asks again later.
+	servers, ok, answer := h.readAgain(ctx, c, f, resumed)
+	if !ok {
+		return answer
+	}
 	var done, lines []string
 	var rest []migration.Server
 	for _, s := range servers {
@@ -294,20 +316,14 @@ func (h *Handler) TakeOver(ctx context.Context) error {
 	return g.Wait()
 }
 
-// idNames names servers by their display names when the fleet is at hand, else by their IDs.
-func (h *Handler) idNames(ctx context.Context, ids []string) string {
-	fleet, err := h.fleetServers(ctx, false)
-	if err != nil {
-		return code(strings.Join(ids, ", "))
-	}
+// idNames names servers by their display names, as last read from MGN (serversByID reads them
+// at every deciding click and takeover), else by their IDs. It never lists the fleet.
+func (h *Handler) idNames(ids []string) string {
 	names := make([]string, len(ids))
 	for i, id := range ids {
 		names[i] = code(id)
-		for _, s := range fleet {
-			if s.ID == id {
-				names[i] = esc(s.DisplayName())
-				break
-			}
+		if name := h.nameOf(id); name != id {
+			names[i] = esc(name)
 		}
 	}
 	if len(names) > maxCardServers {

@@ -515,11 +515,23 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, id string) {
 	h.cardChanged(c.ID)
 	// This click won: carry the action out even if the click's context ends. The approver
 	// hears at once that theirs was the deciding click, and then what MGN did, which takes
-	// the pre-flight and the call.
+	// the pre-flight and the call. The launch does not wait for Slack to take the first
+	// answer (at most decidingWait, in the background); the second follows it.
 	ctx = context.WithoutCancel(ctx)
-	h.replyText(ctx, o, deciding(c))
-	h.replyText(ctx, o, h.carry(ctx, c, false))
+	told := make(chan struct{})
+	go func() {
+		defer close(told)
+		tctx, cancel := context.WithTimeout(ctx, decidingWait)
+		defer cancel()
+		h.replyText(tctx, o, deciding(c))
+	}()
+	answer := h.carry(ctx, c, false)
+	<-told
+	h.replyText(ctx, o, answer)
 }
+
+// decidingWait bounds how long the deciding approver's first answer may wait for Slack.
+const decidingWait = 5 * time.Second
 
 // deciding tells the approver whose click decided c that it is being carried out.
 func deciding(c store.Confirmation) string {

@@ -1,8 +1,12 @@
 package handlers
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/cutoverbot/cutoverbot/bot"
 	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
+	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
 	"github.com/cutoverbot/cutoverbot/render"
 	"github.com/cutoverbot/cutoverbot/store"
@@ -156,10 +161,14 @@ func TestOutcomeUnknownSettledLater(t *testing.T) {
 	if n := len(r.slack.Ephemerals(bob)); n != told {
 		t.Errorf("updates to bob before MGN could be asked: got %d more, want none", n-told)
 	}
-	// MGN answers again; a sweep (of any replica) settles it without launching again.
+	// MGN answers about jobs again (but not yet about servers); a sweep (of any replica)
+	// settles it without launching again, and without taking the failed read for "nothing
+	// launched".
 	r.loseIf(nil)
+	r.mgn.Fail("DescribeSourceServers", 100, 500, "InternalServerException")
 	r.clock.Advance(unknownRetry)
 	r.sweep()
+	r.mgn.Fail("DescribeSourceServers", 0, 0, "")
 	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
 	if err != nil {
 		t.Fatal(err)
@@ -307,4 +316,94 @@ func TestFollowFailureTold(t *testing.T) {
 	card := requestCutover(t, r, operator)
 	contains(t, "confirm", r.click(bob, card.TS, render.ActionConfirm), "The cutover of db01 started", "progress follows in a thread in <#C0MIGRATE>")
 	contains(t, "card", r.message(card.TS).PlainText(), "progress follows in a thread in <#C0MIGRATE>")
+}
+
+// The deciding approver is told at once that theirs was the deciding click, then what MGN did.
+// The click reads only the server it names: one DescribeSourceServers call, not the fleet.
+func TestDecidingClickAnswers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	before := len(r.slack.Ephemerals(bob))
+	r.mgn.ResetCalls()
+	r.h.Interaction(t.Context(), r.clickOn(bob, card.TS, render.ActionConfirm))
+	if n := r.mgn.Calls("DescribeSourceServers"); n != 1 {
+		t.Errorf("DescribeSourceServers calls at the deciding click: got %d, want 1 (db01 alone)", n)
+	}
+	eph := r.slack.Ephemerals(bob)[before:]
+	if len(eph) != 2 {
+		t.Fatalf("answers to the deciding click: got %d, want 2", len(eph))
+	}
+	contains(t, "first answer", eph[0].PlainText(), "yours was the deciding approval", "I will tell you here what MGN did")
+	lacks(t, "first answer", eph[0].PlainText(), "started:", "job")
+	contains(t, "second answer", eph[1].PlainText(), "The cutover of db01 started: job `mgnjob-")
+}
+
+// Slack holds the deciding approver's first answer: the cutover starts anyway, and the
+// answers arrive in order once Slack takes them.
+func TestDecidingAnswerDoesNotHoldTheLaunch(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	release := make(chan struct{})
+	var (
+		mu    sync.Mutex
+		texts []string
+	)
+	slackHolds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body struct{ Text string }
+		_ = json.NewDecoder(req.Body).Decode(&body)
+		mu.Lock()
+		texts = append(texts, body.Text)
+		first := len(texts) == 1
+		mu.Unlock()
+		if first {
+			select {
+			case <-release:
+			case <-req.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(slackHolds.Close)
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the server closes, which waits for held requests
+	click := r.clickOn(bob, card.TS, render.ActionConfirm)
+	click.ResponseURL = slackHolds.URL + "/actions/T0/1/held"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.h.Interaction(t.Context(), click)
+	}()
+	testrig.WaitUntil(t, "StartCutover while Slack holds the first answer", 10*time.Second, func() bool {
+		return r.mgn.Calls("StartCutover") == 1
+	})
+	letGo()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(texts) != 2 {
+		t.Fatalf("answers posted to the response_url: got %d (%q), want 2", len(texts), texts)
+	}
+	contains(t, "first answer", texts[0], "yours was the deciding approval")
+	contains(t, "second answer", texts[1], "started: job `mgnjob-")
+}
+
+// A server archived between the card and the deciding click: nothing launches, and the
+// answer names the server MGN no longer has.
+func TestDecidingClickServerGone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	card := requestCutover(t, r, operator)
+	r.mgn.Update(mgnemu.SampleDB01, func(s *mgnemu.SourceServer) { s.IsArchived = true })
+	answer := r.click(bob, card.TS, render.ActionConfirm)
+	contains(t, "answer", answer, "Nothing was launched", "MGN does not know it any more (not found: no source server "+mgnemu.SampleDB01+")")
+	if n := r.mgn.Calls("StartCutover"); n != 0 {
+		t.Errorf("StartCutover: got %d, want 0", n)
+	}
+	if c, err := r.store.Confirmation(t.Context(), cardID0(t, card)); err != nil || c.State != store.Failed {
+		t.Errorf("confirmation: got %s (%v), want failed", c.State, err)
+	}
 }

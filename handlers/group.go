@@ -158,8 +158,11 @@ func (h *Handler) groupProgress(g migration.GroupLaunch, first batchRun, ts stri
 	switch {
 	case first.state == migration.BatchStarted:
 		s += fmt.Sprintf(": job %s started", code(first.job.ID))
-		if n > 1 {
-			s += fmt.Sprintf(", the other %s start as MGN has room", plural(n-1, "job"))
+		switch {
+		case n == 2:
+			s += ", the other job starts as MGN has room"
+		case n > 2:
+			s += fmt.Sprintf(", the other %d jobs start as MGN has room", n-1)
 		}
 	case first.unknown:
 		s += ": AWS's answer to the first job was lost; I keep asking MGN whether it started, and the thread will say"
@@ -395,8 +398,9 @@ func (h *Handler) releaseBatch(ctx context.Context, c store.BatchClaim) {
 // checks no longer pass are left out (named on the card), the others are handed to batches,
 // the first of which starts now. A replica taking it over finds the batches already stored
 // when the first owner got that far, and leaves them to run.
-func (h *Handler) carryGroup(ctx context.Context, c store.Confirmation, servers []migration.Server, resumed bool) string {
+func (h *Handler) carryGroup(ctx context.Context, c store.Confirmation, resumed bool) string {
 	f := c.Token()
+	// The stored group launch says first whether the replica that took the click queued it.
 	g, err := h.store.GroupLaunch(ctx, c.ID)
 	switch {
 	case err == nil:
@@ -412,11 +416,22 @@ func (h *Handler) carryGroup(ctx context.Context, c store.Confirmation, servers 
 			return h.notLaunched(ctx, c, f, why)
 		}
 	}
+	// A server MGN no longer has (archived or deleted since the card) is left out, as one
+	// whose checks fail is.
+	servers, err := h.serversByID(ctx, c.ServerIDs)
+	var gone []migration.LeftOut
+	if errors.Is(err, migration.ErrNotFound) {
+		gone, err = goneServers(c.ServerIDs, servers), nil
+	}
+	if err != nil {
+		return h.notLaunched(ctx, c, f, h.errorText(ctx, "read the servers again", err))
+	}
 	pre, err := h.preflight(ctx, servers, migration.ModeCutover)
 	if err != nil {
 		return h.notLaunched(ctx, c, f, h.errorText(ctx, "run the pre-flight checks again", err))
 	}
 	pass, left := splitChecks(pre)
+	left = append(gone, left...)
 	if len(pass) == 0 {
 		h.audit(ctx, store.AuditEntry{User: c.DecidedBy, Action: actStartCutover, ServerIDs: c.ServerIDs, Outcome: outPreflight, Detail: failureSummary(pre)})
 		return h.notLaunched(ctx, c, f, "no server passes the pre-flight checks any more:\n"+h.leftOutLines(left, maxLeftOutShown))
@@ -437,6 +452,17 @@ func (h *Handler) carryGroup(ctx context.Context, c store.Confirmation, servers 
 		return h.notLaunched(ctx, c, f, first.why)
 	}
 	return h.groupLaunched(ctx, c, g, first, ts, "")
+}
+
+// goneServers lists, as left out, the ids that MGN did not return among servers.
+func goneServers(ids []string, servers []migration.Server) []migration.LeftOut {
+	var gone []migration.LeftOut
+	for _, id := range ids {
+		if !slices.ContainsFunc(servers, func(s migration.Server) bool { return s.ID == id }) {
+			gone = append(gone, migration.LeftOut{ServerID: id, Reason: "MGN no longer has this server (archived or deleted)"})
+		}
+	}
+	return gone
 }
 
 // firstBatch is where the first batch of a stored group launch stands.

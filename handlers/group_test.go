@@ -253,3 +253,50 @@ func TestReminderWaveButton(t *testing.T) {
 		t.Errorf("job's servers: got %v, want %v", participants(job), want)
 	}
 }
+
+// readyWave is a generated wave of n servers, every one ready for cutover.
+func readyWave(n int) mgnemu.GeneratedWave {
+	w := mgnemu.GenerateWave("Wave 9", n, 150, start)
+	ready := w.Servers[40] // a server of the mix that is ready for cutover
+	for i := range w.Servers {
+		s := &w.Servers[i]
+		s.LifeCycle, s.DataReplicationInfo = ready.LifeCycle, ready.DataReplicationInfo
+		if ready.LaunchedInstance != nil {
+			li := *ready.LaunchedInstance
+			li.EC2InstanceID = mgnemu.StableID("i-", s.SourceServerID+"/test")
+			s.LaunchedInstance = &li
+		}
+	}
+	return w
+}
+
+// A server of a wave archived between the card and the deciding click is left out, as one
+// whose checks fail is; the others launch (read in chunks of MGN's 200), and the answer and
+// the card name the one left out.
+func TestWaveCutoverServerGone(t *testing.T) {
+	t.Parallel()
+	w := readyWave(250)
+	r := newRig(t, rigOptions{fleet: w.Servers, applications: w.Applications, waves: []mgnemu.Wave{w.Wave}})
+	contains(t, "request", r.run(operator, `launch wave "Wave 9" cutover`), "waits for an approver")
+	card := r.lastCard()
+	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+	if err != nil || len(c.ServerIDs) != 250 {
+		t.Fatalf("confirmation: %d servers (%v), want 250", len(c.ServerIDs), err)
+	}
+	gone := c.ServerIDs[210]
+	r.mgn.Update(gone, func(s *mgnemu.SourceServer) { s.IsArchived = true })
+	answer := r.click(bob, card.TS, render.ActionConfirm)
+	g, err := r.store.GroupLaunch(t.Context(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.ServerIDs) != 249 || slices.Contains(g.ServerIDs, gone) {
+		t.Errorf("launch of %d servers (the archived one among them: %v), want the 249 others", len(g.ServerIDs), slices.Contains(g.ServerIDs, gone))
+	}
+	if n := len(r.mgn.Jobs()); n != 1 {
+		t.Errorf("jobs started at the click: got %d, want 1 (the second waits for room)", n)
+	}
+	contains(t, "answer", answer, "249 servers in 2 jobs: job `mgnjob-", "the other job starts as MGN has room",
+		"*Left out* (1 server", gone+"`: MGN no longer has this server (archived or deleted)")
+	contains(t, "card", r.message(card.TS).PlainText(), "approved by <@U0BOB>", "249 servers in 2 jobs")
+}

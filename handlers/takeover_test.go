@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutoverbot/cutoverbot/emulator/mgnemu"
 	"github.com/cutoverbot/cutoverbot/emulator/slackemu"
 	"github.com/cutoverbot/cutoverbot/internal/testrig"
 	"github.com/cutoverbot/cutoverbot/migration"
@@ -98,30 +99,82 @@ func TestTakeOverTooLate(t *testing.T) {
 }
 
 // A replica that called AWS and stopped before recording the job: the replica taking over
-// finds the job by the confirmation's tag, whatever its age, and never launches again.
+// finds the job by the confirmation's tag, whatever its age, and never launches again. It asks
+// MGN for the job before anything else, so a server read that fails then (throttled, 5xx)
+// cannot make it record "nothing launched".
 func TestTakeOverAfterAWS(t *testing.T) {
 	t.Parallel()
+	for _, fault := range []struct {
+		name   string
+		status int
+		kind   string
+	}{{"no fault", 0, ""}, {"servers throttled", 429, "ThrottlingException"}, {"servers unavailable", 503, "ServiceUnavailableException"}} {
+		t.Run(fault.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, rigOptions{})
+			card := requestCutover(t, r, operator)
+			c := decidedElsewhere(t, r, card)
+			if err := r.store.BeginCall(t.Context(), c.ID, c.Token(), r.clock.Now(), lease); err != nil {
+				t.Fatal(err)
+			}
+			job, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeCutover, ServerIDs: c.ServerIDs,
+				RequestedBy: c.RequestedBy, ApprovedBy: c.Approvals, Confirmation: c.ID, Since: c.CreatedAt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fault.status != 0 {
+				r.mgn.Fail("DescribeSourceServers", 100, fault.status, fault.kind)
+			}
+			r.clock.Advance(10 * time.Minute)
+			r.sweep()
+			if n := r.mgn.Calls("StartCutover"); n != 1 {
+				t.Fatalf("StartCutover: got %d, want 1 (the stopped replica's)", n)
+			}
+			got, err := r.store.Confirmation(t.Context(), c.ID)
+			if err != nil || got.State != store.Launched || got.JobID != job.ID {
+				t.Fatalf("confirmation: got %s job %q error %q (%v), want launched %s", got.State, got.JobID, got.Error, err, job.ID)
+			}
+			r.mgn.Fail("DescribeSourceServers", 0, 0, "")
+			text := r.message(card.TS).PlainText()
+			contains(t, "card", text, "— job `"+job.ID+"`")
+			lacks(t, "card", text, "nothing was launched")
+		})
+	}
+}
+
+// A finalize whose replica stopped: the replica taking over reads from MGN which servers are
+// finalized already. When that read fails it does not know what the earlier owner did, so it
+// asks again later rather than saying nothing was done; once MGN answers, it finishes.
+func TestTakeOverFinalizeReadFails(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, rigOptions{})
-	card := requestCutover(t, r, operator)
+	r.mgn.Update(mgnemu.SampleAPI01, func(s *mgnemu.SourceServer) {
+		s.LifeCycle.State = "CUTTING_OVER"
+		s.LifeCycle.LastCutover.Initiated = mgnemu.LaunchInitiated{APICallDateTime: mgnemu.FormatTime(start.Add(-time.Hour)), JobID: "mgnjob-0000000000000cut"}
+	})
+	contains(t, "request", r.run(operator, "finalize api01"), "waits for an approver")
+	card := r.lastCard()
 	c := decidedElsewhere(t, r, card)
-	if err := r.store.BeginCall(t.Context(), c.ID, c.Token(), r.clock.Now(), lease); err != nil {
-		t.Fatal(err)
-	}
-	job, err := r.aws.Launch(t.Context(), migration.LaunchRequest{Mode: migration.ModeCutover, ServerIDs: c.ServerIDs,
-		RequestedBy: c.RequestedBy, ApprovedBy: c.Approvals, Confirmation: c.ID, Since: c.CreatedAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.clock.Advance(10 * time.Minute)
+	r.mgn.Fail("DescribeSourceServers", 100, 503, "ServiceUnavailableException")
+	r.clock.Advance(lease)
 	r.sweep()
-	if n := r.mgn.Calls("StartCutover"); n != 1 {
-		t.Fatalf("StartCutover: got %d, want 1 (the stopped replica's)", n)
-	}
 	got, err := r.store.Confirmation(t.Context(), c.ID)
-	if err != nil || got.State != store.Launched || got.JobID != job.ID {
-		t.Fatalf("confirmation: got %s job %q (%v), want launched %s", got.State, got.JobID, err, job.ID)
+	if err != nil || got.State.Final() {
+		t.Fatalf("after a failed read: got %s error %q (%v), want it still open, asked again later", got.State, got.Error, err)
 	}
-	contains(t, "card", r.message(card.TS).PlainText(), "— job `"+job.ID+"`")
+	lacks(t, "card while MGN cannot be read", r.message(card.TS).PlainText(), "nothing was launched")
+	r.mgn.Fail("DescribeSourceServers", 0, 0, "")
+	r.clock.Advance(unknownRetry)
+	r.sweep()
+	if got, err = r.store.Confirmation(t.Context(), c.ID); err != nil || got.State != store.Launched {
+		t.Fatalf("once MGN answers: got %s error %q (%v), want finalized", got.State, got.Error, err)
+	}
+	if st := r.lifecycle(mgnemu.SampleAPI01); st != "CUTOVER" {
+		t.Errorf("api01 lifecycle: got %s, want CUTOVER", st)
+	}
+	if n := r.mgn.Calls("FinalizeCutover"); n != 1 {
+		t.Errorf("FinalizeCutover: got %d, want 1", n)
+	}
 }
 
 // Finding: settling raced a live click: the click was still in its pre-flight when another
