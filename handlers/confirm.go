@@ -493,8 +493,19 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, id string) {
 		h.replyText(ctx, o, "Sorry, you asked for this yourself, and someone else must confirm it (two-person rule). Ask another approver.")
 		return
 	}
+	withdrawn, ok := h.withdrawStale(ctx, o, c, action)
+	if !ok {
+		return
+	}
 	c, did, err := h.store.Approve(ctx, id, o.user, h.cfg.Holder, h.cfg.Clock.Now(), h.cfg.LeaseTTL)
 	if !h.decisionAnswered(ctx, o, c, action, err) {
+		return
+	}
+	if len(withdrawn) > 0 && did == store.ApprovalAdded {
+		more := c.Needed() - len(c.Approvals)
+		h.replyText(ctx, o, fmt.Sprintf("Your approval is recorded (%d of %d), but the approval of %s no longer counts: "+
+			"no longer a cutover approver. The %s starts when %d more approver%s confirm%s.",
+			len(c.Approvals), c.Needed(), mentions(withdrawn), words[c.Action].doing, more, pluralS(more), verbS(more)))
 		return
 	}
 	switch did {
@@ -541,6 +552,44 @@ func deciding(c store.Confirmation) string {
 	}
 	return ":hourglass_flowing_sand: Confirmed: yours was the deciding approval. Checking the servers again and " + doing +
 		" now; I will tell you here what MGN did."
+}
+
+// withdrawStale checks, when o's click would decide c, that the people who approved it earlier
+// are approvers still: the decision rests on every approval at the moment it is taken. The
+// approvals of those who are not any more are withdrawn (and audited) and returned. When their
+// membership cannot be read, nothing is decided: it answers o and reports false.
+func (h *Handler) withdrawStale(ctx context.Context, o origin, c store.Confirmation, action string) ([]string, bool) {
+	if slices.Contains(c.Approvals, o.user) || len(c.Approvals)+1 < c.Needed() {
+		return nil, true
+	}
+	var stale []string
+	for _, a := range c.Approvals {
+		ok, gerr := h.allowed(ctx, a, h.approvers())
+		switch {
+		case ok:
+			continue
+		case gerr != nil:
+			ref := newRef()
+			h.logger.WarnContext(ctx, "user group lookup failed", "ref", ref, "user", a, "err", gerr)
+			h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs,
+				Outcome: "refused: earlier approver's membership unknown (ref " + ref + ")", Detail: c.ID})
+			h.replyText(ctx, o, fmt.Sprintf("Sorry, I could not check that %s, who approved this earlier, is still a cutover approver: "+
+				"Slack did not answer (ref %s). Nothing was decided; try again in a minute.", mention(a), ref))
+			return nil, false
+		}
+		stale = append(stale, a)
+	}
+	if len(stale) == 0 {
+		return nil, true
+	}
+	c, err := h.store.WithdrawApprovals(ctx, c.ID, stale, h.cfg.Clock.Now())
+	if !h.decisionAnswered(ctx, o, c, action, err) {
+		return nil, false
+	}
+	h.audit(ctx, store.AuditEntry{User: o.user, Action: actionOf(actApprove, c.Action), ServerIDs: c.ServerIDs,
+		Outcome: "approvals withdrawn: no longer approvers", Detail: c.ID + ": " + strings.Join(stale, ",")})
+	h.cardChanged(c.ID)
+	return stale, true
 }
 
 // decisionAnswered answers a click whose store step failed (expired, decided meanwhile, store

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,6 +210,51 @@ func TestApprovalsNeeded(t *testing.T) {
 		t.Errorf("approved-by tag: got %q, want %q", got, want)
 	}
 	contains(t, "card", r.message(card.TS).PlainText(), "Requested by <@U0ALICE>, approved by <@U0BOB>, <@"+approverIDs[0]+">")
+}
+
+// An approval counts only while its giver is an approver: at the deciding click, the approval
+// of someone removed from the approvers' group since is withdrawn, and the cutover waits for
+// another; when that membership cannot be read, nothing is decided.
+func TestApprovalOfFormerApproverWithdrawn(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = 2 }})
+	contains(t, "request", r.run(operator, "launch db01 cutover"), "waits for 2 approvers other than you")
+	card := r.lastCard()
+	contains(t, "bob", r.click(bob, card.TS, render.ActionConfirm), "Your approval is recorded (1 of 2)")
+	r.slack.AddUserGroup(approverGroup, approverIDs...) // bob leaves the group
+	r.clock.Advance(6 * time.Minute)                    // past the group cache's lifetime
+	got := r.click(approverIDs[0], card.TS, render.ActionConfirm)
+	contains(t, "second approval", got, "Your approval is recorded (1 of 2), but the approval of <@U0BOB> no longer counts",
+		"starts when 1 more approver confirms")
+	if n := r.mgn.Calls("StartCutover"); n != 0 {
+		t.Fatalf("StartCutover with a withdrawn approval: got %d, want 0", n)
+	}
+	contains(t, "card", r.message(card.TS).PlainText(), "Approved by <@"+approverIDs[0]+"> (1 of 2); waiting for 1 more.", "[Confirm cutover]")
+	audit, err := r.store.AuditLog(t.Context(), mgnemu.SampleDB01, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(audit, func(e store.AuditEntry) bool {
+		return e.Outcome == "approvals withdrawn: no longer approvers" && strings.HasSuffix(e.Detail, ": "+bob)
+	}) {
+		t.Errorf("audit: no withdrawal of bob's approval in %+v", audit)
+	}
+
+	// alice, an approver directly, would decide it with approverIDs[0]; but Slack does not
+	// answer for the group any more, past the cache's grace: nothing is decided.
+	r.slack.RateLimit("usergroups.users.list", 1000, time.Second)
+	r.clock.Advance(11 * time.Minute)
+	contains(t, "membership unknown", r.click(alice, card.TS, render.ActionConfirm),
+		"could not check that <@"+approverIDs[0]+">, who approved this earlier, is still a cutover approver", "Nothing was decided")
+	if c, err := r.store.Confirmation(t.Context(), cardID0(t, card)); err != nil || c.State != store.Pending || len(c.Approvals) != 1 {
+		t.Fatalf("confirmation: got %s with %v (%v), want pending with one approval", c.State, c.Approvals, err)
+	}
+	r.slack.RateLimit("usergroups.users.list", 0, 0)
+	contains(t, "deciding click", r.click(alice, card.TS, render.ActionConfirm), "The cutover of db01 started")
+	job := r.onlyJob()
+	if got, want := job.Tags[migration.TagApprovedBy], approverIDs[0]+","+alice; got != want {
+		t.Errorf("approved-by tag: got %q, want %q", got, want)
+	}
 }
 
 // Finding: a cutover of many servers with long names kept the first 49 blocks and lost its

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -325,7 +326,7 @@ func (s *Store) Approve(ctx context.Context, id, user, owner string, now time.Ti
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO confirmation_approvals (confirmation_id, user_id, at, pos)
-			VALUES ($1, $2, $3, (SELECT COUNT(*) FROM confirmation_approvals WHERE confirmation_id = $1))
+			VALUES ($1, $2, $3, (SELECT COALESCE(MAX(pos) + 1, 0) FROM confirmation_approvals WHERE confirmation_id = $1))
 			ON CONFLICT (confirmation_id, user_id) DO NOTHING`, id, user, micros(now))
 		if err != nil {
 			return err
@@ -365,6 +366,45 @@ func (s *Store) Approve(ctx context.Context, id, user, owner string, now time.Ti
 		return Confirmation{}, result, fmt.Errorf("approve %s: %w", id, err)
 	}
 	return c, result, nil
+}
+
+// WithdrawApprovals removes the approvals of users (people who are no longer approvers) from a
+// pending confirmation that has not expired at now, and returns it. As Approve does, it returns
+// ErrExpired or ErrAlreadyDecided when the confirmation is not pending, and ErrNotFound if there
+// is no such confirmation.
+func (s *Store) WithdrawApprovals(ctx context.Context, id string, users []string, now time.Time) (Confirmation, error) {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE confirmations SET version = version + 1, updated_at = $2
+			WHERE id = $1 AND state = 'pending' AND expires_at > $2`, id, micros(now))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, errNotPending)
+		}
+		for _, u := range users {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM confirmation_approvals WHERE confirmation_id = $1 AND user_id = $2`, id, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errNotPending) {
+		var c Confirmation
+		c, err = s.settlePending(ctx, id, now)
+		if err == nil {
+			err = errors.New("pending but not changeable") // unreachable: the update matched no pending row
+		}
+		return c, fmt.Errorf("withdraw approvals of %s: %w", id, err)
+	}
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("withdraw approvals of %s: %w", id, err)
+	}
+	c, err := s.confirmation(ctx, id)
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("withdraw approvals of %s: %w", id, err)
+	}
+	return c, nil
 }
 
 // errNotPending ends Approve's transaction when the confirmation is not pending.

@@ -401,3 +401,45 @@ func TestOnePendingRequestPerServer(t *testing.T) {
 		}
 	})
 }
+
+// WithdrawApprovals takes back the approvals of people who are no longer approvers: the
+// confirmation stays pending with the others, a later approval is listed after them, and a
+// confirmation no longer pending is left alone.
+func TestWithdrawApprovals(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		ctx := t.Context()
+		c := pending("c1")
+		c.ApprovalsNeeded = 3
+		if err := s.CreateConfirmation(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		at := t0.Add(time.Minute)
+		for _, u := range []string{"U2", "U3"} {
+			if _, _, err := s.Approve(ctx, "c1", u, "A", at, lease); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.WithdrawApprovals(ctx, "c1", []string{"U2"}, at)
+		if err != nil || got.State != store.Pending || !reflect.DeepEqual(got.Approvals, []string{"U3"}) || got.Version != 4 {
+			t.Fatalf("WithdrawApprovals(U2) = %v approvals, %s, version %d, %v; want [U3], pending, version 4", got.Approvals, got.State, got.Version, err)
+		}
+		if got, did, err := s.Approve(ctx, "c1", "U4", "A", at, lease); err != nil || did != store.ApprovalAdded || !reflect.DeepEqual(got.Approvals, []string{"U3", "U4"}) {
+			t.Fatalf("Approve(U4) after a withdrawal = %v approvals, %v, %v; want [U3 U4], added", got.Approvals, did, err)
+		}
+		got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease)
+		if err != nil || did != store.ApprovalDecided || !reflect.DeepEqual(got.Approvals, []string{"U3", "U4", "U2"}) {
+			t.Fatalf("Approve(U2) again = %v approvals, %v, %v; want [U3 U4 U2], decided", got.Approvals, did, err)
+		}
+		if _, err := s.WithdrawApprovals(ctx, "c1", []string{"U3"}, at); !errors.Is(err, store.ErrAlreadyDecided) {
+			t.Errorf("WithdrawApprovals after the decision: got %v, want ErrAlreadyDecided", err)
+		}
+		if got, _ := s.Confirmation(ctx, "c1"); len(got.Approvals) != 3 {
+			t.Errorf("approvals after a refused withdrawal: got %v, want all three", got.Approvals)
+		}
+		if _, err := s.WithdrawApprovals(ctx, "nope", []string{"U3"}, at); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("WithdrawApprovals of an unknown confirmation: got %v, want ErrNotFound", err)
+		}
+	})
+}
