@@ -350,22 +350,30 @@ func (s *Store) Approve(ctx context.Context, id, user, owner string, now time.Ti
 			WHERE id = $1`, id, user, micros(now), owner, micros(now.Add(ttl)))
 		return err
 	})
+	c, err := s.pendingChanged(ctx, "approve", id, now, err)
+	return c, result, err
+}
+
+// pendingChanged finishes op, a change to the pending confirmation id that ended with err: it
+// returns the confirmation as it is now or, when op found it no longer pending
+// (errNotPending), why: ErrExpired or ErrAlreadyDecided.
+func (s *Store) pendingChanged(ctx context.Context, op, id string, now time.Time, err error) (Confirmation, error) {
 	if errors.Is(err, errNotPending) {
 		var c Confirmation
 		c, err = s.settlePending(ctx, id, now)
 		if err == nil {
-			err = errors.New("pending but not approvable") // unreachable: the update matched no pending row
+			err = errors.New("pending but unchanged") // unreachable: the update matched no pending row
 		}
-		return c, result, fmt.Errorf("approve %s: %w", id, err)
+		return c, fmt.Errorf("%s %s: %w", op, id, err)
 	}
 	if err != nil {
-		return Confirmation{}, result, fmt.Errorf("approve %s: %w", id, err)
+		return Confirmation{}, fmt.Errorf("%s %s: %w", op, id, err)
 	}
 	c, err := s.confirmation(ctx, id)
 	if err != nil {
-		return Confirmation{}, result, fmt.Errorf("approve %s: %w", id, err)
+		return Confirmation{}, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	return c, result, nil
+	return c, nil
 }
 
 // WithdrawApprovals removes the approvals of users (people who are no longer approvers) from a
@@ -389,22 +397,7 @@ func (s *Store) WithdrawApprovals(ctx context.Context, id string, users []string
 		}
 		return nil
 	})
-	if errors.Is(err, errNotPending) {
-		var c Confirmation
-		c, err = s.settlePending(ctx, id, now)
-		if err == nil {
-			err = errors.New("pending but not changeable") // unreachable: the update matched no pending row
-		}
-		return c, fmt.Errorf("withdraw approvals of %s: %w", id, err)
-	}
-	if err != nil {
-		return Confirmation{}, fmt.Errorf("withdraw approvals of %s: %w", id, err)
-	}
-	c, err := s.confirmation(ctx, id)
-	if err != nil {
-		return Confirmation{}, fmt.Errorf("withdraw approvals of %s: %w", id, err)
-	}
-	return c, nil
+	return s.pendingChanged(ctx, "withdraw approvals of", id, now, err)
 }
 
 // errNotPending ends Approve's transaction when the confirmation is not pending.
