@@ -143,12 +143,13 @@ func TestConversionFailureReportedWhileJobCompletes(t *testing.T) {
 
 // TestFaultsLoseNothing follows a two-server test launch through Slack 429 storms, answers
 // Slack loses after taking a post, and AWS throttling and 5xx answers, and requires every
-// log event in the thread once, in order.
+// log event in the thread once, in order. When AWS cannot be read as Follow opens the thread,
+// Follow fails but the job is stored, and the next pass opens the thread.
 func TestFaultsLoseNothing(t *testing.T) {
 	tests := []struct {
 		name     string
 		attempts int // the notifier's next pass is the retry
-		inject   func(r *rig, pass int)
+		inject   func(r *rig, pass int) // pass 0: before Follow
 	}{
 		{"slack 429 storm", 0, func(r *rig, pass int) {
 			if pass == 3 || pass == 14 {
@@ -159,11 +160,15 @@ func TestFaultsLoseNothing(t *testing.T) {
 			}
 		}},
 		{"slack answers lost", 0, func(r *rig, pass int) {
-			if pass%3 == 0 {
+			if pass > 0 && pass%3 == 0 {
 				r.slack.LoseReplies("chat.postMessage", 1) // the poster finds the post
 			}
 		}},
 		{"aws throttling", 1, func(r *rig, pass int) {
+			if pass == 0 {
+				r.mgn.Throttle("DescribeSourceServers", 1) // Follow cannot name the servers
+				return
+			}
 			if pass > 40 {
 				return // the storm ends
 			}
@@ -185,9 +190,15 @@ func TestFaultsLoseNothing(t *testing.T) {
 			r := newRig(t, rigOptions{attempts: tt.attempts})
 			n := r.notifier(t, r.store, "a", nil)
 			job := r.startTest(t, nil, mgnemu.SampleWeb01, mgnemu.SampleAPI01)
+			tt.inject(r, 0)
 			parentTS, err := n.Follow(t.Context(), job, "U1")
-			if err != nil {
+			if err != nil && tt.attempts == 0 {
 				t.Fatal(err)
+			}
+			if err != nil {
+				// One attempt a call: a transient AWS error fails Follow after the job was
+				// stored, and the notifier's next pass opens the thread.
+				t.Logf("Follow: %v; the next pass opens the thread", err)
 			}
 			pass := 0
 			r.drive(t, step, func() bool {
@@ -195,10 +206,14 @@ func TestFaultsLoseNothing(t *testing.T) {
 				tt.inject(r, pass)
 				return r.jobDone(t, job.ID)()
 			}, n)
-			r.checkThread(t, job.ID, parentTS)
-			if got := len(r.parents()); got != 1 {
-				t.Errorf("got %d top-level messages, want 1", got)
+			parents := r.parents()
+			if len(parents) != 1 {
+				t.Fatalf("got %d top-level messages, want 1", len(parents))
 			}
+			if parentTS == "" {
+				parentTS = parents[0].TS
+			}
+			r.checkThread(t, job.ID, parentTS)
 		})
 	}
 }
