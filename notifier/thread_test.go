@@ -148,7 +148,7 @@ func TestConversionFailureReportedWhileJobCompletes(t *testing.T) {
 func TestFaultsLoseNothing(t *testing.T) {
 	tests := []struct {
 		name     string
-		attempts int // the notifier's next pass is the retry
+		attempts int                    // the notifier's next pass is the retry
 		inject   func(r *rig, pass int) // pass 0: before Follow
 	}{
 		{"slack 429 storm", 0, func(r *rig, pass int) {
