@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -89,6 +91,7 @@ func New(cfg aws.Config, opts Options) *Client {
 		}
 		o.Retryer = retryer()
 		o.APIOptions = append(o.APIOptions, count)
+		o.HTTPClient = plainBodies{o.HTTPClient}
 	})
 	c.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
 		if opts.EC2Endpoint != "" {
@@ -96,6 +99,7 @@ func New(cfg aws.Config, opts Options) *Client {
 		}
 		o.Retryer = retryer()
 		o.APIOptions = append(o.APIOptions, count)
+		o.HTTPClient = plainBodies{o.HTTPClient}
 	})
 	return c
 }
@@ -150,6 +154,26 @@ func (c *Client) Server(ctx context.Context, id string) (migration.Server, error
 		return migration.Server{}, err
 	}
 	return out[0], nil
+}
+
+// plainBodies hands net/http each request body without its WriteTo method. smithy-go's request
+// body answers WriteTo with io.EOF once the SDK has closed it, which the SDK does as soon as the
+// answer's headers arrive. net/http, still checking the body for bytes beyond its
+// Content-Length, then takes that io.EOF for a failed write and closes the connection under
+// the answer being read: "use of closed network connection" on a 200 (aws-sdk-go-v2#2737).
+// For a launch, which is sent once, that is an answer lost for nothing. Read answers io.EOF
+// there, as net/http expects.
+type plainBodies struct {
+	next interface {
+		Do(*http.Request) (*http.Response, error)
+	}
+}
+
+func (c plainBodies) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = struct{ io.ReadCloser }{r.Body}
+	}
+	return c.next.Do(r)
 }
 
 // ServersByID describes the non-archived source servers ids, in that order, asking MGN for

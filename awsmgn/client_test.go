@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -1004,4 +1005,56 @@ func ids(servers []migration.Server) []string {
 		out[i] = s.ID
 	}
 	return out
+}
+
+// bodyProbe is the SDK's HTTP client as net/http's transport sees it: it sends each request
+// on with a copy of its body, and keeps the body the SDK handed over.
+type bodyProbe struct {
+	mu     sync.Mutex
+	bodies []io.ReadCloser
+}
+
+func (p *bodyProbe) Do(r *http.Request) (*http.Response, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.bodies = append(p.bodies, r.Body)
+	p.mu.Unlock()
+	out := r.Clone(r.Context())
+	out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	return http.DefaultTransport.RoundTrip(out)
+}
+
+// The SDK closes a request's body as soon as the answer arrives, while net/http may still be
+// reading it to check that nothing follows its Content-Length. That read must end cleanly
+// (io.EOF, not an error): otherwise net/http closes the connection under the answer, and a
+// launch, which is sent once, loses an answer for nothing ("use of closed network connection").
+func TestRequestBodyReadAfterTheSDKClosedIt(t *testing.T) {
+	emu := mgnemu.New(mgnemu.Options{Now: func() time.Time { return epoch }, Servers: mgnemu.SampleFleet(epoch)})
+	if err := emu.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	probe := &bodyProbe{}
+	client := awsmgn.New(aws.Config{Region: "eu-central-1", Credentials: aws.AnonymousCredentials{}, HTTPClient: probe},
+		awsmgn.Options{MGNEndpoint: emu.URL(), EC2Endpoint: emu.URL()})
+	if _, err := client.Servers(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Launch(t.Context(), launchReq(migration.ModeTest, mgnemu.SampleWeb01)); err != nil {
+		t.Fatal(err)
+	}
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	if len(probe.bodies) < 2 {
+		t.Fatalf("request bodies seen: %d, want one per call", len(probe.bodies))
+	}
+	for i, b := range probe.bodies {
+		// What net/http does to check for bytes beyond Content-Length.
+		if n, err := io.Copy(io.Discard, b); err != nil || n != 0 {
+			t.Errorf("request %d: reading its body after the SDK closed it: %d bytes, %v; want 0 and a clean end", i+1, n, err)
+		}
+	}
 }

@@ -2,7 +2,6 @@ package notifier
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -54,12 +53,9 @@ type rigOptions struct {
 	realClock    bool                  // jobs run on time.Now instead of the manual clock
 	quiet        bool                  // discard logs (benchmarks)
 	maxActive    int                   // mgnemu's quota of servers in active jobs; 0: MGN's 200
-	// attempts is the SDK's attempts per call; 0: 3. Under -race a fresh client's first
-	// call to the emulator now and then loses its connection while reading the answer,
-	// which the SDK retries.
-	attempts int
-	dsn      string // the store's database; "": an SQLite file in the test's directory
-	waves    bool   // MGN has the sample fleet's applications and waves
+	attempts     int                   // the SDK's attempts per call; 0: 3
+	dsn          string                // the store's database; "": an SQLite file in the test's directory
+	waves        bool                  // MGN has the sample fleet's applications and waves
 }
 
 func newRig(tb testing.TB, o rigOptions) *rig {
@@ -83,16 +79,6 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	tr := testrig.New(tb, to)
 	r := &rig{clock: tr.Clock, mgn: tr.MGN, aws: tr.AWS, slack: tr.Slack, poster: tr.Poster, dsn: tr.DSN, store: tr.Store,
 		logger: tr.Logger, tr: tr}
-	// Open the client's first connection here (see attempts).
-	for try := 1; ; try++ {
-		_, err := r.aws.Servers(context.Background())
-		if err == nil {
-			break
-		}
-		if try == 3 {
-			tb.Fatal(err)
-		}
-	}
 	r.slack.AddChannel(channel, "migration")
 	return r
 }

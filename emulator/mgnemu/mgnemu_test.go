@@ -425,10 +425,10 @@ func TestFaultsThroughRetryer(t *testing.T) {
 	t.Run("ec2 throttle", func(t *testing.T) {
 		r := newRig(t, nil)
 		r.emu.Throttle("DescribeInstances", 2)
-		// A small answer on purpose: after retries on loopback, net/http sometimes
-		// closes the connection while a multi-chunk body is still being read
-		// (client side; the SDK retries net.ErrClosed, aws-sdk-go-v2#2737), which
-		// would add an attempt.
+		// A small answer on purpose: with the SDK's clients as they come, net/http now
+		// and then closes the connection while the answer is read (the SDK's request
+		// body ends WriteTo with io.EOF once closed; see awsmgn's plainBodies), and the
+		// SDK's retry of that would add an attempt.
 		_, err := r.ec2.DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
 			{Name: aws.String("tag:Name"), Values: []string{ReplicationServerName}}}})
 		if err != nil {
