@@ -493,20 +493,13 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, id string) {
 		h.replyText(ctx, o, "Sorry, you asked for this yourself, and someone else must confirm it (two-person rule). Ask another approver.")
 		return
 	}
-	withdrawn, ok := h.withdrawStale(ctx, o, c, action)
+	c, did, withdrawn, ok := h.approve(ctx, o, c, action)
 	if !ok {
 		return
 	}
-	c, did, err := h.store.Approve(ctx, id, o.user, h.cfg.Holder, h.cfg.Clock.Now(), h.cfg.LeaseTTL)
-	if !h.decisionAnswered(ctx, o, c, action, err) {
-		return
-	}
-	if len(withdrawn) > 0 && did == store.ApprovalAdded {
-		more := c.Needed() - len(c.Approvals)
-		h.replyText(ctx, o, fmt.Sprintf("Your approval is recorded (%d of %d), but the approval of %s no longer counts: "+
-			"no longer a cutover approver. The %s starts when %d more approver%s confirm%s.",
-			len(c.Approvals), c.Needed(), mentions(withdrawn), words[c.Action].doing, more, pluralS(more), verbS(more)))
-		return
+	if did == store.ApprovalRepeated && len(withdrawn) > 0 {
+		// Recorded by an earlier attempt of this click, before others were withdrawn.
+		did = store.ApprovalAdded
 	}
 	switch did {
 	case store.ApprovalRepeated:
@@ -517,8 +510,19 @@ func (h *Handler) confirmClick(ctx context.Context, o origin, id string) {
 		h.audit(ctx, store.AuditEntry{User: o.user, Action: actionOf(actApprove, c.Action), ServerIDs: c.ServerIDs,
 			Outcome: fmt.Sprintf("approved (%d of %d)", len(c.Approvals), c.Needed()), Detail: id})
 		h.cardChanged(c.ID)
-		h.replyText(ctx, o, fmt.Sprintf("Your approval is recorded (%d of %d). The %s starts when %d more approver%s confirm%s.",
-			len(c.Approvals), c.Needed(), words[c.Action].doing, more, pluralS(more), verbS(more)))
+		no := ""
+		if len(withdrawn) > 0 {
+			no = fmt.Sprintf(", but the approval of %s no longer counts: no longer a cutover approver", mentions(withdrawn))
+		}
+		h.replyText(ctx, o, fmt.Sprintf("Your approval is recorded (%d of %d)%s. The %s starts when %d more approver%s confirm%s.",
+			len(c.Approvals), c.Needed(), no, words[c.Action].doing, more, pluralS(more), verbS(more)))
+		return
+	case store.ApprovalUnvouched:
+		// Approvals kept arriving while this click checked the earlier ones: it is recorded,
+		// and the next click (this approver's too) decides.
+		h.cardChanged(c.ID)
+		h.replyText(ctx, o, "Your approval is recorded, but other approvals arrived at the same moment and I could not check them yet. "+
+			"Click *Confirm* again to decide.")
 		return
 	}
 	h.audit(ctx, store.AuditEntry{User: o.user, Action: action, ServerIDs: c.ServerIDs, Outcome: "confirmed",
@@ -554,19 +558,49 @@ func deciding(c store.Confirmation) string {
 		" now; I will tell you here what MGN did."
 }
 
-// withdrawStale checks, when o's click would decide c, that the people who approved it earlier
-// are approvers still: the decision rests on every approval at the moment it is taken. The
-// approvals of those who are not any more are withdrawn (and audited) and returned. When their
-// membership cannot be read, nothing is decided: it answers o and reports false.
-func (h *Handler) withdrawStale(ctx context.Context, o origin, c store.Confirmation, action string) ([]string, bool) {
-	if slices.Contains(c.Approvals, o.user) || len(c.Approvals)+1 < c.Needed() {
-		return nil, true
+// approve records o's approval of c. A decision rests on every approval at the moment it is
+// taken, so when o's click would decide, the earlier approvers are checked again first (see
+// vouch), and the store decides only on approvals so checked; when others arrived meanwhile,
+// they are checked too and it approves again, a few times at most. It returns what the store
+// did and the approvals withdrawn, or false when it has answered o already.
+func (h *Handler) approve(ctx context.Context, o origin, c store.Confirmation, action string) (store.Confirmation, store.Approval, []string, bool) {
+	var (
+		withdrawn []string
+		did       store.Approval
+	)
+	for range 3 {
+		w, vouched, ok := h.vouch(ctx, o, c, action)
+		if !ok {
+			return c, did, nil, false
+		}
+		withdrawn = append(withdrawn, w...)
+		var err error
+		c, did, err = h.store.Approve(ctx, c.ID, o.user, h.cfg.Holder, h.cfg.Clock.Now(), h.cfg.LeaseTTL, vouched)
+		if !h.decisionAnswered(ctx, o, c, action, err) {
+			return c, did, nil, false
+		}
+		if did != store.ApprovalUnvouched {
+			break
+		}
+	}
+	return c, did, withdrawn, true
+}
+
+// vouch checks, when o's click would decide c, that the others who approved it are approvers
+// still, and returns those who are (vouched). The approvals of those who are not any more are
+// withdrawn (and audited) and returned. When their membership cannot be read, nothing is
+// decided: it answers o and reports false.
+func (h *Handler) vouch(ctx context.Context, o origin, c store.Confirmation, action string) (withdrawn, vouched []string, ok bool) {
+	others := slices.DeleteFunc(slices.Clone(c.Approvals), func(a string) bool { return a == o.user })
+	if len(others)+1 < c.Needed() {
+		return nil, nil, true
 	}
 	var stale []string
-	for _, a := range c.Approvals {
+	for _, a := range others {
 		ok, gerr := h.allowed(ctx, a, h.approvers())
 		switch {
 		case ok:
+			vouched = append(vouched, a)
 			continue
 		case gerr != nil:
 			ref := newRef()
@@ -575,21 +609,21 @@ func (h *Handler) withdrawStale(ctx context.Context, o origin, c store.Confirmat
 				Outcome: "refused: earlier approver's membership unknown (ref " + ref + ")", Detail: c.ID})
 			h.replyText(ctx, o, fmt.Sprintf("Sorry, I could not check that %s, who approved this earlier, is still a cutover approver: "+
 				"Slack did not answer (ref %s). Nothing was decided; try again in a minute.", mention(a), ref))
-			return nil, false
+			return nil, nil, false
 		}
 		stale = append(stale, a)
 	}
 	if len(stale) == 0 {
-		return nil, true
+		return nil, vouched, true
 	}
 	c, err := h.store.WithdrawApprovals(ctx, c.ID, stale, h.cfg.Clock.Now())
 	if !h.decisionAnswered(ctx, o, c, action, err) {
-		return nil, false
+		return nil, nil, false
 	}
 	h.audit(ctx, store.AuditEntry{User: o.user, Action: actionOf(actApprove, c.Action), ServerIDs: c.ServerIDs,
 		Outcome: "approvals withdrawn: no longer approvers", Detail: c.ID + ": " + strings.Join(stale, ",")})
 	h.cardChanged(c.ID)
-	return stale, true
+	return stale, vouched, true
 }
 
 // decisionAnswered answers a click whose store step failed (expired, decided meanwhile, store

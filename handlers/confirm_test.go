@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -451,5 +452,107 @@ func TestDecidingClickServerGone(t *testing.T) {
 	}
 	if c, err := r.store.Confirmation(t.Context(), cardID0(t, card)); err != nil || c.State != store.Failed {
 		t.Errorf("confirmation: got %s (%v), want failed", c.State, err)
+	}
+}
+
+// approveBarrier holds each Approve until n of them arrived (or a timeout), so that the clicks
+// all read the card before any records its approval: concurrent clicks, on one replica or two.
+type approveBarrier struct {
+	*store.Store
+	n       int
+	mu      sync.Mutex
+	arrived int
+	open    chan struct{}
+}
+
+func (b *approveBarrier) Approve(ctx context.Context, id, user, owner string, now time.Time, ttl time.Duration, vouched []string) (store.Confirmation, store.Approval, error) {
+	b.mu.Lock()
+	b.arrived++
+	if b.arrived == b.n {
+		close(b.open)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.open:
+	case <-time.After(3 * time.Second):
+	}
+	return b.Store.Approve(ctx, id, user, owner, now, ttl, vouched)
+}
+
+// clickTogether has each handler take one approver's click on the card at the same moment.
+func (r *rig) clickTogether(card slackemu.Message, hs []*Handler, users []string) {
+	var wg sync.WaitGroup
+	for i, u := range users {
+		cb := r.clickOn(u, card.TS, render.ActionConfirm)
+		wg.Go(func() { hs[i].Interaction(r.t.Context(), cb) })
+	}
+	wg.Wait()
+	for _, h := range hs {
+		if err := h.DrawCards(r.t.Context()); err != nil {
+			r.t.Fatalf("DrawCards: %v", err)
+		}
+	}
+}
+
+// Three approvals needed; bob approved, then left the approvers' group. Two approvers click at
+// once: each read the card with one approval, so neither expected to decide it. The store
+// decides only on approvals the deciding click checked again, so bob's no longer counts: the
+// card waits for a third approver, and the approval of each clicker is audited.
+func TestConcurrentClicksRecheckEarlierApprovals(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = 3 }})
+	contains(t, "request", r.run(operator, "launch db01 cutover"), "waits for 3 approvers other than you")
+	card := r.lastCard()
+	contains(t, "bob", r.click(bob, card.TS, render.ActionConfirm), "Your approval is recorded (1 of 3)")
+	r.slack.AddUserGroup(approverGroup, approverIDs...) // bob leaves the group
+	r.clock.Advance(6 * time.Minute)                    // past the group cache's lifetime
+	st := &approveBarrier{Store: r.store, n: 2, open: make(chan struct{})}
+	h := r.attackHandler(r.aws, st)
+	r.clickTogether(card, []*Handler{h, h}, approverIDs[:2])
+	if n := r.mgn.Calls("StartCutover"); n != 0 {
+		t.Fatalf("StartCutover with bob's approval counting: got %d, want 0", n)
+	}
+	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+	if err != nil || c.State != store.Pending || slices.Contains(c.Approvals, bob) || len(c.Approvals) != 2 {
+		t.Fatalf("confirmation: %s with %v (%v), want pending with the two clickers", c.State, c.Approvals, err)
+	}
+	contains(t, "card", r.message(card.TS).PlainText(), "(2 of 3); waiting for 1 more.", "[Confirm cutover]")
+	for _, u := range approverIDs[:2] {
+		eph := r.slack.Ephemerals(u)
+		contains(t, "answer to "+u, eph[len(eph)-1].PlainText(), "Your approval is recorded (", "starts when 1 more approver confirms")
+	}
+	audit, err := r.store.AuditLog(t.Context(), mgnemu.SampleDB01, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range approverIDs[:2] {
+		if !slices.ContainsFunc(audit, func(e store.AuditEntry) bool { return e.User == u && strings.HasPrefix(e.Outcome, "approved (") }) {
+			t.Errorf("audit: no entry records %s's approval", u)
+		}
+	}
+	contains(t, "third approver", r.click(approverIDs[2], card.TS, render.ActionConfirm), "The cutover of db01 started")
+	job := r.onlyJob()
+	if got := job.Tags[migration.TagApprovedBy]; strings.Contains(got, bob) || strings.Count(got, ",") != 2 {
+		t.Errorf("approved-by tag: got %q, want three current approvers", got)
+	}
+}
+
+// Two approvals needed and bob's no longer counts: two approvers click at once on two
+// replicas. One cutover starts, decided by the two of them.
+func TestTwoReplicasWithdrawThenDecideOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = 2 }})
+	r.run(operator, "launch db01 cutover")
+	card := r.lastCard()
+	contains(t, "bob", r.click(bob, card.TS, render.ActionConfirm), "Your approval is recorded (1 of 2)")
+	r.slack.AddUserGroup(approverGroup, approverIDs...)
+	r.clock.Advance(6 * time.Minute)
+	st := &approveBarrier{Store: r.store, n: 2, open: make(chan struct{})}
+	h1, h2 := r.attackHandler(r.aws, st), r.attackHandler(r.aws, st)
+	h1.cfg.Holder, h2.cfg.Holder = "one", "two"
+	r.clickTogether(card, []*Handler{h1, h2}, approverIDs[:2])
+	c, err := r.store.Confirmation(t.Context(), cardID0(t, card))
+	if n := r.mgn.Calls("StartCutover"); n != 1 || err != nil || slices.Contains(c.Approvals, bob) {
+		t.Errorf("StartCutover %d, approvals %v (%v); want 1, without bob", n, c.Approvals, err)
 	}
 }

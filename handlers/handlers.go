@@ -60,7 +60,7 @@ type Store interface {
 	SetConfirmationMessage(ctx context.Context, id, channel, ts string) error
 	Confirmation(ctx context.Context, id string) (store.Confirmation, error)
 	Confirmations(ctx context.Context, state store.ConfirmationState) ([]store.Confirmation, error)
-	Approve(ctx context.Context, id, user, owner string, now time.Time, ttl time.Duration) (store.Confirmation, store.Approval, error)
+	Approve(ctx context.Context, id, user, owner string, now time.Time, ttl time.Duration, vouched []string) (store.Confirmation, store.Approval, error)
 	WithdrawApprovals(ctx context.Context, id string, users []string, now time.Time) (store.Confirmation, error)
 	CancelConfirmation(ctx context.Context, id, by string, now time.Time) (store.Confirmation, error)
 	BeginCall(ctx context.Context, id string, f store.Fence, now time.Time, ttl time.Duration) error

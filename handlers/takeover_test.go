@@ -23,7 +23,7 @@ const lease = 15 * time.Second
 // carrying it out: as if that replica stopped right after winning the click.
 func decidedElsewhere(t *testing.T, r *rig, card slackemu.Message) store.Confirmation {
 	t.Helper()
-	c, did, err := r.store.Approve(t.Context(), cardID0(t, card), bob, "dead", r.clock.Now(), lease)
+	c, did, err := r.store.Approve(t.Context(), cardID0(t, card), bob, "dead", r.clock.Now(), lease, nil)
 	if err != nil || did != store.ApprovalDecided {
 		t.Fatalf("Approve: %v, %v; want decided", did, err)
 	}

@@ -302,17 +302,22 @@ const (
 	ApprovalAdded    Approval = iota // recorded; more approvals are needed
 	ApprovalRepeated                 // the user had approved already; nothing changed
 	ApprovalDecided                  // it was the last approval needed: the confirmation is Confirmed
+	// ApprovalUnvouched: recorded, and enough approvals are there, but some that arrived
+	// meanwhile were not vouched for; the caller checks them and approves again to decide.
+	ApprovalUnvouched
 )
 
 // Approve records user's approval of a pending confirmation that has not expired at now. When
-// it is the last approval the confirmation needs, the confirmation becomes Confirmed in the
+// the confirmation has all the approvals it needs and every approval but user's is in vouched
+// (the approvers the caller has just checked are approvers still), it becomes Confirmed in the
 // same transaction, decided by user, and its work is given to owner under a lease until
-// now+ttl with a new fence token. Approvals of one confirmation are serialized, in this or
-// other replicas, so it never has more approvals than it needs, and exactly one caller gets
-// ApprovalDecided. Past its expiry a pending confirmation becomes Expired and is returned with
-// ErrExpired; one that is no longer pending is returned with ErrAlreadyDecided. It returns
-// ErrNotFound if there is no such confirmation.
-func (s *Store) Approve(ctx context.Context, id, user, owner string, now time.Time, ttl time.Duration) (Confirmation, Approval, error) {
+// now+ttl with a new fence token; approving again a confirmation that has all its approvals
+// decides it the same way. Approvals of one confirmation are serialized, in this or other
+// replicas, so exactly one caller gets ApprovalDecided, and only on approvals it vouched for.
+// Past its expiry a pending confirmation becomes Expired and is returned with ErrExpired; one
+// that is no longer pending is returned with ErrAlreadyDecided. It returns ErrNotFound if
+// there is no such confirmation.
+func (s *Store) Approve(ctx context.Context, id, user, owner string, now time.Time, ttl time.Duration, vouched []string) (Confirmation, Approval, error) {
 	result := ApprovalRepeated
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Writing first takes the row's lock (PostgreSQL) or the database's (SQLite).
@@ -331,17 +336,34 @@ func (s *Store) Approve(ctx context.Context, id, user, owner string, now time.Ti
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
 		}
-		var have int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM confirmation_approvals WHERE confirmation_id = $1`, id).Scan(&have); err != nil {
+		added := n > 0
+		approvers, err := collect(ctx, tx, func(r scanner) (string, error) {
+			var u string
+			return u, r.Scan(&u)
+		}, `SELECT user_id FROM confirmation_approvals WHERE confirmation_id = $1`, id)
+		if err != nil {
 			return err
 		}
-		result = ApprovalAdded
-		if have < max(needed, 1) {
+		bump := func() error {
 			_, err := tx.ExecContext(ctx, `UPDATE confirmations SET version = version + 1, updated_at = $2 WHERE id = $1`, id, micros(now))
 			return err
+		}
+		switch {
+		case len(approvers) < max(needed, 1) && !added:
+			return nil // repeated
+		case len(approvers) < max(needed, 1):
+			result = ApprovalAdded
+			return bump()
+		case slices.ContainsFunc(approvers, func(u string) bool { return u != user && !slices.Contains(vouched, u) }):
+			result = ApprovalUnvouched
+			if added {
+				return bump()
+			}
+			return nil
 		}
 		result = ApprovalDecided
 		_, err = tx.ExecContext(ctx, `UPDATE confirmations

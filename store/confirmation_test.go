@@ -55,19 +55,24 @@ func TestConfirmationLifecycle(t *testing.T) {
 
 		// The first of two approvals does not confirm it.
 		at := t0.Add(time.Minute)
-		got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease)
+		got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease, []string{"U3", "U4"})
 		if err != nil || did != store.ApprovalAdded || !reflect.DeepEqual(got.Approvals, []string{"U2"}) || got.Version != 2 || got.State != store.Pending {
 			t.Fatalf("Approve(U2) = %v approvals, version %d, %v, %v; want [U2], 2, added, still pending", got.Approvals, got.Version, did, err)
 		}
-		if got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease); err != nil || did != store.ApprovalRepeated || got.Version != 2 {
+		if got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease, nil); err != nil || did != store.ApprovalRepeated || got.Version != 2 {
 			t.Errorf("Approve(U2) again: %v, version %d, %v; want repeated, unchanged", did, got.Version, err)
 		}
-		got, did, err = s.Approve(ctx, "c1", "U3", "A", at.Add(time.Second), lease)
-		if err != nil || did != store.ApprovalDecided || got.State != store.Confirmed || got.DecidedBy != "U3" || got.Owner != "A" || got.Fence != 1 ||
-			!got.LeaseUntil.Equal(at.Add(time.Second+lease)) || !reflect.DeepEqual(got.Approvals, []string{"U2", "U3"}) || got.Version != 3 {
-			t.Fatalf("Approve(U3) = %+v, %v, %v; want decided: confirmed by U3, owned by A with fence 1, approvals U2, U3, version 3", got, did, err)
+		// U2's approval, not vouched for, does not let U3's decide; vouched for, it does.
+		if got, did, err := s.Approve(ctx, "c1", "U3", "A", at.Add(time.Second), lease, nil); err != nil || did != store.ApprovalUnvouched ||
+			got.State != store.Pending || !reflect.DeepEqual(got.Approvals, []string{"U2", "U3"}) || got.Version != 3 {
+			t.Fatalf("Approve(U3) without vouching for U2 = %+v, %v, %v; want unvouched, pending with U2, U3, version 3", got, did, err)
 		}
-		if _, _, err := s.Approve(ctx, "c1", "U4", "B", at.Add(2*time.Second), lease); !errors.Is(err, store.ErrAlreadyDecided) {
+		got, did, err = s.Approve(ctx, "c1", "U3", "A", at.Add(time.Second), lease, []string{"U2"})
+		if err != nil || did != store.ApprovalDecided || got.State != store.Confirmed || got.DecidedBy != "U3" || got.Owner != "A" || got.Fence != 1 ||
+			!got.LeaseUntil.Equal(at.Add(time.Second+lease)) || !reflect.DeepEqual(got.Approvals, []string{"U2", "U3"}) || got.Version != 4 {
+			t.Fatalf("Approve(U3) = %+v, %v, %v; want decided: confirmed by U3, owned by A with fence 1, approvals U2, U3, version 4", got, did, err)
+		}
+		if _, _, err := s.Approve(ctx, "c1", "U4", "B", at.Add(2*time.Second), lease, nil); !errors.Is(err, store.ErrAlreadyDecided) {
 			t.Errorf("Approve after the decision: got %v, want ErrAlreadyDecided", err)
 		}
 
@@ -82,8 +87,8 @@ func TestConfirmationLifecycle(t *testing.T) {
 			t.Errorf("second CompleteConfirmation: got %v, want ErrAlreadyDecided", err)
 		}
 		final, err := s.Confirmation(ctx, "c1")
-		if err != nil || final.State != store.Launched || final.JobID != "mgnjob-1" || final.Version != 5 || final.CardVersion != 1 {
-			t.Errorf("Confirmation after launch: got %+v, %v; want launched mgnjob-1 at version 5, card at 1", final, err)
+		if err != nil || final.State != store.Launched || final.JobID != "mgnjob-1" || final.Version != 6 || final.CardVersion != 1 {
+			t.Errorf("Confirmation after launch: got %+v, %v; want launched mgnjob-1 at version 6, card at 1", final, err)
 		}
 		if !final.State.Final() || final.State.InProgress() {
 			t.Errorf("launched: Final %v, InProgress %v; want true, false", final.State.Final(), final.State.InProgress())
@@ -136,7 +141,7 @@ func TestConfirmationDecisionAtExpiry(t *testing.T) {
 					if tt.cancel {
 						return s.CancelConfirmation(ctx, tt.name, "U2", at)
 					}
-					c, _, err := s.Approve(ctx, tt.name, "U2", "A", at, lease)
+					c, _, err := s.Approve(ctx, tt.name, "U2", "A", at, lease, nil)
 					return c, err
 				}
 				got, err := decide(tt.at)
@@ -174,11 +179,11 @@ func TestConfirmationFencing(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		a, _, err := s.Approve(ctx, "a", "U2", "replica-1", t0, lease)
+		a, _, err := s.Approve(ctx, "a", "U2", "replica-1", t0, lease, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _, err := s.Approve(ctx, "b", "U2", "replica-1", t0, lease)
+		b, _, err := s.Approve(ctx, "b", "U2", "replica-1", t0, lease, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +266,7 @@ func TestConfirmConcurrent(t *testing.T) {
 				return errs[i] == nil
 			}
 			var did store.Approval
-			results[i], did, errs[i] = st.Approve(ctx, "c1", user, "replica", t0, lease)
+			results[i], did, errs[i] = st.Approve(ctx, "c1", user, "replica", t0, lease, nil)
 			return errs[i] == nil && did == store.ApprovalDecided
 		})
 		if wins != 1 {
@@ -294,7 +299,7 @@ func TestTakeOverConcurrent(t *testing.T) {
 			if err := stores[0].CreateConfirmation(ctx, pending(id)); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := stores[0].Approve(ctx, id, "U2", "dead", t0, lease); err != nil {
+			if _, _, err := stores[0].Approve(ctx, id, "U2", "dead", t0, lease, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -417,7 +422,7 @@ func TestWithdrawApprovals(t *testing.T) {
 		}
 		at := t0.Add(time.Minute)
 		for _, u := range []string{"U2", "U3"} {
-			if _, _, err := s.Approve(ctx, "c1", u, "A", at, lease); err != nil {
+			if _, _, err := s.Approve(ctx, "c1", u, "A", at, lease, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -425,10 +430,10 @@ func TestWithdrawApprovals(t *testing.T) {
 		if err != nil || got.State != store.Pending || !reflect.DeepEqual(got.Approvals, []string{"U3"}) || got.Version != 4 {
 			t.Fatalf("WithdrawApprovals(U2) = %v approvals, %s, version %d, %v; want [U3], pending, version 4", got.Approvals, got.State, got.Version, err)
 		}
-		if got, did, err := s.Approve(ctx, "c1", "U4", "A", at, lease); err != nil || did != store.ApprovalAdded || !reflect.DeepEqual(got.Approvals, []string{"U3", "U4"}) {
+		if got, did, err := s.Approve(ctx, "c1", "U4", "A", at, lease, nil); err != nil || did != store.ApprovalAdded || !reflect.DeepEqual(got.Approvals, []string{"U3", "U4"}) {
 			t.Fatalf("Approve(U4) after a withdrawal = %v approvals, %v, %v; want [U3 U4], added", got.Approvals, did, err)
 		}
-		got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease)
+		got, did, err := s.Approve(ctx, "c1", "U2", "A", at, lease, []string{"U3", "U4"})
 		if err != nil || did != store.ApprovalDecided || !reflect.DeepEqual(got.Approvals, []string{"U3", "U4", "U2"}) {
 			t.Fatalf("Approve(U2) again = %v approvals, %v, %v; want [U3 U4 U2], decided", got.Approvals, did, err)
 		}

@@ -220,7 +220,7 @@ func TestErrorsWrapSentinels(t *testing.T) {
 				t.Errorf("%s of a missing row: got %v, want ErrNotFound", name, err)
 			}
 		}
-		if _, _, err := s.Approve(ctx, "nope", "U1", "A", t0, time.Second); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.Approve(ctx, "nope", "U1", "A", t0, time.Second, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Approve of a missing row: got %v, want ErrNotFound", err)
 		}
 	})
