@@ -213,17 +213,25 @@ func TestApprovalsNeeded(t *testing.T) {
 	contains(t, "card", r.message(card.TS).PlainText(), "Requested by <@U0ALICE>, approved by <@U0BOB>, <@"+approverIDs[0]+">")
 }
 
+// formerApproverCard asks for db01's cutover with n approvals needed; bob approves it and then
+// leaves the approvers' group, and the group cache's lifetime passes.
+func formerApproverCard(t *testing.T, n int) (*rig, slackemu.Message) {
+	t.Helper()
+	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = n }})
+	contains(t, "request", r.run(operator, "launch db01 cutover"), fmt.Sprintf("waits for %d approvers other than you", n))
+	card := r.lastCard()
+	contains(t, "bob", r.click(bob, card.TS, render.ActionConfirm), fmt.Sprintf("Your approval is recorded (1 of %d)", n))
+	r.slack.AddUserGroup(approverGroup, approverIDs...) // bob leaves the group
+	r.clock.Advance(6 * time.Minute)                    // past the group cache's lifetime
+	return r, card
+}
+
 // An approval counts only while its giver is an approver: at the deciding click, the approval
 // of someone removed from the approvers' group since is withdrawn, and the cutover waits for
 // another; when that membership cannot be read, nothing is decided.
 func TestApprovalOfFormerApproverWithdrawn(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = 2 }})
-	contains(t, "request", r.run(operator, "launch db01 cutover"), "waits for 2 approvers other than you")
-	card := r.lastCard()
-	contains(t, "bob", r.click(bob, card.TS, render.ActionConfirm), "Your approval is recorded (1 of 2)")
-	r.slack.AddUserGroup(approverGroup, approverIDs...) // bob leaves the group
-	r.clock.Advance(6 * time.Minute)                    // past the group cache's lifetime
+	r, card := formerApproverCard(t, 2)
 	got := r.click(approverIDs[0], card.TS, render.ActionConfirm)
 	contains(t, "second approval", got, "Your approval is recorded (1 of 2), but the approval of <@U0BOB> no longer counts",
 		"starts when 1 more approver confirms")
@@ -500,12 +508,7 @@ func (r *rig) clickTogether(card slackemu.Message, hs []*Handler, users []string
 // card waits for a third approver, and the approval of each clicker is audited.
 func TestConcurrentClicksRecheckEarlierApprovals(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = 3 }})
-	contains(t, "request", r.run(operator, "launch db01 cutover"), "waits for 3 approvers other than you")
-	card := r.lastCard()
-	contains(t, "bob", r.click(bob, card.TS, render.ActionConfirm), "Your approval is recorded (1 of 3)")
-	r.slack.AddUserGroup(approverGroup, approverIDs...) // bob leaves the group
-	r.clock.Advance(6 * time.Minute)                    // past the group cache's lifetime
+	r, card := formerApproverCard(t, 3)
 	st := &approveBarrier{Store: r.store, n: 2, open: make(chan struct{})}
 	h := r.attackHandler(r.aws, st)
 	r.clickTogether(card, []*Handler{h, h}, approverIDs[:2])
@@ -541,12 +544,7 @@ func TestConcurrentClicksRecheckEarlierApprovals(t *testing.T) {
 // replicas. One cutover starts, decided by the two of them.
 func TestTwoReplicasWithdrawThenDecideOnce(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{config: func(c *Config) { c.Approvals = 2 }})
-	r.run(operator, "launch db01 cutover")
-	card := r.lastCard()
-	contains(t, "bob", r.click(bob, card.TS, render.ActionConfirm), "Your approval is recorded (1 of 2)")
-	r.slack.AddUserGroup(approverGroup, approverIDs...)
-	r.clock.Advance(6 * time.Minute)
+	r, card := formerApproverCard(t, 2)
 	st := &approveBarrier{Store: r.store, n: 2, open: make(chan struct{})}
 	h1, h2 := r.attackHandler(r.aws, st), r.attackHandler(r.aws, st)
 	h1.cfg.Holder, h2.cfg.Holder = "one", "two"
