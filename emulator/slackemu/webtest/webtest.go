@@ -315,8 +315,26 @@ func (p *Page) OpenThread(msg Scope) {
 	var replies string
 	p.WaitUntil("a reply count under the message", fmt.Sprintf(`!!(%s).querySelector(".thread-summary .replies")`, msg))
 	p.Eval(fmt.Sprintf(`(%s).querySelector(".thread-summary .replies").textContent`, msg), &replies)
-	p.Click(msg, "button", replies)
-	p.WaitUntil("the thread to open", `!document.getElementById("thread").hidden && !!document.querySelector("#thread-messages article")`)
+	// Open: the thread pane shows this message's thread.
+	open := fmt.Sprintf(`!document.getElementById("thread").hidden &&
+		!!document.querySelector('#thread-messages article[data-ts="' + (%s).dataset.ts + '"]')`, msg)
+	// A click lands where the button was a moment before; when the channel scrolls meanwhile
+	// (a new message, the list following the bottom), it misses, and a person clicks again.
+	for range 3 {
+		p.Click(msg, "button", replies)
+		if p.within(5*time.Second, open) {
+			return
+		}
+	}
+	p.WaitUntil("the thread to open", open)
+}
+
+// within reports whether the JavaScript expression cond becomes true within d.
+func (p *Page) within(d time.Duration, cond string) bool {
+	ctx, cancel := context.WithTimeout(p.ctx, d+time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingMutation(), chromedp.WithPollingTimeout(d)))
+	return err == nil
 }
 
 // Count returns how many elements inside scope have role and accessible name now.
