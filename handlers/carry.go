@@ -44,7 +44,7 @@ func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool)
 			return h.notLaunched(ctx, c, f, why)
 		}
 	}
-	servers, ok, answer := h.readAgain(ctx, c, f, false)
+	servers, _, ok, answer := h.readAgain(ctx, c, f, false)
 	if !ok {
 		return answer
 	}
@@ -78,18 +78,24 @@ func (h *Handler) carry(ctx context.Context, c store.Confirmation, resumed bool)
 	return h.launched(ctx, c, job, "")
 }
 
-// readAgain reads c's servers afresh at the deciding click or a takeover. When that fails it
-// returns false and the answer: nothing was launched, or, when unsure (a resumed finalize whose
-// earlier owner may have finalized some servers), that MGN is asked again later.
-func (h *Handler) readAgain(ctx context.Context, c store.Confirmation, f store.Fence, unsure bool) ([]migration.Server, bool, string) {
+// readAgain reads c's servers afresh at the deciding click or a takeover. For a wave or an
+// application, a server MGN no longer has (archived or deleted since the card) is left out, as
+// one whose checks fail is, and returned in gone; a card of named servers needs them all. When
+// the read fails it returns false and the answer: nothing was launched, or, when unsure (a
+// resumed finalize whose earlier owner may have finalized some servers), that MGN is asked
+// again later.
+func (h *Handler) readAgain(ctx context.Context, c store.Confirmation, f store.Fence, unsure bool) (servers []migration.Server, gone []migration.LeftOut, ok bool, answer string) {
 	servers, err := h.serversByID(ctx, c.ServerIDs)
+	if errors.Is(err, migration.ErrNotFound) && c.GroupKind != "" {
+		gone, err = goneServers(c.ServerIDs, servers), nil
+	}
 	switch {
 	case err == nil:
-		return servers, true, ""
+		return servers, gone, true, ""
 	case unsure:
-		return nil, false, h.unknown(ctx, c, f, fmt.Errorf("%w: %w", migration.ErrOutcomeUnknown, err))
+		return nil, nil, false, h.unknown(ctx, c, f, fmt.Errorf("%w: %w", migration.ErrOutcomeUnknown, err))
 	}
-	return nil, false, h.notLaunched(ctx, c, f, h.errorText(ctx, "read the servers again", err))
+	return nil, nil, false, h.notLaunched(ctx, c, f, h.errorText(ctx, "read the servers again", err))
 }
 
 // tooLate says why a resumed confirmation is not launched late, "" when it may still be.
@@ -206,11 +212,14 @@ func (h *Handler) carryFinalize(ctx context.Context, c store.Confirmation, resum
 	f := c.Token()
 	// Which servers are finalized already is read from MGN: a resumed one that cannot read
 	// them does not know what the earlier owner did, and asks again later.
-	servers, ok, answer := h.readAgain(ctx, c, f, resumed)
+	servers, gone, ok, answer := h.readAgain(ctx, c, f, resumed)
 	if !ok {
 		return answer
 	}
 	var done, lines []string
+	for _, l := range gone {
+		lines = append(lines, fmt.Sprintf("• %s: not finalized: %s", code(l.ServerID), esc(l.Reason)))
+	}
 	var rest []migration.Server
 	for _, s := range servers {
 		if s.CutOver() {

@@ -416,15 +416,9 @@ func (h *Handler) carryGroup(ctx context.Context, c store.Confirmation, resumed 
 			return h.notLaunched(ctx, c, f, why)
 		}
 	}
-	// A server MGN no longer has (archived or deleted since the card) is left out, as one
-	// whose checks fail is.
-	servers, err := h.serversByID(ctx, c.ServerIDs)
-	var gone []migration.LeftOut
-	if errors.Is(err, migration.ErrNotFound) {
-		gone, err = goneServers(c.ServerIDs, servers), nil
-	}
-	if err != nil {
-		return h.notLaunched(ctx, c, f, h.errorText(ctx, "read the servers again", err))
+	servers, gone, ok, answer := h.readAgain(ctx, c, f, false)
+	if !ok {
+		return answer
 	}
 	pre, err := h.preflight(ctx, servers, migration.ModeCutover)
 	if err != nil {

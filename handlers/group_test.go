@@ -300,3 +300,28 @@ func TestWaveCutoverServerGone(t *testing.T) {
 		"*Left out* (1 server", gone+"`: MGN no longer has this server (archived or deleted)")
 	contains(t, "card", r.message(card.TS).PlainText(), "approved by <@U0BOB>", "249 servers in 2 jobs")
 }
+
+// A wave's finalize: a server archived between the card and the click is reported as not
+// finalized, and the others are finalized.
+func TestWaveFinalizeServerGone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	for _, id := range []string{mgnemu.SampleDB01, mgnemu.SampleApp01} {
+		r.mgn.Update(id, func(s *mgnemu.SourceServer) {
+			s.LifeCycle.State = "CUTTING_OVER"
+			s.LifeCycle.LastCutover.Initiated = mgnemu.LaunchInitiated{APICallDateTime: mgnemu.FormatTime(start.Add(-time.Hour)), JobID: "mgnjob-0000000000000cut"}
+		})
+	}
+	contains(t, "request", r.run(operator, `finalize wave "Wave 2"`), "waits for an approver")
+	card := r.lastCard()
+	r.mgn.Update(mgnemu.SampleApp01, func(s *mgnemu.SourceServer) { s.IsArchived = true })
+	got := r.click(bob, card.TS, render.ActionConfirm)
+	contains(t, "answer", got, "Finalize:", "*db01*", "cutover finalized",
+		"`"+mgnemu.SampleApp01+"`: not finalized: MGN no longer has this server (archived or deleted)")
+	if n := r.mgn.Calls("FinalizeCutover"); n != 1 {
+		t.Errorf("FinalizeCutover: got %d, want 1 (db01)", n)
+	}
+	if st := r.lifecycle(mgnemu.SampleDB01); st != "CUTOVER" {
+		t.Errorf("db01 lifecycle: got %s, want CUTOVER", st)
+	}
+}
